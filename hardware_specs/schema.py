@@ -1,0 +1,93 @@
+"""Schema of an accelerator spec file. Figures are stored in the units datasheets use; properties give SI units.
+
+Every figure present must name its source in ``sources`` (field name → citation with date).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PeakDType = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4"]
+
+# Fields that are figures (as opposed to names and notes) and therefore need a source.
+SOURCED_FIELDS = (
+    "memory_gb",
+    "hbm_bandwidth_gb_s",
+    "peak_tflops",
+    "l2_mb",
+    "intra_node_bandwidth_gb_s",
+    "devices_per_node",
+    "inter_node_bandwidth_gb_s",
+    "tdp_w",
+    "price_usd_per_hour",
+)
+
+
+class HardwareSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$")
+    name: str
+    vendor: str
+    kind: Literal["gpu", "tpu", "npu", "cpu"] = "gpu"
+    memory_gb: float = Field(gt=0, description="device memory, decimal GB (1e9 bytes)")
+    hbm_bandwidth_gb_s: float = Field(gt=0, description="peak DRAM/HBM bandwidth, GB/s")
+    peak_tflops: dict[PeakDType, float] = Field(
+        description="DENSE peak per math format, TFLOP/s (TOP/s for int8); fp32 is the vector (non-tensor) rate"
+    )
+    l2_mb: float | None = Field(default=None, ge=0, description="last on-chip cache or SRAM, MB")
+    intra_node_bandwidth_gb_s: float | None = Field(
+        default=None, gt=0, description="scale-up link bandwidth per device, PER DIRECTION, GB/s"
+    )
+    devices_per_node: int = Field(default=1, ge=1, description="devices sharing the scale-up fabric in one server")
+    inter_node_bandwidth_gb_s: float | None = Field(
+        default=None, gt=0, description="scale-out network bandwidth per device, PER DIRECTION, GB/s"
+    )
+    tdp_w: float | None = Field(default=None, gt=0)
+    price_usd_per_hour: float | None = Field(default=None, gt=0, description="on-demand price per device-hour")
+    price_date: str | None = None
+    sources: dict[str, str]
+    notes: str = ""
+
+    @field_validator("peak_tflops")
+    @classmethod
+    def _peaks_positive(cls, peaks: dict[str, float]) -> dict[str, float]:
+        if not peaks:
+            raise ValueError("at least one peak rate is required")
+        for dtype, value in peaks.items():
+            if value <= 0:
+                raise ValueError(f"peak_tflops.{dtype} must be > 0")
+        return peaks
+
+    @model_validator(mode="after")
+    def _every_figure_has_a_source(self) -> HardwareSpec:
+        missing = [f for f in SOURCED_FIELDS if getattr(self, f) is not None and f not in self.sources]
+        if missing:
+            raise ValueError(f"figures without a source: {', '.join(missing)} (add them to 'sources')")
+        if self.price_usd_per_hour is not None and not self.price_date:
+            raise ValueError("price_usd_per_hour needs a price_date")
+        return self
+
+    # --- SI-unit views used by the simulator ---
+    @property
+    def memory_bytes(self) -> float:
+        return self.memory_gb * 1e9
+
+    @property
+    def hbm_bytes_per_s(self) -> float:
+        return self.hbm_bandwidth_gb_s * 1e9
+
+    def peak_flops_per_s(self, dtype: str) -> float | None:
+        """Dense peak for math in `dtype`, FLOP/s; None when the device has no such format."""
+        tflops = self.peak_tflops.get(dtype)  # type: ignore[call-overload]
+        return None if tflops is None else tflops * 1e12
+
+    @property
+    def intra_node_bytes_per_s(self) -> float | None:
+        return None if self.intra_node_bandwidth_gb_s is None else self.intra_node_bandwidth_gb_s * 1e9
+
+    @property
+    def inter_node_bytes_per_s(self) -> float | None:
+        return None if self.inter_node_bandwidth_gb_s is None else self.inter_node_bandwidth_gb_s * 1e9

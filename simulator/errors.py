@@ -1,0 +1,34 @@
+"""The one error type a user should ever see: a clear, one-line message and exit code 2."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from pydantic import ValidationError
+
+
+class UserError(Exception):
+    """Bad input from the user (unknown name, impossible parallelism, malformed file, model too big...).
+
+    The CLI prints ``error: <message>`` on one line and exits with code 2; no traceback.
+    """
+
+    exit_code = 2
+
+
+def unknown_name_error(kind: str, name: str, known: Iterable[str]) -> UserError:
+    """`unknown model 'lama-2-7b'; did you mean 'llama-2-7b'?` (or the list of known names)."""
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    if close:
+        return UserError(f"unknown {kind} '{name}'; did you mean '{close[0]}'?")
+    return UserError(f"unknown {kind} '{name}'; known: {', '.join(known)}")
+
+
+def first_validation_problem(exc: ValidationError) -> str:
+    """One line a person can act on: the first field pydantic rejected and why."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "file"
+    extra = f" ({exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"field '{where}': {error['msg']}{extra}"

@@ -1,0 +1,300 @@
+"""The op graph: which kernels a layer runs in a pass, in what order, and what depends on what.
+
+One networkx DAG per piece of the model (prologue, each kind of layer, epilogue) and phase. Nodes are op names
+with the op's `OpCost` under the `cost` attribute; edges are data dependencies. The device executes a graph in
+`stream_order`, a deterministic topological order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import networkx as nx
+import sympy as sp
+
+from simulator.model.spec import ModelSpec
+from simulator.ops import attention as attn
+from simulator.ops import collectives as coll
+from simulator.ops import elementwise as ew
+from simulator.ops import gemm
+from simulator.ops.cost import MathPrecision, OpCost
+from simulator.ops.symbols import (
+    E, V, W, a_bytes, b, c, d_head, d_nope, d_rope, d_v, ep, f, f_e, f_sh, h, k_top, kv_bytes,
+    kv_heads_per_device, n_kv, n_pos, n_q, p_bytes, r_kv, r_q, s, tokens, tp,
+)  # fmt: skip
+
+
+class Phase(str, Enum):
+    PREFILL = "prefill"
+    DECODE = "decode"
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Structural choices that change which ops exist (numbers enter later, through the symbols)."""
+
+    phase: Phase
+    tp: int = 1
+    ep: int = 1
+    naive_attention: bool = False
+    lm_head_all_positions: bool = False  # prefill: LM head over every prompt position, not only the last
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    local_attention: bool
+    moe: bool
+
+    @property
+    def label(self) -> str:
+        return ("local" if self.local_attention else "global") + ("-moe" if self.moe else "")
+
+
+class _GraphBuilder:
+    """Appends ops in execution order; each depends on the previous one unless told otherwise."""
+
+    def __init__(self) -> None:
+        self.graph = nx.DiGraph()
+        self.last: str | None = None
+
+    def add(self, op: OpCost, after: list[str] | None = None) -> str:
+        if op.name in self.graph:
+            raise ValueError(f"duplicate op name {op.name}")
+        self.graph.add_node(op.name, cost=op, order=self.graph.number_of_nodes())
+        deps = after if after is not None else ([self.last] if self.last else [])
+        for dep in deps:
+            self.graph.add_edge(dep, op.name)
+        self.last = op.name
+        return op.name
+
+
+def stream_order(graph: nx.DiGraph) -> list[OpCost]:
+    """The order one device stream runs the ops: topological, ties broken by insertion order."""
+    order = nx.lexicographical_topological_sort(graph, key=lambda name: graph.nodes[name]["order"])
+    return [graph.nodes[name]["cost"] for name in order]
+
+
+def layer_kinds(spec: ModelSpec) -> list[LayerKind]:
+    """The kind of every layer, in order."""
+    return [LayerKind(spec.is_local_layer(i), spec.is_moe_layer(i)) for i in range(spec.num_layers)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Prologue and epilogue
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def prologue_graph(spec: ModelSpec, opts: BuildOptions) -> nx.DiGraph:
+    g = _GraphBuilder()
+    rows = tokens
+    g.add(ew.lookup("embedding", "token-embedding lookup (vocabulary-parallel: V/tp rows per device)",
+                    rows, h, table_rows=V / tp))  # fmt: skip
+    if spec.position == "learned":
+        g.add(ew.lookup("position_embedding", "learned position-embedding lookup", rows, h, table_rows=n_pos))
+        g.add(ew.add("embedding_add", "token + position embeddings", rows, h))
+    if opts.tp > 1:
+        g.add(coll.all_reduce("embedding_all_reduce", "sum the vocabulary-parallel lookups",
+                              rows * h * a_bytes, tp))  # fmt: skip
+    if spec.embedding_norm:
+        g.add(ew.norm("embedding_norm", "norm of the embeddings", spec.norm, rows, h))
+    return g.graph
+
+
+def epilogue_graph(spec: ModelSpec, opts: BuildOptions) -> nx.DiGraph:
+    g = _GraphBuilder()
+    all_positions = opts.phase is Phase.PREFILL and opts.lm_head_all_positions
+    logit_rows = tokens if all_positions else b
+    g.add(ew.norm("final_norm", "final norm", spec.norm, tokens, h))
+    lm_head = gemm.linear(
+        "lm_head",
+        "output projection to vocabulary logits (vocabulary-parallel), "
+        + ("every prompt position" if all_positions else "last position only"),
+        logit_rows, sp.ceiling(V / tp), h,
+        bias=spec.lm_head_bias, weight_bytes=p_bytes, precision=MathPrecision.HIGH,
+    )  # fmt: skip
+    if spec.tied_embeddings:  # shares the embedding table; its parameters are counted there
+        lm_head = _without_params(lm_head)
+    g.add(lm_head)
+    if opts.tp > 1:
+        g.add(coll.all_gather("logits_all_gather", "gather vocabulary shards of the logits",
+                              logit_rows * V * a_bytes, tp))  # fmt: skip
+    g.add(ew.reduction("sampling", "greedy sampling: argmax over the vocabulary", b, V))
+    return g.graph
+
+
+def _without_params(op: OpCost) -> OpCost:
+    from dataclasses import replace
+
+    return replace(op, weight_params=sp.Integer(0), active_params=sp.Integer(0))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Decoder layer
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def layer_graph(spec: ModelSpec, kind: LayerKind, opts: BuildOptions) -> nx.DiGraph:
+    """One decoder layer: attention block and MLP (or MoE) block, sequential or parallel."""
+    g = _GraphBuilder()
+    rows = tokens
+    attn_norm = g.add(ew.norm("attn_norm", "pre-attention norm", spec.norm, rows, h))
+    if spec.mla is not None:
+        _mla_block(g, spec, opts)
+    else:
+        _attention_block(g, spec, kind, opts)
+    attn_out = g.last
+    assert attn_out is not None
+
+    if spec.parallel_attention_mlp:
+        if spec.norms_per_layer == 1:
+            mlp_input = attn_norm
+        else:
+            mlp_input = g.add(ew.norm("mlp_norm", "pre-MLP norm (parallel branch)", spec.norm, rows, h), after=[])
+        g.last = mlp_input
+        _mlp_or_moe(g, spec, kind, opts, reduce=False)
+        branches = [attn_out, g.last]
+        if opts.tp > 1:
+            g.add(coll.all_reduce("all_reduce", "sum both branches' partial outputs across tensor-parallel ranks",
+                                  rows * h * a_bytes, tp), after=branches)  # fmt: skip
+            branches = [g.last]
+        g.add(ew.add("residual", "x + attention(x) + mlp(x)", rows, h, inputs=3), after=branches)
+        return g.graph
+
+    if opts.tp > 1:
+        g.add(coll.all_reduce("attn_all_reduce", "sum attention partial outputs across tensor-parallel ranks",
+                              rows * h * a_bytes, tp))  # fmt: skip
+    if spec.norms_per_layer == 4:
+        g.add(ew.norm("attn_post_norm", "post-attention norm (sandwich)", spec.norm, rows, h))
+    g.add(ew.add("attn_residual", "residual add after attention", rows, h))
+    g.add(ew.norm("mlp_norm", "pre-MLP norm", spec.norm, rows, h))
+    _mlp_or_moe(g, spec, kind, opts, reduce=True)
+    if spec.norms_per_layer == 4:
+        g.add(ew.norm("mlp_post_norm", "post-MLP norm (sandwich)", spec.norm, rows, h))
+    g.add(ew.add("mlp_residual", "residual add after the MLP", rows, h))
+    return g.graph
+
+
+def _attention_block(g: _GraphBuilder, spec: ModelSpec, kind: LayerKind, opts: BuildOptions) -> None:
+    rows = tokens
+    q_heads = n_q / tp
+    g.add(gemm.linear("qkv_proj", "fused Q, K, V projection (column-parallel: heads split over tp)",
+                      rows, (q_heads + 2 * kv_heads_per_device) * d_head, h, bias=spec.qkv_bias))  # fmt: skip
+    if spec.position == "rotary":
+        g.add(ew.rotary("rotary", "rotary position embedding of Q and K",
+                        rows, (q_heads + kv_heads_per_device) * d_head))  # fmt: skip
+    g.add(ew.cache_write("kv_cache_write", "append the new K and V to the KV cache",
+                         rows, 2 * kv_heads_per_device * d_head, kv_bytes))  # fmt: skip
+    window = W if kind.local_attention else c
+    g.add(attn.attention(
+        "attention",
+        ("sliding-window " if kind.local_attention else "") + ("naive" if opts.naive_attention else "flash")
+        + " attention over the KV cache",
+        heads=q_heads, kv_heads=kv_heads_per_device, qk_dim=d_head, v_dim=d_head, window=window,
+        kv_element_bytes=kv_bytes, naive=opts.naive_attention,
+    ))  # fmt: skip
+    g.add(gemm.linear("attn_out_proj", "attention output projection (row-parallel)",
+                      rows, h, q_heads * d_head, bias=spec.attn_out_bias))  # fmt: skip
+
+
+def _mla_block(g: _GraphBuilder, spec: ModelSpec, opts: BuildOptions) -> None:
+    """Multi-head latent attention. Prefill materializes per-head K and V from the latent; decode uses the
+    absorbed form (queries projected into the latent space), which reads only the latent cache."""
+    assert spec.mla is not None
+    rows = tokens
+    heads = n_q / tp
+    if spec.mla.q_lora_rank is not None:
+        g.add(gemm.linear("q_down_proj", "query down-projection to the q LoRA rank (replicated)", rows, r_q, h))
+        g.add(ew.norm("q_norm", "norm of the query latent", spec.norm, rows, r_q))
+        g.add(gemm.linear("q_up_proj", "query up-projection (column-parallel)",
+                          rows, heads * (d_nope + d_rope), r_q))  # fmt: skip
+    else:
+        g.add(gemm.linear("q_proj", "query projection (column-parallel)", rows, heads * (d_nope + d_rope), h))
+    g.add(gemm.linear("kv_down_proj", "key/value down-projection to the latent plus the shared rotary key",
+                      rows, r_kv + d_rope, h))  # fmt: skip
+    g.add(ew.norm("kv_norm", "norm of the key/value latent", spec.norm, rows, r_kv))
+    g.add(ew.rotary("rotary", "rotary embedding of the query and key rotary parts", rows, (heads + 1) * d_rope))
+    g.add(ew.cache_write("kv_cache_write", "append the latent and rotary key to the cache (replicated over tp)",
+                         rows, r_kv + d_rope, kv_bytes))  # fmt: skip
+    if opts.phase is Phase.PREFILL:
+        g.add(gemm.linear("kv_up_proj", "expand the latent of every context token into per-head K and V",
+                          b * c, heads * (d_nope + d_v), r_kv))  # fmt: skip
+        g.add(attn.attention(
+            "attention", ("naive" if opts.naive_attention else "flash") + " attention over materialized K, V",
+            heads=heads, kv_heads=heads, qk_dim=d_nope + d_rope, v_dim=d_v, window=c,
+            kv_element_bytes=a_bytes, naive=opts.naive_attention,
+        ))  # fmt: skip
+    else:
+        g.add(gemm.batched_linear("q_absorb", "absorb W_UK: project each head's query into the latent",
+                                  heads, rows, r_kv, d_nope))  # fmt: skip
+        g.add(attn.attention(
+            "attention", "attention over the latent cache (absorbed MLA: one shared latent 'head')",
+            heads=heads, kv_heads=1, qk_dim=r_kv + d_rope, v_dim=r_kv, window=c,
+            kv_element_bytes=kv_bytes, naive=opts.naive_attention, values_inside_keys=True,
+        ))  # fmt: skip
+        g.add(gemm.batched_linear("out_absorb", "absorb W_UV: map each head's latent output to its value dims",
+                                  heads, rows, d_v, r_kv))  # fmt: skip
+    g.add(gemm.linear("attn_out_proj", "attention output projection (row-parallel)", rows, h, heads * d_v))
+
+
+def _mlp_or_moe(g: _GraphBuilder, spec: ModelSpec, kind: LayerKind, opts: BuildOptions, reduce: bool) -> None:
+    """The MLP (or MoE) block; `reduce` adds the tensor-parallel all-reduce of its output."""
+    if kind.moe:
+        _moe_block(g, spec, opts)
+    else:
+        _dense_mlp(g, spec, "mlp", f, "MLP")
+    if reduce and opts.tp > 1:
+        g.add(coll.all_reduce("mlp_all_reduce", "sum MLP partial outputs across tensor-parallel ranks",
+                              tokens * h * a_bytes, tp))  # fmt: skip
+
+
+def _dense_mlp(g: _GraphBuilder, spec: ModelSpec, prefix: str, width: sp.Expr, what: str) -> None:
+    rows = tokens
+    gates = 2 if spec.gated_mlp else 1
+    g.add(gemm.linear(f"{prefix}_up_proj",
+                      f"{what} up projection{' (gate and up fused)' if spec.gated_mlp else ''} (column-parallel)",
+                      rows, gates * width / tp, h, bias=spec.mlp_bias))  # fmt: skip
+    g.add(ew.activation(f"{prefix}_act", f"{what} activation ({spec.mlp})", spec.mlp, rows, width / tp,
+                        gated=spec.gated_mlp))  # fmt: skip
+    g.add(gemm.linear(f"{prefix}_down_proj", f"{what} down projection (row-parallel)",
+                      rows, h, width / tp, bias=spec.mlp_bias))  # fmt: skip
+
+
+def _moe_block(g: _GraphBuilder, spec: ModelSpec, opts: BuildOptions) -> None:
+    """Routed experts split over `ep` groups (each expert tensor-parallel over the group's `tp` devices).
+
+    Attention is data-parallel over the groups, so the MoE layer sees the tokens of all ep groups:
+    b·s·ep tokens, b·s·k token-expert assignments per group under balanced routing. With uniform routing a
+    given expert is skipped by one token with probability 1 − k/E, so a group touches
+    (E/ep)·(1 − (1 − k/E)^(b·s·ep)) of its experts: k at decode batch 1, all of them at large batch.
+    """
+    assert spec.moe is not None
+    rows = tokens
+    gates = 2 if spec.gated_mlp else 1
+    experts_per_group = E / ep
+    touched = experts_per_group * (1 - (1 - k_top / E) ** (rows * ep))
+    assignments = rows * k_top
+    g.add(gemm.linear("router", "router logits (replicated)", rows, E, h, weight_bytes=p_bytes,
+                      precision=MathPrecision.HIGH))  # fmt: skip
+    g.add(ew.reduction("router_top_k", "softmax and top-k expert choice", rows, E))
+    if opts.ep > 1:
+        g.add(coll.all_to_all("moe_dispatch", "send each token to its experts' groups",
+                              assignments * h * a_bytes / tp, ep))  # fmt: skip
+    g.add(gemm.expert_linear(
+        "expert_up_proj", "routed experts' up projections (grouped GEMM over touched experts)",
+        assignments=assignments, experts_stored=experts_per_group, experts_touched=touched, experts_active=k_top,
+        n=gates * f_e / tp, k=h,
+    ))  # fmt: skip
+    g.add(ew.activation("expert_act", f"routed experts' activation ({spec.mlp})", spec.mlp, assignments,
+                        f_e / tp, gated=spec.gated_mlp))  # fmt: skip
+    g.add(gemm.expert_linear(
+        "expert_down_proj", "routed experts' down projections (grouped GEMM over touched experts)",
+        assignments=assignments, experts_stored=experts_per_group, experts_touched=touched, experts_active=k_top,
+        n=h, k=f_e / tp,
+    ))  # fmt: skip
+    if opts.ep > 1:
+        g.add(coll.all_to_all("moe_combine", "return expert outputs to their tokens' groups",
+                              assignments * h * a_bytes / tp, ep))  # fmt: skip
+    g.add(ew.add("moe_weighted_sum", "weighted sum of each token's k expert outputs", rows, h, inputs=spec.moe.top_k))
+    if spec.moe.num_shared_experts:
+        _dense_mlp(g, spec, "shared_expert", f_sh, "shared experts'")

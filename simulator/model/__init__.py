@@ -1,0 +1,5 @@
+"""Model architectures: the spec schema, the shipped catalog and HF `config.json` import."""
+
+from simulator.model.spec import MLAConfig, ModelSpec, MoEConfig
+
+__all__ = ["MLAConfig", "ModelSpec", "MoEConfig"]
