@@ -63,3 +63,15 @@ def model_bindings(spec: ModelSpec) -> Bindings:
             sym.d_v: spec.mla.v_head_dim,
         }
     return {key: float(value) for key, value in values.items()}
+
+
+@cache
+def compiled_many(exprs: tuple[sp.Expr, ...]) -> Callable[..., list[Number]]:
+    """Several expressions compiled into one numpy function (one code generation instead of many)."""
+    return sp.lambdify(sym.ALL_SYMBOLS, list(exprs), modules=[_NUMPY_FUNCTIONS, "numpy"])
+
+
+def evaluate_many(exprs: tuple[sp.Expr, ...], values: Mapping[sp.Symbol, Number]) -> list[np.ndarray]:
+    args = [values.get(symbol, 1.0) for symbol in sym.ALL_SYMBOLS]
+    shape = np.broadcast_shapes(*(np.shape(a) for a in args))
+    return [np.broadcast_to(np.asarray(r, dtype=np.float64), shape) for r in compiled_many(exprs)(*args)]

@@ -7,7 +7,7 @@ with the op's `OpCost` under the `cost` attribute; edges are data dependencies. 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import networkx as nx
@@ -111,7 +111,7 @@ def epilogue_graph(spec: ModelSpec, opts: BuildOptions) -> nx.DiGraph:
         "output projection to vocabulary logits (vocabulary-parallel), "
         + ("every prompt position" if all_positions else "last position only"),
         logit_rows, sp.ceiling(V / tp), h,
-        bias=spec.lm_head_bias, weight_bytes=p_bytes, precision=MathPrecision.HIGH,
+        bias=spec.lm_head_bias, weight_element_bytes=p_bytes, precision=MathPrecision.HIGH,
     )  # fmt: skip
     if spec.tied_embeddings:  # shares the embedding table; its parameters are counted there
         lm_head = _without_params(lm_head)
@@ -124,9 +124,7 @@ def epilogue_graph(spec: ModelSpec, opts: BuildOptions) -> nx.DiGraph:
 
 
 def _without_params(op: OpCost) -> OpCost:
-    from dataclasses import replace
-
-    return replace(op, weight_params=sp.Integer(0), active_params=sp.Integer(0))
+    return replace(op, weight_params=sp.Integer(0), weight_bytes=sp.Integer(0), active_params=sp.Integer(0))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -274,7 +272,7 @@ def _moe_block(g: _GraphBuilder, spec: ModelSpec, opts: BuildOptions) -> None:
     experts_per_group = E / ep
     touched = experts_per_group * (1 - (1 - k_top / E) ** (rows * ep))
     assignments = rows * k_top
-    g.add(gemm.linear("router", "router logits (replicated)", rows, E, h, weight_bytes=p_bytes,
+    g.add(gemm.linear("router", "router logits (replicated)", rows, E, h, weight_element_bytes=p_bytes,
                       precision=MathPrecision.HIGH))  # fmt: skip
     g.add(ew.reduction("router_top_k", "softmax and top-k expert choice", rows, E))
     if opts.ep > 1:

@@ -44,6 +44,7 @@ class OpCost:
     bytes_read: sp.Expr
     bytes_written: sp.Expr
     weight_params: sp.Expr = ZERO  # parameters this op keeps on one device
+    weight_bytes: sp.Expr = ZERO  # bytes those parameters take (block weights and other parameters differ)
     active_params: sp.Expr | None = None  # parameters one token uses (MoE); None: the op's full weights
     gemm_mnk: tuple[sp.Expr, sp.Expr, sp.Expr] | None = None  # GEMM shape per device (per expert if grouped)
     collective: Collective | None = None
@@ -62,6 +63,7 @@ class OpCost:
             "bytes_read": self.bytes_read,
             "bytes_written": self.bytes_written,
             "weight_params": self.weight_params,
+            "weight_bytes": self.weight_bytes,
             "active_params": self.weight_params if self.active_params is None else self.active_params,
         }
         if self.gemm_mnk is not None:

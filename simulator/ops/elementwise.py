@@ -27,6 +27,7 @@ def _elementwise(name: str, description: str, flops: sp.Expr, read: sp.Expr, wri
         bytes_read=read,
         bytes_written=written,
         weight_params=weight_params,
+        weight_bytes=weight_params * p_bytes,
         precision=MathPrecision.VECTOR,
     )
 

@@ -16,7 +16,7 @@ def linear(
     k: sp.Expr,
     *,
     bias: bool = False,
-    weight_bytes: sp.Expr = w_bytes,
+    weight_element_bytes: sp.Expr = w_bytes,
     precision: MathPrecision = MathPrecision.COMPUTE,
 ) -> OpCost:
     """A dense GEMM. FLOPs 2·M·N·K (+ M·N for the bias); bytes: the K×N weights, the M×K input, the M×N output."""
@@ -26,9 +26,10 @@ def linear(
         op_class=OpClass.GEMM,
         description=description,
         flops=2 * m * n * k + (m * n if bias else ZERO),
-        bytes_read=k * n * weight_bytes + bias_params * p_bytes + m * k * a_bytes,
+        bytes_read=k * n * weight_element_bytes + bias_params * p_bytes + m * k * a_bytes,
         bytes_written=m * n * a_bytes,
         weight_params=k * n + bias_params,
+        weight_bytes=k * n * weight_element_bytes + bias_params * p_bytes,
         gemm_mnk=(m, n, k),
         precision=precision,
     )
@@ -46,6 +47,7 @@ def batched_linear(
         bytes_read=batch * (k * n * w_bytes + m * k * a_bytes),
         bytes_written=batch * m * n * a_bytes,
         weight_params=batch * k * n,
+        weight_bytes=batch * k * n * w_bytes,
         gemm_mnk=(m, n, k),
     )
 
@@ -74,6 +76,7 @@ def expert_linear(
         bytes_read=experts_touched * k * n * w_bytes + assignments * k * a_bytes,
         bytes_written=assignments * n * a_bytes,
         weight_params=experts_stored * k * n,
+        weight_bytes=experts_stored * k * n * w_bytes,
         active_params=experts_active * k * n,
         gemm_mnk=(assignments / experts_touched, n, k),
     )

@@ -9,9 +9,9 @@ from __future__ import annotations
 import sympy as sp
 
 # --- the pass being costed (one forward pass on one device group) ---
-b = sp.Symbol("b", positive=True)  # sequences in the batch (on this expert-parallel group)
-s = sp.Symbol("s", positive=True)  # new tokens per sequence in this pass: p in prefill, 1 in decode
-c = sp.Symbol("c", positive=True)  # tokens each sequence attends over after this pass (KV context)
+b = sp.Symbol("b", positive=True, integer=True)  # sequences in the batch (on this expert-parallel group)
+s = sp.Symbol("s", positive=True, integer=True)  # new tokens per sequence in this pass: p in prefill, 1 in decode
+c = sp.Symbol("c", positive=True, integer=True)  # tokens each sequence attends over after this pass (KV context)
 
 # --- model architecture ---
 h = sp.Symbol("h", positive=True)  # hidden size

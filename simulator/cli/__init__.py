@@ -1,0 +1,55 @@
+"""`idealrt` command line. Bad input: one line on stderr, exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+from typing import NoReturn
+
+from simulator.errors import UserError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line (`error: …`) and exit with code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def command_modules() -> list[str]:
+    """Every `simulator/cli/*_cmd.py` (and `*_cmds.py`) module contributes sub-commands via `register`."""
+    import simulator.cli as package
+
+    names = [info.name for info in pkgutil.iter_modules(package.__path__)]
+    return sorted(f"simulator.cli.{name}" for name in names if name.endswith(("_cmd", "_cmds")))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="idealrt", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    for name in command_modules():
+        importlib.import_module(name).register(commands)
+    for plugin in sorted(entry_points(group="idealrt.commands"), key=lambda ep: ep.name):
+        plugin.load()(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:  # `idealrt ... | head`
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

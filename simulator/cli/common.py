@@ -1,0 +1,76 @@
+"""Arguments and formatting shared by the sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from simulator.dtypes import BYTES_PER_ELEMENT
+
+
+def add_deployment_arguments(parser: argparse.ArgumentParser, *, hardware_required: bool = True) -> None:
+    parser.add_argument("--model", required=True, help="catalog id (see `idealrt models`) or a config.json path")
+    parser.add_argument("--hardware", required=hardware_required,
+                        help="catalog id (see `idealrt hardware`) or a hardware spec YAML path")  # fmt: skip
+    parser.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (default 1)")
+    parser.add_argument("--pp", type=int, default=1, help="pipeline-parallel stages (default 1)")
+    parser.add_argument("--ep", type=int, default=1, help="expert-parallel groups (MoE only; default 1)")
+    add_dtype_arguments(parser)
+
+
+def add_dtype_arguments(parser: argparse.ArgumentParser) -> None:
+    dtypes = sorted(BYTES_PER_ELEMENT)
+    parser.add_argument("--weights-dtype", default="bf16", choices=dtypes,
+                        help="block weights (default bf16; int8/int4 are weight-only)")  # fmt: skip
+    parser.add_argument("--act-dtype", default=None, choices=dtypes,
+                        help="activations and GEMM math (default: follows the weights; bf16 for int8/int4)")  # fmt: skip
+    parser.add_argument("--kv-dtype", default=None, choices=dtypes,
+                        help="KV cache (default: the activation dtype, bf16 if that is 8-bit)")  # fmt: skip
+
+
+def add_profile_argument(parser: argparse.ArgumentParser, default: str = "ideal") -> None:
+    parser.add_argument("--profile", default=default,
+                        help=f"ideal | auto | a shipped profile name | a profile.json path (default {default})")  # fmt: skip
+
+
+def print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, allow_nan=False, default=_jsonable)
+    sys.stdout.write("\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def console() -> Console:
+    """Rich output; at least 120 columns wide even when piped, so tables do not fold."""
+    width = Console().width
+    return Console(highlight=False, soft_wrap=False, width=max(width, 120))
+
+
+def si(value: float | None, unit: str = "", digits: int = 3) -> str:
+    """1.23e12 → '1.23 T' + unit."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if value == 0:
+        return f"0 {unit}".strip()
+    prefixes = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")]
+    for scale, prefix in prefixes:
+        if abs(value) >= scale:
+            return f"{value / scale:.{digits}g} {prefix}{unit}".strip()
+    return f"{value:.{digits}g} {unit}".strip()
+
+
+def seconds(value: float) -> str:
+    if value >= 1:
+        return f"{value:.3g} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value * 1e6:.3g} µs"

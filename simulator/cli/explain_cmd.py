@@ -1,0 +1,67 @@
+"""`idealrt explain`: the formula of an op, symbolic and with the model's numbers substituted (for teaching)."""
+
+from __future__ import annotations
+
+import argparse
+
+import sympy as sp
+
+from simulator.cli.common import console, si
+from simulator.deployment import Deployment
+from simulator.errors import unknown_name_error
+from simulator.evaluate import evaluate, model_bindings
+from simulator.graph import BuildOptions, Phase
+from simulator.engine import pass_pieces
+from simulator.model.catalog import load_model
+from simulator.ops import symbols as sym
+from simulator.ops.cost import OpCost
+from hardware_specs import load_hardware
+
+QUANTITIES = ("flops", "bytes_read", "bytes_written", "weight_params", "gemm_m", "gemm_n", "gemm_k", "wire_bytes")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("explain", help="show an op's FLOP and byte formulas", description=__doc__)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--op", help="op name (omit to list the ops of each phase)")
+    parser.add_argument("--phase", choices=[p.value for p in Phase], default="prefill")
+    parser.add_argument("--tp", type=int, default=1)
+    parser.add_argument("--ep", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=1, help="b (default 1)")
+    parser.add_argument("--prompt", type=int, default=1024, help="prompt tokens (default 1024)")
+    parser.add_argument("--context", type=int, default=None,
+                        help="decode: KV context c (default prompt + 1, the first decode step)")  # fmt: skip
+    parser.add_argument("--weights-dtype", default="bf16")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = load_model(args.model)
+    # Any hardware with bf16 math serves for counting; explain shows counts, not times.
+    deployment = Deployment(model=model, hardware=load_hardware("h100-sxm"), tp=args.tp, ep=args.ep,
+                            weights_dtype=args.weights_dtype)  # fmt: skip
+    phase = Phase(args.phase)
+    pieces = pass_pieces(model, BuildOptions(phase=phase, tp=args.tp, ep=args.ep))
+    ops: dict[str, OpCost] = {}
+    for op in [*pieces.prologue, *(op for layer in pieces.layers.values() for op in layer), *pieces.epilogue]:
+        ops.setdefault(op.name, op)
+    out = console()
+    if args.op is None:
+        out.print(f"ops of {model.id} in {phase.value} (tp={args.tp}): " + ", ".join(ops))
+        return 0
+    if args.op not in ops:
+        raise unknown_name_error(f"op in {phase.value}", args.op, ops)
+    op = ops[args.op]
+    new_tokens = args.prompt if phase is Phase.PREFILL else 1
+    context = args.prompt if phase is Phase.PREFILL else (args.context or args.prompt + 1)
+    values = model_bindings(model) | deployment.bindings() | {sym.b: args.batch, sym.s: new_tokens, sym.c: context}
+    out.print(f"[bold]{op.name}[/bold] ({op.op_class.value}): {op.description}")
+    out.print(f"model {model.id}, {phase.value}, b={args.batch}, s={new_tokens}, c={context}, tp={args.tp}")
+    for name, expr in op.expressions().items():
+        if name not in QUANTITIES or expr == 0:
+            continue
+        value = float(evaluate(expr, values))
+        out.print(f"\n[bold]{name}[/bold] =")
+        out.print(sp.pretty(sp.simplify(expr), use_unicode=True, wrap_line=False))
+        out.print(f"  = {value:,.6g}  ({si(value)})")
+    return 0

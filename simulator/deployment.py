@@ -1,0 +1,164 @@
+"""A deployment: a model on some accelerators with a parallelism and number formats — validated up front."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from hardware_specs.schema import HardwareSpec
+from simulator.dtypes import bytes_per_element, default_activation_dtype
+from simulator.errors import UserError
+from simulator.model.spec import ModelSpec
+from simulator.ops import symbols as sym
+from simulator.ops.cost import MathPrecision
+
+FLOAT_16_32 = ("fp32", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    model: ModelSpec
+    hardware: HardwareSpec
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+    weights_dtype: str = "bf16"
+    act_dtype: str | None = None  # None: follows the weights (bf16 for integer weight-only formats)
+    kv_dtype: str | None = None  # None: the activation dtype if 16/32-bit, else bf16
+    naive_attention: bool = False
+
+    def __post_init__(self) -> None:
+        check_parallelism(self.model, self.tp, self.pp, self.ep)
+        for spanned in (self.tp_span, self.ep_span, self.pp_span):
+            if spanned > 1:
+                self.link_bandwidth(spanned)
+        for dtype in (self.weights_dtype, self.act_dtype, self.kv_dtype):
+            if dtype is not None:
+                bytes_per_element(dtype)
+        if self.activations in ("int4",):
+            raise UserError("int4 is a weight-only format; activations cannot be int4")
+        for precision in MathPrecision:
+            self.peak_flops(precision)
+
+    @property
+    def n_accelerators(self) -> int:
+        return self.tp * self.pp * self.ep
+
+    @property
+    def tp_span(self) -> int:
+        """Devices a tensor-parallel collective spans."""
+        return self.tp
+
+    @property
+    def ep_span(self) -> int:
+        """Devices an expert-parallel all-to-all spans (ep groups of tp devices)."""
+        return self.tp * self.ep if self.ep > 1 else 1
+
+    @property
+    def pp_span(self) -> int:
+        """Pipeline send/recv: on the intra-node link only when the whole pipeline fits in one node."""
+        return self.n_accelerators if self.pp > 1 else 1
+
+    @property
+    def activations(self) -> str:
+        return self.act_dtype or default_activation_dtype(self.weights_dtype)
+
+    @property
+    def kv_cache(self) -> str:
+        if self.kv_dtype is not None:
+            return self.kv_dtype
+        return self.activations if self.activations in FLOAT_16_32 else "bf16"
+
+    @property
+    def other_params(self) -> str:
+        """Embeddings, LM head, norms, biases, router: never quantized (as AWQ/GPTQ/FP8 checkpoints keep them)."""
+        if self.weights_dtype in FLOAT_16_32:
+            return self.weights_dtype
+        return self.activations if self.activations in FLOAT_16_32 else "bf16"
+
+    @cached_property
+    def stage_layers(self) -> list[range]:
+        """Layers of each pipeline stage: an even split, earlier stages taking the remainder."""
+        per_stage, extra = divmod(self.model.num_layers, self.pp)
+        stages, start = [], 0
+        for stage in range(self.pp):
+            size = per_stage + (1 if stage < extra else 0)
+            stages.append(range(start, start + size))
+            start += size
+        return stages
+
+    def bindings(self) -> dict:
+        return {
+            sym.tp: float(self.tp),
+            sym.ep: float(self.ep),
+            sym.w_bytes: bytes_per_element(self.weights_dtype),
+            sym.p_bytes: bytes_per_element(self.other_params),
+            sym.a_bytes: bytes_per_element(self.activations),
+            sym.kv_bytes: bytes_per_element(self.kv_cache),
+        }
+
+    def peak_flops(self, precision: MathPrecision) -> float:
+        """FLOP/s for math at `precision` on this hardware (dense datasheet peak)."""
+        dtype = self._math_dtype(precision)
+        peak = self.hardware.peak_flops_per_s(dtype)
+        if peak is None and precision is MathPrecision.VECTOR:
+            return self.peak_flops(MathPrecision.HIGH)  # no fp32 vector figure published (TPUs)
+        if peak is None and dtype == "bf16":
+            peak = self.hardware.peak_flops_per_s("fp16")
+        if peak is None:
+            have = ", ".join(self.hardware.peak_tflops)
+            raise UserError(
+                f"{self.hardware.id} has no {dtype} math (datasheet peaks: {have}); "
+                f"choose --act-dtype (or --weights-dtype) among those"
+            )
+        return peak
+
+    def _math_dtype(self, precision: MathPrecision) -> str:
+        if precision is MathPrecision.COMPUTE:
+            return self.activations
+        if precision is MathPrecision.VECTOR:
+            return "fp32"
+        return self.activations if self.activations in FLOAT_16_32 else "bf16"
+
+    def link_bandwidth(self, devices_spanned: int) -> float:
+        """Per-direction bytes/s of the links a collective over `devices_spanned` devices uses."""
+        hw = self.hardware
+        if devices_spanned <= hw.devices_per_node:
+            if hw.intra_node_bytes_per_s is None:
+                raise UserError(f"{hw.id} has no intra-node link bandwidth in its spec; cannot cost collectives")
+            return hw.intra_node_bytes_per_s
+        if hw.inter_node_bytes_per_s is None:
+            raise UserError(
+                f"{devices_spanned} devices span more than one {hw.id} node ({hw.devices_per_node} per node) "
+                f"and its spec has no inter-node bandwidth; use fewer devices per group"
+            )
+        return hw.inter_node_bytes_per_s
+
+
+def check_parallelism(model: ModelSpec, tp: int, pp: int, ep: int) -> None:
+    """Impossible layouts are user errors, said in one line with the valid choices."""
+    for name, value in (("tp", tp), ("pp", pp), ("ep", ep)):
+        if value < 1:
+            raise UserError(f"--{name} must be ≥ 1 (got {value})")
+    heads = model.num_heads
+    if heads % tp:
+        valid = ", ".join(str(d) for d in range(1, heads + 1) if heads % d == 0)
+        raise UserError(f"--tp {tp} does not divide {model.id}'s {heads} attention heads; valid: {valid}")
+    kv = model.kv_heads
+    if model.mla is None and (kv % tp if kv >= tp else tp % kv):
+        raise UserError(f"--tp {tp} and {model.id}'s {kv} KV heads: one must divide the other")
+    widths = {"ffn_dim": model.ffn_dim}
+    if model.moe is not None:
+        widths["expert_ffn_dim"] = model.moe.expert_ffn_dim
+        if model.moe.shared_ffn_dim:
+            widths["shared expert ffn"] = model.moe.shared_ffn_dim
+    for name, width in widths.items():
+        if width % tp:
+            raise UserError(f"--tp {tp} does not divide {model.id}'s {name} ({width})")
+    if pp > model.num_layers:
+        raise UserError(f"--pp {pp} exceeds {model.id}'s {model.num_layers} layers")
+    if ep > 1:
+        if model.moe is None:
+            raise UserError(f"--ep {ep}: {model.id} has no experts (expert parallelism needs a MoE model)")
+        if model.moe.num_experts % ep:
+            raise UserError(f"--ep {ep} does not divide {model.id}'s {model.moe.num_experts} experts")

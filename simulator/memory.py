@@ -1,0 +1,90 @@
+"""Memory per device (weights, KV cache, activation workspace) and the whole model's sizes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from simulator.deployment import Deployment
+from simulator.engine import OpCounts, PassCounts, count_pass
+from simulator.graph import Phase
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    """Bytes on the fullest device (arrays over cases)."""
+
+    weights_bytes: np.ndarray
+    kv_cache_bytes: np.ndarray
+    activation_bytes: np.ndarray
+    capacity_bytes: float  # device memory × the profile's usable fraction
+
+    @property
+    def total_bytes(self) -> np.ndarray:
+        return self.weights_bytes + self.kv_cache_bytes + self.activation_bytes
+
+    @property
+    def fits(self) -> np.ndarray:
+        return self.total_bytes <= self.capacity_bytes
+
+
+def kv_bytes_per_token(cache_write: OpCounts, counts: PassCounts) -> np.ndarray:
+    """KV-cache bytes one token adds in one layer on one device."""
+    return cache_write.counts["bytes_written"] / (counts.sequences_per_group * cache_write.new_tokens)
+
+
+def memory_use(deployment: Deployment, prefill: PassCounts, prompt: np.ndarray, output: np.ndarray,
+               memory_utilization: float) -> MemoryUse:  # fmt: skip
+    """The fullest pipeline stage. Each sequence's KV cache holds prompt + output tokens (a sliding-window layer
+    at most its window); the activation workspace is the largest prefill op's live tensors."""
+    context = np.asarray(prompt + output, dtype=np.float64)
+    window = deployment.model.sliding_window
+    last = len(prefill.stages) - 1
+    per_stage = []
+    for index, kinds in enumerate(prefill.stages):
+        edge_ops = (prefill.prologue if index == 0 else []) + (prefill.epilogue if index == last else [])
+        weights: np.ndarray = sum((op.counts["weight_bytes"] for op in edge_ops), np.zeros(()))
+        kv: np.ndarray = np.zeros(())
+        for kind in kinds:
+            for op in prefill.layers[kind]:
+                weights = weights + op.counts["weight_bytes"]
+                if op.op.name == "kv_cache_write":
+                    held = np.minimum(context, window) if kind.local_attention and window else context
+                    kv = kv + kv_bytes_per_token(op, prefill) * held * prefill.sequences_per_group
+        if index == last and index > 0 and deployment.model.tied_embeddings:
+            weights = weights + prefill.prologue[0].counts["weight_bytes"]  # the LM head's copy of the table
+        per_stage.append((weights, kv))
+    activations = max_activation_bytes(prefill)
+    shape = np.broadcast_shapes(np.shape(activations), *(np.shape(w) for w, _ in per_stage),
+                                *(np.shape(k) for _, k in per_stage))  # fmt: skip
+    weights_by_stage = np.stack([np.broadcast_to(w, shape) for w, _ in per_stage])
+    kv_by_stage = np.stack([np.broadcast_to(k, shape) for _, k in per_stage])
+    fullest = np.argmax(weights_by_stage + kv_by_stage, axis=0)[np.newaxis]
+    weights = np.take_along_axis(weights_by_stage, fullest, axis=0)[0]
+    kv = np.take_along_axis(kv_by_stage, fullest, axis=0)[0]
+    return MemoryUse(weights, kv, np.broadcast_to(activations, shape),
+                     deployment.hardware.memory_bytes * memory_utilization)  # fmt: skip
+
+
+def max_activation_bytes(prefill: PassCounts) -> np.ndarray:
+    """The largest op's inputs + outputs other than its weights: the workspace a prefill needs at its peak."""
+    live = [
+        op.counts["bytes_read"] + op.counts["bytes_written"] - op.counts["weight_bytes"]
+        for op, _ in prefill.all_ops()
+    ]
+    return np.max(np.stack(np.broadcast_arrays(*live)), axis=0)
+
+
+def model_sizes(deployment: Deployment) -> tuple[float, float]:
+    """(weights bytes of the whole model, KV-cache bytes one token adds over all layers), parallelism aside."""
+    single = replace(deployment, tp=1, pp=1, ep=1)
+    one = np.ones(1)
+    counts = count_pass(single, Phase.PREFILL, one, one, one, lm_head_all_positions=False)
+    weights = sum(float(op.counts["weight_bytes"][0]) * runs for op, runs in counts.all_ops())
+    kv_per_token = sum(
+        float(kv_bytes_per_token(op, counts)[0]) * runs
+        for op, runs in counts.all_ops()
+        if op.op.name == "kv_cache_write"
+    )
+    return weights, kv_per_token

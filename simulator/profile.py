@@ -1,0 +1,201 @@
+"""A profile: the constants that turn FLOPs and bytes into seconds for one hardware + software stack.
+
+The simulator only reads profile files (JSON); `calibration/` writes them. A name resolves to a shipped file in
+`calibration/profiles/<name>.json`, a path to a user's file. The `ideal` profile is the physical roofline:
+datasheet peaks, zero overheads.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from simulator.errors import UserError, first_validation_problem, unknown_name_error
+
+SCHEMA_VERSION = 1
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "calibration" / "profiles"
+
+_Fraction = Field(default=1.0, gt=0, le=1.5)
+_Seconds = Field(default=0.0, ge=0)
+_Size = Field(default=0.0, ge=0)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GemmModel(_Section):
+    """time = latency + max(FLOPs / (peak · e(M, N, K)), bytes / (bandwidth · bandwidth_fraction)),
+    e(M, N, K) = peak_fraction · M/(M + m_half) · N/(N + n_half) · K/(K + k_half)."""
+
+    peak_fraction: float = _Fraction
+    m_half: float = _Size
+    n_half: float = _Size
+    k_half: float = _Size
+    bandwidth_fraction: float = _Fraction
+    kernel_latency_s: float = _Seconds
+
+
+class AttentionModel(_Section):
+    """Prefill: compute efficiency grows with the new tokens s as s/(s + prefill_seq_half).
+    Decode: bandwidth efficiency grows with the context c as c/(c + decode_context_half)."""
+
+    prefill_peak_fraction: float = _Fraction
+    prefill_seq_half: float = _Size
+    decode_bandwidth_fraction: float = _Fraction
+    decode_context_half: float = _Size
+    kernel_latency_s: float = _Seconds
+
+
+class ElementwiseModel(_Section):
+    bandwidth_fraction: float = _Fraction
+    kernel_latency_s: float = _Seconds
+
+
+class CollectiveModel(_Section):
+    """α–β: time = latency + latency_per_peer·(g − 1) + wire bytes / (link bandwidth · bandwidth_fraction)."""
+
+    latency_s: float = _Seconds
+    latency_per_peer_s: float = _Seconds
+    bandwidth_fraction: float = _Fraction
+
+
+class HostModel(_Section):
+    """The CPU side: launching each kernel, per-layer framework code, per-step work (sampling, sync, copies)."""
+
+    launch_s: float = _Seconds
+    per_layer_s: float = _Seconds
+    per_step_s: float = _Seconds
+
+
+class Behaviours(_Section):
+    """What the software stack does that changes the counts themselves."""
+
+    lm_head_all_prompt_positions: bool = Field(
+        default=False, description="prefill applies the LM head to every prompt position, not only the last"
+    )
+
+
+class FitStatistics(_Section):
+    """How well the profile reproduces data: log(predicted / measured) residuals."""
+
+    datasets: list[str] = Field(default_factory=list)
+    n_points: int = 0
+    median_abs_error: float | None = Field(default=None, description="median |pred/meas − 1| on the fitted data")
+    p90_abs_error: float | None = None
+    held_out_median_abs_error: float | None = Field(default=None, description="on data the fit did not see")
+    held_out_method: str = ""
+    log_residual_p10: float = Field(default=0.0, description="10th percentile of log(measured / predicted)")
+    log_residual_p90: float = Field(default=0.0, description="90th percentile of log(measured / predicted)")
+
+
+class Provenance(_Section):
+    command: str = ""
+    date: str = ""
+    notes: str = ""
+
+
+class Profile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    name: str
+    description: str
+    kind: Literal["ideal", "fitted", "derated"] = "fitted"
+    hardware: list[str] = Field(default_factory=list, description="hardware ids it was fitted on; empty: any")
+    auto_for: list[str] = Field(
+        default_factory=list, description="hardware ids for which `--profile auto` picks this profile"
+    )
+    software: str = ""
+    memory_utilization: float = Field(default=1.0, gt=0, le=1, description="usable fraction of device memory")
+    gemm: GemmModel = GemmModel()
+    attention: AttentionModel = AttentionModel()
+    elementwise: ElementwiseModel = ElementwiseModel()
+    collective: CollectiveModel = CollectiveModel()
+    host: HostModel = HostModel()
+    behaviours: Behaviours = Behaviours()
+    valid_range: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="inputs the fit saw (batch, prompt_tokens, output_tokens, params, tp...)"
+    )
+    fit: FitStatistics = FitStatistics()
+    provenance: Provenance = Provenance()
+
+    def params(self) -> dict[str, float]:
+        """The numeric constants, flattened as 'section.field' (what the fitter optimizes)."""
+        flat: dict[str, float] = {}
+        for section in ("gemm", "attention", "elementwise", "collective", "host"):
+            for key, value in getattr(self, section).model_dump().items():
+                flat[f"{section}.{key}"] = float(value)
+        return flat
+
+    def with_params(self, flat: dict[str, float]) -> Profile:
+        sections: dict[str, dict[str, float]] = {}
+        for key, value in flat.items():
+            section, field = key.split(".")
+            sections.setdefault(section, {})[field] = float(value)
+        updates = {name: getattr(self, name).model_copy(update=values) for name, values in sections.items()}
+        return self.model_copy(update=updates)
+
+
+IDEAL = Profile(
+    name="ideal",
+    kind="ideal",
+    description="physical roofline: datasheet dense peaks and HBM bandwidth, no overheads, no latencies",
+)
+
+
+def shipped_profile_names() -> list[str]:
+    return sorted({"ideal", *(path.stem for path in PROFILES_DIR.glob("*.json"))})
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """`ideal`, a shipped profile name, or a path to a profile JSON file."""
+    if name_or_path == "ideal":
+        return IDEAL
+    if name_or_path.endswith(".json") or "/" in name_or_path:
+        return _read(Path(name_or_path))
+    path = PROFILES_DIR / f"{name_or_path}.json"
+    if not path.exists():
+        raise unknown_name_error("profile", name_or_path, [*shipped_profile_names(), "auto"])
+    return _read(path)
+
+
+def resolve_profile(name_or_path: str, hardware_id: str) -> tuple[Profile, str]:
+    """A profile and a note saying what was used. `auto`: the shipped profile made for this hardware, else the
+    `derated` profile (datasheet peaks derated by documented default efficiencies)."""
+    if name_or_path != "auto":
+        profile = load_profile(name_or_path)
+        return profile, f"profile '{profile.name}' ({profile.kind})"
+    for name in shipped_profile_names():
+        if name != "ideal":
+            profile = load_profile(name)
+            if hardware_id in profile.auto_for:
+                return profile, f"auto: '{profile.name}', the profile fitted for {hardware_id}"
+    if (PROFILES_DIR / "derated.json").exists():
+        return load_profile("derated"), (
+            f"auto: no profile fitted for {hardware_id}; 'derated' (datasheet peaks × default efficiencies)"
+        )
+    raise UserError(f"--profile auto: no profile fitted for {hardware_id} and no 'derated' profile shipped")
+
+
+def write_profile(profile: Profile, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(profile.model_dump_json(indent=2) + "\n")
+
+
+def _read(path: Path) -> Profile:
+    if not path.exists():
+        raise UserError(f"profile file not found: {path}")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if isinstance(data, dict) and data.get("schema_version") not in (None, SCHEMA_VERSION):
+        raise UserError(f"{path}: profile schema_version {data.get('schema_version')} is not {SCHEMA_VERSION}")
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(f"{path}: {first_validation_problem(exc)}") from None

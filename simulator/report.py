@@ -1,0 +1,64 @@
+"""Per-op breakdown of a simulation: where the FLOPs, the bytes and the time go, and what bounds each op."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from simulator.engine import PassCounts, PassTime
+from simulator.simulation import Simulation
+
+BOUND_TERMS = ("compute", "memory", "comm", "overhead")
+
+
+def op_rows(sim: Simulation, case: int = 0) -> list[dict[str, Any]]:
+    """One row per (phase, op name) for one case; decode rows sum over all output − 1 steps.
+
+    `time_s` is device time along the pipeline path (per device, every layer); `flops` and `bytes` are summed
+    over all devices. `bound` names the largest of the op's compute, memory, communication and fixed-latency
+    terms."""
+    decode_weights = sim.decode_steps_per_node[case]
+    rows = _phase_rows("prefill", sim.prefill_counts, sim.prefill, case, None)
+    rows += _phase_rows("decode", sim.decode_counts, sim.decode, case, decode_weights)
+    return rows
+
+
+def host_overhead_s(timing: PassTime, case: int, weights: np.ndarray | None = None) -> float:
+    """Time the pass spends beyond its device work: the device idles waiting for the host."""
+    idle = np.asarray(timing.total) - np.asarray(timing.device_busy)
+    return _collapse(idle, case, weights)
+
+
+def _collapse(values: Any, case: int, weights: np.ndarray | None) -> float:
+    """The value of one case; decode node arrays are summed with their step counts as weights."""
+    row = np.asarray(values)
+    row = row[case] if row.ndim >= 1 and row.shape[0] > case else row
+    if weights is None:
+        return float(np.sum(row))
+    return float(np.sum(weights * np.broadcast_to(row, weights.shape)))
+
+
+def _phase_rows(phase: str, counts: PassCounts, timing: PassTime, case: int,
+                weights: np.ndarray | None) -> list[dict[str, Any]]:  # fmt: skip
+    rows: dict[str, dict[str, Any]] = {}
+    for op_counts, runs, op_time in timing.op_times:
+        name = op_counts.op.name
+        row = rows.setdefault(name, {
+            "phase": phase, "name": name, "op_class": op_counts.op.op_class.value,
+            "description": op_counts.op.description, "runs_per_pass": 0, "flops": 0.0, "bytes": 0.0,
+            "time_s": 0.0, "compute_s": 0.0, "memory_s": 0.0, "comm_s": 0.0, "overhead_s": 0.0,
+        })  # fmt: skip
+        devices = counts.devices_per_op
+        moved = op_counts.counts["bytes_read"] + op_counts.counts["bytes_written"]
+        row["runs_per_pass"] += runs
+        row["flops"] += runs * devices * _collapse(op_counts.counts["flops"], case, weights)
+        row["bytes"] += runs * devices * _collapse(moved, case, weights)
+        row["time_s"] += runs * _collapse(op_time.total, case, weights)
+        for term, value in zip(BOUND_TERMS, (op_time.compute, op_time.memory, op_time.comm, op_time.latency),
+                               strict=True):  # fmt: skip
+            row[f"{term}_s"] += runs * _collapse(value, case, weights)
+    for row in rows.values():
+        row["arithmetic_intensity"] = row["flops"] / row["bytes"] if row["bytes"] else None
+        row["bound"] = max(BOUND_TERMS, key=lambda term: row[f"{term}_s"])
+    return list(rows.values())

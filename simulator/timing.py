@@ -1,0 +1,138 @@
+"""From counts to seconds: each op's device time under a profile, and the host/device critical path of a pass.
+
+Written against an array namespace `xp` (numpy for estimates, jax.numpy for fitting by gradient), with the
+profile's constants as a flat mapping {'gemm.peak_fraction': value, ...} so the fitter can pass traced arrays.
+
+Host and device run asynchronously: the host launches kernel i (taking `host.launch_s`, plus
+`host.per_layer_s` at the start of each layer) while the device runs earlier kernels; kernel i starts when both
+its launch is done and kernel i−1 has finished. For a run of ops with host times h_i and device times d_i the
+device finishes at
+    max(D0 + Σd,  H0 + A),   A = max_i (h_1 + … + h_i) + (d_i + … + d_n)
+when host and device enter at H0 and D0: a (max, +) linear map, so segments compose exactly (`compose`) and n
+identical layers collapse in closed form (`repeat`). With no host costs this is Σd, the plain roofline sum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Array = Any  # a numpy or jax array (or a float)
+Params = Mapping[str, Array]
+
+
+@dataclass(frozen=True)
+class OpTime:
+    """Device time of one op and the four terms it is made of (all in seconds)."""
+
+    total: Array
+    compute: Array
+    memory: Array
+    comm: Array
+    latency: Array
+
+
+def _saturation(x: Array, half: Array, xp: Any) -> Array:
+    """x / (x + half): 0 → 1 as x grows past `half`; exactly 1 when half = 0."""
+    return x / (x + half) if not _is_zero(half) else xp.ones_like(x)
+
+
+def _is_zero(value: Array) -> bool:
+    return isinstance(value, (int, float)) and value == 0
+
+
+def gemm_time(flops: Array, bytes_moved: Array, m: Array, n: Array, k: Array, peak: float, bandwidth: float,
+              p: Params, xp: Any) -> OpTime:  # fmt: skip
+    efficiency = (
+        p["gemm.peak_fraction"]
+        * _saturation(m, p["gemm.m_half"], xp)
+        * _saturation(n, p["gemm.n_half"], xp)
+        * _saturation(k, p["gemm.k_half"], xp)
+    )
+    compute = flops / (peak * efficiency)
+    memory = bytes_moved / (bandwidth * p["gemm.bandwidth_fraction"])
+    latency = p["gemm.kernel_latency_s"] + 0 * flops
+    return OpTime(latency + xp.maximum(compute, memory), compute, memory, 0 * flops, latency)
+
+
+def attention_time(flops: Array, bytes_moved: Array, new_tokens: Array, context: Array, decode: bool,
+                   peak: float, bandwidth: float, p: Params, xp: Any) -> OpTime:  # fmt: skip
+    if decode:
+        compute = flops / peak
+        memory = bytes_moved / (
+            bandwidth
+            * p["attention.decode_bandwidth_fraction"]
+            * _saturation(context, p["attention.decode_context_half"], xp)
+        )
+    else:
+        compute = flops / (
+            peak
+            * p["attention.prefill_peak_fraction"]
+            * _saturation(new_tokens, p["attention.prefill_seq_half"], xp)
+        )
+        memory = bytes_moved / bandwidth
+    latency = p["attention.kernel_latency_s"] + 0 * flops
+    return OpTime(latency + xp.maximum(compute, memory), compute, memory, 0 * flops, latency)
+
+
+def elementwise_time(flops: Array, bytes_moved: Array, peak: float, bandwidth: float, p: Params,
+                     xp: Any) -> OpTime:  # fmt: skip
+    compute = flops / peak
+    memory = bytes_moved / (bandwidth * p["elementwise.bandwidth_fraction"])
+    latency = p["elementwise.kernel_latency_s"] + 0 * flops
+    return OpTime(latency + xp.maximum(compute, memory), compute, memory, 0 * flops, latency)
+
+
+def collective_time(wire_bytes: Array, group: float, link_bandwidth: float, p: Params, xp: Any) -> OpTime:
+    comm = wire_bytes / (link_bandwidth * p["collective.bandwidth_fraction"])
+    latency = p["collective.latency_s"] + p["collective.latency_per_peer_s"] * (group - 1) + 0 * wire_bytes
+    zero = 0 * wire_bytes
+    return OpTime(latency + comm, zero, zero, comm, latency)
+
+
+# --- the (max, +) algebra of host/device segments ---
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of ops: total host time, total device time, and A (the critical-path term above)."""
+
+    host: Array
+    device: Array
+    critical: Array
+
+
+def segment(host_times: list[Array], device_times: list[Array], xp: Any) -> Segment:
+    """Summarize ops run in this order (host_times[i] launches device_times[i])."""
+    device_suffixes: list[Array] = []
+    suffix: Array = 0.0
+    for device_time in reversed(device_times):
+        suffix = suffix + device_time
+        device_suffixes.append(suffix)
+    device_suffixes.reverse()
+    host_prefix: Array = 0.0
+    critical: Array = None
+    for host_time, device_suffix in zip(host_times, device_suffixes, strict=True):
+        host_prefix = host_prefix + host_time
+        candidate = host_prefix + device_suffix
+        critical = candidate if critical is None else xp.maximum(critical, candidate)
+    return Segment(host_prefix, device_suffixes[0], critical)
+
+
+def compose(first: Segment, second: Segment, xp: Any) -> Segment:
+    """`first` then `second`."""
+    return Segment(
+        first.host + second.host,
+        first.device + second.device,
+        xp.maximum(first.critical + second.device, first.host + second.critical),
+    )
+
+
+def repeat(one: Segment, times: int, xp: Any) -> Segment:
+    """`one` run `times` times in a row (times ≥ 1)."""
+    return Segment(
+        one.host * times,
+        one.device * times,
+        one.critical + (times - 1) * xp.maximum(one.host, one.device),
+    )

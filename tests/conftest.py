@@ -1,0 +1,26 @@
+"""Shared fixtures: small deployments built from catalog models and hardware."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hardware_specs import load_hardware
+from simulator.deployment import Deployment
+from simulator.model.catalog import load_model
+from simulator.profile import IDEAL
+from simulator.simulation import Simulation, simulate
+
+
+def deployment(model: str, hardware: str = "h100-sxm", **kwargs: object) -> Deployment:
+    return Deployment(model=load_model(model), hardware=load_hardware(hardware), **kwargs)  # type: ignore[arg-type]
+
+
+def ideal(model: str, hardware: str = "h100-sxm", *, batch: int = 1, prompt: int = 128, output: int = 16,
+          **kwargs: object) -> Simulation:  # fmt: skip
+    return simulate(deployment(model, hardware, **kwargs), IDEAL, batch, prompt, output)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261129)

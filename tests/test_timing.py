@@ -1,0 +1,87 @@
+"""The host/device critical-path algebra against an explicit networkx graph, and the profile's time terms."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+from conftest import deployment
+
+from simulator.profile import IDEAL
+from simulator.simulation import simulate
+from simulator.timing import compose, repeat, segment
+
+
+def longest_path(host: list[float], device: list[float], start_host: float = 0.0, start_device: float = 0.0) -> float:
+    """Device finish time on an explicit DAG: host launches in a chain, device kernels in a chain, and kernel i
+    waits for launch i. Edge weights are the duration of the node they enter."""
+    graph = nx.DiGraph()
+    graph.add_edge("start", "H0", weight=start_host + host[0])
+    graph.add_edge("start", "D_prev", weight=start_device)
+    for i, (h, d) in enumerate(zip(host, device, strict=True)):
+        if i:
+            graph.add_edge(f"H{i - 1}", f"H{i}", weight=h)
+        graph.add_edge(f"H{i}", f"D{i}", weight=d)
+        graph.add_edge(f"D{i - 1}" if i else "D_prev", f"D{i}", weight=d)
+    return nx.dag_longest_path_length(graph, weight="weight") if len(host) else start_device
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_segment_critical_path_matches_the_explicit_graph(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 30))
+    host, device = list(rng.exponential(1.0, n)), list(rng.exponential(1.0, n))
+    assert segment(host, device, np).critical == pytest.approx(longest_path(host, device))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_segments_compose_like_concatenated_op_lists(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    host_a, device_a = list(rng.exponential(1.0, 7)), list(rng.exponential(1.0, 7))
+    host_b, device_b = list(rng.exponential(1.0, 5)), list(rng.exponential(1.0, 5))
+    joined = compose(segment(host_a, device_a, np), segment(host_b, device_b, np), np)
+    assert joined.critical == pytest.approx(longest_path(host_a + host_b, device_a + device_b))
+
+
+@pytest.mark.parametrize("times", [1, 2, 5, 40])
+def test_repeated_layers_collapse_in_closed_form(times: int) -> None:
+    rng = np.random.default_rng(times)
+    host, device = list(rng.exponential(1.0, 6)), list(rng.exponential(1.2, 6))
+    collapsed = repeat(segment(host, device, np), times, np)
+    assert collapsed.critical == pytest.approx(longest_path(host * times, device * times))
+
+
+def test_without_host_costs_the_critical_path_is_the_sum_of_device_times() -> None:
+    device = [0.5, 2.0, 1.5]
+    assert segment([0.0, 0.0, 0.0], device, np).critical == pytest.approx(sum(device))
+
+
+def test_launch_bound_steps_cost_the_host_path() -> None:
+    # A tiny model at batch 1: kernels take less time than launching them, so the step costs the launches.
+    d = deployment("gpt3-350m", "a100-sxm-80gb")
+    launch = 20e-6
+    profile = IDEAL.with_params({"host.launch_s": launch})
+    sim = simulate(d, profile, 1, 8, 2)
+    kernels = sum(runs for _, runs, _ in sim.decode.op_times)
+    device_busy = float(np.asarray(sim.decode.device_busy)[0, 0])
+    assert device_busy < kernels * launch
+    assert float(sim.tpot_s[0]) == pytest.approx(kernels * launch, rel=0.02)
+
+
+def test_host_overhead_adds_per_layer_and_per_step() -> None:
+    d = deployment("gpt3-350m", "a100-sxm-80gb")
+    base = simulate(d, IDEAL, 1, 8, 2)
+    slow = simulate(d, IDEAL.with_params({"host.per_layer_s": 1e-3, "host.per_step_s": 2e-3}), 1, 8, 2)
+    layers = d.model.num_layers
+    assert float(slow.tpot_s[0]) == pytest.approx(layers * 1e-3 + 2e-3, rel=0.01)
+    assert float(base.tpot_s[0]) < 1e-3
+
+
+def test_gemm_efficiency_curve_slows_small_token_counts() -> None:
+    from simulator.timing import gemm_time
+
+    params = IDEAL.with_params({"gemm.m_half": 64.0}).params()
+    small = gemm_time(2 * 8 * 4096 * 4096, 0.0, 8.0, 4096.0, 4096.0, 1e15, 1e12, params, np)
+    large = gemm_time(2 * 8192 * 4096 * 4096, 0.0, 8192.0, 4096.0, 4096.0, 1e15, 1e12, params, np)
+    assert small.compute / (2 * 8 * 4096 * 4096) == pytest.approx(9 / 1e15)  # 8/(8+64) efficiency
+    assert large.compute / (2 * 8192 * 4096 * 4096) == pytest.approx((8192 + 64) / 8192 / 1e15)
