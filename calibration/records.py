@@ -19,7 +19,7 @@ E2EMetric = Literal["e2e", "ttft", "tpot"]
 class Provenance(BaseModel):
     """Where a dataset came from. Published data: `citation` is the URL at a commit; measured data: the command."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     dataset: str = Field(description="short id, e.g. 'vidur-a100-gemm' or 'measured-cpu-2026-11-29'")
     citation: str
@@ -34,7 +34,7 @@ class Provenance(BaseModel):
 class OpMeasurement(BaseModel):
     """One op timing. Columns not used by an op kind stay empty (None)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     dataset: str
     op: OpKind
@@ -88,7 +88,7 @@ class EndToEndMeasurement(BaseModel):
     `model` is a catalog id or the id of a spec shipped with the dataset (calibration/data/models/).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     dataset: str
     model: str

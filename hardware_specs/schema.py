@@ -20,6 +20,7 @@ SOURCED_FIELDS = (
     "intra_node_bandwidth_gb_s",
     "devices_per_node",
     "inter_node_bandwidth_gb_s",
+    "in_network_reduction",
     "tdp_w",
     "price_usd_per_hour",
 )
@@ -44,6 +45,11 @@ class HardwareSpec(BaseModel):
     devices_per_node: int = Field(default=1, ge=1, description="devices sharing the scale-up fabric in one server")
     inter_node_bandwidth_gb_s: float | None = Field(
         default=None, gt=0, description="scale-out network bandwidth per device, PER DIRECTION, GB/s"
+    )
+    in_network_reduction: bool | None = Field(
+        default=None,
+        description="the scale-up switch reduces in the network (NVLink SHARP): an all-reduce sends and receives "
+        "its payload once per device instead of the ring's 2(g-1)/g",
     )
     tdp_w: float | None = Field(default=None, gt=0)
     price_usd_per_hour: float | None = Field(default=None, gt=0, description="on-demand price per device-hour")

@@ -120,6 +120,13 @@ class Deployment:
             return "fp32"
         return self.activations if self.activations in FLOAT_16_32 else "bf16"
 
+    def crosses_nodes(self, devices_spanned: int) -> bool:
+        return devices_spanned > self.hardware.devices_per_node
+
+    def in_network_reduction(self, devices_spanned: int) -> bool:
+        """All-reduces inside one server whose switch reduces in the network (NVLink SHARP)."""
+        return bool(self.hardware.in_network_reduction) and not self.crosses_nodes(devices_spanned)
+
     def link_bandwidth(self, devices_spanned: int) -> float:
         """Per-direction bytes/s of the links a collective over `devices_spanned` devices uses."""
         hw = self.hardware

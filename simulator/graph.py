@@ -21,7 +21,7 @@ from simulator.ops import gemm
 from simulator.ops.cost import MathPrecision, OpCost
 from simulator.ops.symbols import (
     E, V, W, a_bytes, b, c, d_head, d_nope, d_rope, d_v, ep, f, f_e, f_sh, h, k_top, kv_bytes,
-    kv_heads_per_device, n_kv, n_pos, n_q, p_bytes, r_kv, r_q, s, tokens, tp,
+    kv_heads_per_device, n_pos, n_q, p_bytes, r_kv, r_q, tokens, tp,
 )  # fmt: skip
 
 
@@ -41,7 +41,7 @@ class BuildOptions:
     lm_head_all_positions: bool = False  # prefill: LM head over every prompt position, not only the last
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class LayerKind:
     local_attention: bool
     moe: bool

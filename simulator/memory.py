@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -43,17 +44,19 @@ def memory_use(deployment: Deployment, prefill: PassCounts, prompt: np.ndarray, 
     last = len(prefill.stages) - 1
     per_stage = []
     for index, kinds in enumerate(prefill.stages):
-        edge_ops = (prefill.prologue if index == 0 else []) + (prefill.epilogue if index == last else [])
+        edge_ops = (prefill.prologue.op_counts() if index == 0 else []) + (
+            prefill.epilogue.op_counts() if index == last else []
+        )
         weights: np.ndarray = sum((op.counts["weight_bytes"] for op in edge_ops), np.zeros(()))
         kv: np.ndarray = np.zeros(())
-        for kind in kinds:
-            for op in prefill.layers[kind]:
-                weights = weights + op.counts["weight_bytes"]
+        for kind, layers in Counter(kinds).items():
+            for op in prefill.layers[kind].op_counts():
+                weights = weights + layers * op.counts["weight_bytes"]
                 if op.op.name == "kv_cache_write":
                     held = np.minimum(context, window) if kind.local_attention and window else context
-                    kv = kv + kv_bytes_per_token(op, prefill) * held * prefill.sequences_per_group
+                    kv = kv + layers * kv_bytes_per_token(op, prefill) * held * prefill.sequences_per_group
         if index == last and index > 0 and deployment.model.tied_embeddings:
-            weights = weights + prefill.prologue[0].counts["weight_bytes"]  # the LM head's copy of the table
+            weights = weights + prefill.prologue.counts["weight_bytes"][0]  # the LM head's copy of the table
         per_stage.append((weights, kv))
     activations = max_activation_bytes(prefill)
     shape = np.broadcast_shapes(np.shape(activations), *(np.shape(w) for w, _ in per_stage),

@@ -56,10 +56,14 @@ class ElementwiseModel(_Section):
 
 
 class CollectiveModel(_Section):
-    """α–β: time = latency + latency_per_peer·(g − 1) + wire bytes / (link bandwidth · bandwidth_fraction)."""
+    """α–β: time = α + wire bytes / (link bandwidth · bandwidth_fraction), where α is
+    latency_s + latency_per_peer_s·(g − 1) for collectives over g devices, point_to_point_latency_s for a
+    send/recv, plus inter_node_latency_s when the traffic leaves the server."""
 
     latency_s: float = _Seconds
     latency_per_peer_s: float = _Seconds
+    point_to_point_latency_s: float = _Seconds
+    inter_node_latency_s: float = _Seconds
     bandwidth_fraction: float = _Fraction
 
 
@@ -77,6 +81,9 @@ class Behaviours(_Section):
     lm_head_all_prompt_positions: bool = Field(
         default=False, description="prefill applies the LM head to every prompt position, not only the last"
     )
+    naive_attention: bool = Field(
+        default=False, description="attention materializes the score matrix (pre-FlashAttention kernels)"
+    )
 
 
 class FitStatistics(_Section):
@@ -90,6 +97,10 @@ class FitStatistics(_Section):
     held_out_method: str = ""
     log_residual_p10: float = Field(default=0.0, description="10th percentile of log(measured / predicted)")
     log_residual_p90: float = Field(default=0.0, description="90th percentile of log(measured / predicted)")
+    interval_source: str = Field(default="", description="which residuals the p10–p90 band comes from")
+    by_group: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="per dataset, op class or model: n, fitted and held-out median error"
+    )
 
 
 class Provenance(_Section):

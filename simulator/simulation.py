@@ -11,7 +11,7 @@ counts, and for times as long as no op changes bound inside a chunk.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -90,6 +90,8 @@ def simulate(deployment: Deployment, profile: Profile, batch: np.ndarray, prompt
     batch, prompt, output = np.broadcast_arrays(batch, prompt, output)
     if lm_head_all_positions is None:
         lm_head_all_positions = profile.behaviours.lm_head_all_prompt_positions
+    if profile.behaviours.naive_attention and not deployment.naive_attention:
+        deployment = replace(deployment, naive_attention=True)  # the stack's kernels, as fitted
     params = profile.params()
     prefill_counts = count_pass(deployment, Phase.PREFILL, batch, prompt, prompt, lm_head_all_positions)
     context, steps = decode_nodes(prompt, output)

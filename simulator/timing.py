@@ -84,9 +84,15 @@ def elementwise_time(flops: Array, bytes_moved: Array, peak: float, bandwidth: f
     return OpTime(latency + xp.maximum(compute, memory), compute, memory, 0 * flops, latency)
 
 
-def collective_time(wire_bytes: Array, group: float, link_bandwidth: float, p: Params, xp: Any) -> OpTime:
+def collective_time(wire_bytes: Array, group: Array, link_bandwidth: Array, point_to_point: Array,
+                    crosses_nodes: Array, p: Params, xp: Any) -> OpTime:  # fmt: skip
     comm = wire_bytes / (link_bandwidth * p["collective.bandwidth_fraction"])
-    latency = p["collective.latency_s"] + p["collective.latency_per_peer_s"] * (group - 1) + 0 * wire_bytes
+    latency = (
+        xp.where(point_to_point, p["collective.point_to_point_latency_s"],
+                 p["collective.latency_s"] + p["collective.latency_per_peer_s"] * (group - 1))
+        + crosses_nodes * p["collective.inter_node_latency_s"]
+        + 0 * wire_bytes
+    )  # fmt: skip
     zero = 0 * wire_bytes
     return OpTime(latency + comm, zero, zero, comm, latency)
 
@@ -103,21 +109,13 @@ class Segment:
     critical: Array
 
 
-def segment(host_times: list[Array], device_times: list[Array], xp: Any) -> Segment:
-    """Summarize ops run in this order (host_times[i] launches device_times[i])."""
-    device_suffixes: list[Array] = []
-    suffix: Array = 0.0
-    for device_time in reversed(device_times):
-        suffix = suffix + device_time
-        device_suffixes.append(suffix)
-    device_suffixes.reverse()
-    host_prefix: Array = 0.0
-    critical: Array = None
-    for host_time, device_suffix in zip(host_times, device_suffixes, strict=True):
-        host_prefix = host_prefix + host_time
-        candidate = host_prefix + device_suffix
-        critical = candidate if critical is None else xp.maximum(critical, candidate)
-    return Segment(host_prefix, device_suffixes[0], critical)
+def segment(host_times: Array, device_times: Array, xp: Any) -> Segment:
+    """Summarize ops run in this order (host_times[i] launches device_times[i]); ops along axis 0."""
+    host = xp.asarray(host_times)
+    device = xp.asarray(device_times)
+    host_prefix = xp.cumsum(host, axis=0)
+    device_suffix = xp.flip(xp.cumsum(xp.flip(device, axis=0), axis=0), axis=0)
+    return Segment(host_prefix[-1], device_suffix[0], xp.max(host_prefix + device_suffix, axis=0))
 
 
 def compose(first: Segment, second: Segment, xp: Any) -> Segment:

@@ -83,7 +83,8 @@ def our_layer(spec: ModelSpec, batch: int, seq: int) -> tuple[float, float]:
                             naive_attention=True)  # fmt: skip
     one = np.ones(1)
     counts = count_pass(deployment, Phase.PREFILL, batch * one, seq * one, seq * one, False)
-    (ops,) = counts.layers.values()
+    (piece,) = counts.layers.values()
+    ops = piece.op_counts()
     flops = sum(float(op.counts["flops"][0]) for op in ops)
     moved = sum(float(op.counts["bytes_read"][0] + op.counts["bytes_written"][0]) for op in ops)
     return flops, moved

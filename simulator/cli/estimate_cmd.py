@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
@@ -11,6 +13,10 @@ from simulator.cli.common import (
     add_deployment_arguments, add_profile_argument, console, print_json, seconds, si,
 )  # fmt: skip
 from simulator.estimate import EstimateInputs, estimate_record, run_estimate
+from simulator.simulation import Simulation
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -30,6 +36,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-memory-check", action="store_true",
                         help="estimate even when the model does not fit (then fits=false)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object (stable field names)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="split the calibrated time into datasheet roofline, kernel inefficiency, "
+                             "latency/host overhead and communication")  # fmt: skip
+    parser.add_argument("--plot", type=Path, metavar="FILE",
+                        help="write a roofline PNG to FILE and, next to it, the time by op class "
+                             "(FILE_time.png) and, under a calibrated profile, the ideal → calibrated parts "
+                             "(FILE_ideal_to_calibrated.png)")  # fmt: skip
     parser.set_defaults(handler=run)
 
 
@@ -46,11 +59,65 @@ def inputs_from_args(args: argparse.Namespace) -> EstimateInputs:
 def run(args: argparse.Namespace) -> int:
     sim, note = run_estimate(inputs_from_args(args))
     record = estimate_record(sim, note)
+    breakdown = ideal_to_calibrated_parts(sim, args.lm_head_all_positions) if args.breakdown else None
     if args.json:
+        if breakdown is not None:
+            record["ideal_to_calibrated"] = breakdown.drop(columns="share").to_dict(orient="index")
         print_json(record)
     else:
         print_human(record)
+        if args.breakdown:
+            print_breakdown(breakdown)
+    if args.plot:
+        for path in write_plots(sim, args.plot, breakdown, args.lm_head_all_positions):
+            print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+def ideal_to_calibrated_parts(sim: Simulation, lm_head_all_positions: bool | None) -> pd.DataFrame | None:
+    """None under the ideal profile: the roofline is the whole prediction, there is nothing to break down."""
+    if sim.profile.kind == "ideal":
+        return None
+    from simulator.planner.breakdown import ideal_to_calibrated
+
+    return ideal_to_calibrated(sim.deployment, sim.profile, int(sim.batch[0]), int(sim.prompt[0]),
+                               int(sim.output[0]), lm_head_all_positions)  # fmt: skip
+
+
+def print_breakdown(breakdown: pd.DataFrame | None) -> None:
+    out = console()
+    if breakdown is None:
+        out.print("breakdown: under the 'ideal' profile the prediction is the datasheet roofline itself; "
+                  "nothing to break down")  # fmt: skip
+        return
+    table = Table(title="Ideal → calibrated (parts add up to the calibrated time)", title_justify="left")
+    for column in ("part", "prefill", "decode (all steps)", "end to end", "share"):
+        table.add_column(column, justify="left" if column == "part" else "right")
+    for part, row in breakdown.iterrows():
+        table.add_row(str(part).replace("_", " "), seconds(row["prefill_s"]), seconds(row["decode_s"]),
+                      seconds(row["e2e_s"]), f"{100 * row['share']:.1f}%")  # fmt: skip
+    totals = breakdown[["prefill_s", "decode_s", "e2e_s"]].sum()
+    table.add_row("total", *(seconds(totals[name]) for name in ("prefill_s", "decode_s", "e2e_s")), "100%")
+    out.print(table)
+
+
+def write_plots(sim: Simulation, path: Path, breakdown: pd.DataFrame | None,
+                lm_head_all_positions: bool | None) -> list[Path]:  # fmt: skip
+    """The roofline at `path`, the time by op class beside it, and the ideal → calibrated parts when calibrated."""
+    from simulator.plots.figure import simulation_title
+    from simulator.plots.roofline import plot_roofline
+    from simulator.plots.time_breakdown import plot_time_breakdown
+
+    sibling = path.with_suffix("")
+    written = [plot_roofline(sim, path), plot_time_breakdown(sim, f"{sibling}_time.png")]
+    if breakdown is None:
+        breakdown = ideal_to_calibrated_parts(sim, lm_head_all_positions)
+    if breakdown is not None:
+        from simulator.plots.ideal_to_calibrated import plot_ideal_to_calibrated
+
+        written.append(plot_ideal_to_calibrated(breakdown, f"{sibling}_ideal_to_calibrated.png",
+                                                simulation_title(sim)))  # fmt: skip
+    return written
 
 
 def print_human(record: dict[str, Any]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from functools import cache
 
 from simulator.evaluate import evaluate, model_bindings
 from simulator.graph import BuildOptions, Phase, epilogue_graph, layer_graph, layer_kinds, prologue_graph
@@ -16,6 +18,7 @@ class ParameterCounts:
     embedding: float  # embedding tables (token and position), and an untied LM head
 
 
+@cache
 def parameter_counts(spec: ModelSpec) -> ParameterCounts:
     opts = BuildOptions(phase=Phase.PREFILL)  # one device: tp = ep = 1
     values = model_bindings(spec)
@@ -27,9 +30,9 @@ def parameter_counts(spec: ModelSpec) -> ParameterCounts:
             active += params
             if op.name in ("embedding", "position_embedding", "lm_head"):
                 embedding += params
-    for kind in layer_kinds(spec):
+    for kind, layers in Counter(layer_kinds(spec)).items():
         for _, op in layer_graph(spec, kind, opts).nodes(data="cost"):
             exprs = op.expressions()
-            total += float(evaluate(exprs["weight_params"], values))
-            active += float(evaluate(exprs["active_params"], values))
+            total += layers * float(evaluate(exprs["weight_params"], values))
+            active += layers * float(evaluate(exprs["active_params"], values))
     return ParameterCounts(total=total, active=active, embedding=embedding)

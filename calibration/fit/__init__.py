@@ -1,0 +1,1 @@
+"""Fitting profile constants to measurements with jax: predictions through the simulator's own timing code."""

@@ -1,0 +1,71 @@
+"""Fitting a profile to end-to-end measurements: the software-stack behaviours that change the counts are
+chosen by which fits best, the constants by `fit_constants`; held-out error by leaving one group out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+
+from calibration.fit.optimize import FitResult, fit_constants, log_residuals
+from calibration.fit.parameters import FreeParameters
+from calibration.fit.targets import end_to_end_targets
+from calibration.records import EndToEndMeasurement, Provenance
+from simulator.profile import Behaviours
+
+BEHAVIOUR_OPTIONS = [
+    Behaviours(lm_head_all_prompt_positions=all_positions, naive_attention=naive)
+    for all_positions, naive in product((False, True), (False, True))
+]
+
+
+@dataclass(frozen=True)
+class EndToEndFit:
+    behaviours: Behaviours
+    result: FitResult
+    loss_by_behaviours: dict[str, float]
+    residuals: np.ndarray  # log(measured / predicted) on the fitted records, in `records` order
+    records: list[EndToEndMeasurement]
+
+
+def describe(behaviours: Behaviours) -> str:
+    head = "LM head on every prompt position" if behaviours.lm_head_all_prompt_positions else "LM head on last only"
+    kernel = "naive attention" if behaviours.naive_attention else "flash attention"
+    return f"{head}, {kernel}"
+
+
+def fit_end_to_end(records: Sequence[EndToEndMeasurement], provenance: Mapping[str, Provenance], data_dir: Path,
+                   base: Mapping[str, float], free: FreeParameters, initial: Mapping[str, float],
+                   behaviour_options: Sequence[Behaviours] = tuple(BEHAVIOUR_OPTIONS)) -> EndToEndFit:  # fmt: skip
+    """Fit under each candidate behaviour; keep the one with the lowest loss."""
+    fits = {}
+    for behaviours in behaviour_options:
+        targets = end_to_end_targets(records, provenance, data_dir, behaviours)
+        fits[behaviours] = (fit_constants(targets, base, free, initial), targets)
+    best = min(fits, key=lambda b: fits[b][0].loss)
+    result, targets = fits[best]
+    ordered = [record for target in targets for record in target.records]
+    return EndToEndFit(
+        behaviours=best,
+        result=result,
+        loss_by_behaviours={describe(b): fits[b][0].loss for b in behaviour_options},
+        residuals=log_residuals(targets, result.constants),
+        records=ordered,
+    )
+
+
+def leave_one_group_out(records: Sequence[EndToEndMeasurement], group_of: Callable[[EndToEndMeasurement], str],
+                        provenance: Mapping[str, Provenance], data_dir: Path, base: Mapping[str, float],
+                        free: FreeParameters, initial: Mapping[str, float],
+                        behaviours: Behaviours) -> dict[str, np.ndarray]:  # fmt: skip
+    """For each group: fit on the others, return log(measured / predicted) on the group."""
+    held_out = {}
+    for group in sorted({group_of(r) for r in records}):
+        train = [r for r in records if group_of(r) != group]
+        test = [r for r in records if group_of(r) == group]
+        result = fit_constants(end_to_end_targets(train, provenance, data_dir, behaviours), base, free, initial)
+        held_out[group] = log_residuals(end_to_end_targets(test, provenance, data_dir, behaviours), result.constants)
+    return held_out

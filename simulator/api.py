@@ -1,0 +1,76 @@
+"""Python API: the CLI's answers as pandas DataFrames (column names as in the `--json` records).
+
+    from simulator import api
+    api.estimate("llama-3.1-70b", "h100-sxm", prompt=1024, output=256, tp=4)   # one row
+    api.estimate_ops("llama-3.1-70b", "h100-sxm", prompt=1024, output=256, tp=4)  # one row per op and phase
+    api.predict("cases.csv", profile="auto")                                   # the cases with predictions
+    api.paper(hardware="a100-sxm-80gb", profile="ideal")                       # one row per paper model
+
+Options of `estimate` are the fields of `simulator.estimate.EstimateInputs` (batch, tp, pp, ep, weights_dtype,
+act_dtype, kv_dtype, profile, naive_attention, lm_head_all_positions, check_memory).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from simulator.errors import UserError
+from simulator.estimate import EstimateInputs, estimate_record, run_estimate
+from simulator.planner.idealized import PAPER_WEIGHTS_DTYPE, paper_comparison
+from simulator.predict import predict_cases, read_cases
+from simulator.report import op_rows
+
+
+def estimate(model: str, hardware: str, prompt: int, output: int, **options: Any) -> pd.DataFrame:
+    """One row: the `estimate --json` record without its nested `ops` (see `estimate_ops`); `extrapolation`
+    joined into one '; '-separated string."""
+    sim, note = run_estimate(_inputs(model, hardware, prompt, output, options))
+    record = estimate_record(sim, note)
+    record.pop("ops")
+    record["extrapolation"] = "; ".join(record["extrapolation"])
+    return pd.DataFrame([record])
+
+
+def estimate_ops(model: str, hardware: str, prompt: int, output: int, **options: Any) -> pd.DataFrame:
+    """One row per (phase, op): FLOPs, bytes, arithmetic intensity, time and its terms, the bound."""
+    sim, _ = run_estimate(_inputs(model, hardware, prompt, output, options))
+    return pd.DataFrame(op_rows(sim))
+
+
+def predict(cases: pd.DataFrame | str | Path, profile: str = "ideal") -> pd.DataFrame:
+    """The cases (a DataFrame or a CSV path, columns as for `idealrt predict`) with the prediction columns."""
+    if isinstance(cases, pd.DataFrame):
+        return predict_cases(cases, default_profile=profile, source="cases")
+    path = Path(cases)
+    return predict_cases(read_cases(path), default_profile=profile, source=str(path))
+
+
+def paper(hardware: str = "a100-sxm-80gb", profile: str = "megatron-a100-2022", price_usd_per_hour: float | None = None,
+          weights_dtype: str = PAPER_WEIGHTS_DTYPE) -> pd.DataFrame:  # fmt: skip
+    """One row per model of Narayanan et al. (2023): the `paper --json` fields, with `alpha_s` spread into columns
+    `alpha_s_<prompt>` and each example request's figures into `<field>_p<prompt>_o<output>`."""
+    comparison = paper_comparison(hardware, profile, price_usd_per_hour, weights_dtype=weights_dtype)
+    return pd.DataFrame([_flat_paper_record(record) for record in comparison.records])
+
+
+def _flat_paper_record(record: dict[str, Any]) -> dict[str, Any]:
+    flat = {key: value for key, value in record.items() if key not in ("alpha_s", "requests")}
+    for size, alpha in (record.get("alpha_s") or {}).items():
+        flat[f"alpha_s_{size}"] = alpha
+    for request in record.get("requests", []):
+        suffix = f"p{request['prompt_tokens']}_o{request['output_tokens']}"
+        for key, value in request.items():
+            if key not in ("prompt_tokens", "output_tokens"):
+                flat[f"{key}_{suffix}"] = value
+    return flat
+
+
+def _inputs(model: str, hardware: str, prompt: int, output: int, options: dict[str, Any]) -> EstimateInputs:
+    allowed = set(EstimateInputs.__dataclass_fields__) - {"model", "hardware", "prompt_tokens", "output_tokens"}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise UserError(f"unknown estimate option(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
+    return EstimateInputs(model=model, hardware=hardware, prompt_tokens=prompt, output_tokens=output, **options)

@@ -1,0 +1,474 @@
+"""Build a ModelSpec from a Hugging Face `config.json` (architecture only: no weights are read or needed).
+
+One small mapping function per `model_type` turns the config into ModelSpec fields. Behaviour flags that a
+config may omit take the defaults of the family's `transformers` config class (e.g. `tie_word_embeddings`:
+True for gpt2/opt/bloom/falcon/gemma2, False for gptj/gpt_neox/llama/mistral/mixtral/qwen2/deepseek_v3), so a
+config reads the way `transformers` would read it. Fields that define the shape (sizes, counts) are required.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from simulator.errors import UserError, first_validation_problem
+from simulator.model.spec import MLPKind, ModelSpec
+
+SpecFields = dict[str, Any]
+
+_MISSING = object()
+
+# HF activation names → the unit our MLP formulas use (gated families turn these into swiglu/geglu).
+_ACTIVATIONS: dict[str, str] = {
+    "gelu": "gelu",
+    "gelu_new": "gelu",
+    "gelu_fast": "gelu",
+    "gelu_pytorch_tanh": "gelu",
+    "gelu_accurate": "gelu",
+    "quick_gelu": "gelu",
+    "relu": "relu",
+    "silu": "silu",
+    "swish": "silu",
+}
+_GATED: dict[str, MLPKind] = {"silu": "swiglu", "gelu": "geglu"}
+_CONTEXT_FIELDS = ("max_position_embeddings", "n_positions", "n_ctx", "seq_length", "max_sequence_length")
+
+
+class HFConfig:
+    """Read access to one config.json; every error names the file, the model_type and the field."""
+
+    def __init__(self, raw: Mapping[str, Any], model_type: str, source: str) -> None:
+        self.raw = raw
+        self.model_type = model_type
+        self.source = source
+
+    def error(self, problem: str) -> UserError:
+        return UserError(f"{self.source} ({self.model_type}): {problem}")
+
+    def required(self, *names: str) -> Any:
+        """The first of `names` present with a value (families spell some fields several ways)."""
+        value = self.optional(*names, default=_MISSING)
+        if value is _MISSING:
+            raise self.error(f"missing field '{names[0]}'")
+        return value
+
+    def optional(self, *names: str, default: Any) -> Any:
+        for name in names:
+            if self.raw.get(name) is not None:
+                return self.raw[name]
+        return default
+
+    def count(self, *names: str, default: Any = _MISSING) -> int:
+        """A positive integer field (sizes, counts)."""
+        value = self.required(*names) if default is _MISSING else self.optional(*names, default=default)
+        return self._positive(names[0], value)
+
+    def nullable_count(self, name: str, *, absent: int | None) -> int | None:
+        """A size where an explicit null means 'none' and a missing key means the family default (windows)."""
+        value = self.raw.get(name, absent)
+        return None if value is None else self._positive(name, value)
+
+    def _positive(self, name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.error(f"field '{name}' must be a positive integer, got {value!r}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.optional(name, default=default)
+        if not isinstance(value, bool):
+            raise self.error(f"field '{name}' must be true or false, got {value!r}")
+        return value
+
+    def activation(self, *names: str, default: str) -> str:
+        """The MLP activation as 'gelu', 'relu' or 'silu'."""
+        name = self.optional(*names, default=default)
+        if not isinstance(name, str) or name not in _ACTIVATIONS:
+            raise self.error(f"unsupported activation '{name}' in field '{names[0]}'")
+        return _ACTIVATIONS[name]
+
+    def max_context(self, *preferred: str, default: int | None = None) -> int:
+        """The context length; families name it differently, and errors name the family's own field first."""
+        names = tuple(dict.fromkeys(preferred + _CONTEXT_FIELDS))
+        if default is None:
+            return self.count(*names)
+        return self.count(*names, default=default)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shared helpers
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def gated_mlp(cfg: HFConfig, activation: str) -> MLPKind:
+    if activation not in _GATED:
+        raise cfg.error(f"gated MLP with activation '{activation}' is not supported")
+    return _GATED[activation]
+
+
+def layer_pattern(local_layers: list[bool]) -> str:
+    """The shortest 'G'/'L' string that, repeated, gives the kind of every layer (ModelSpec.layer_pattern)."""
+    letters = "".join("L" if local else "G" for local in local_layers)
+    return next(letters[:period] for period in range(1, len(letters) + 1) if _repeats_into(letters[:period], letters))
+
+
+def _repeats_into(pattern: str, letters: str) -> bool:
+    return (pattern * (len(letters) // len(pattern) + 1))[: len(letters)] == letters
+
+
+def moe_layout(cfg: HFConfig, moe_layers: list[bool]) -> tuple[int, int] | None:
+    """(first_dense_layers, layer_frequency) that reproduce the per-layer MoE flags; None: no MoE layer."""
+    indices = [i for i, moe in enumerate(moe_layers) if moe]
+    if not indices:
+        return None
+    first = indices[0]
+    frequency = indices[1] - indices[0] if len(indices) > 1 else len(moe_layers) - first
+    expressed = [i >= first and (i - first) % frequency == 0 for i in range(len(moe_layers))]
+    if expressed != moe_layers:
+        raise cfg.error(f"MoE layers {indices} are not 'after k dense layers, every n-th layer'; not supported")
+    return first, frequency
+
+
+def _sliding_layers(cfg: HFConfig, num_layers: int, default: Callable[[int], bool]) -> list[bool]:
+    """Per-layer 'is local' from `layer_types` when the config lists them, else the family's rule."""
+    layer_types = cfg.optional("layer_types", default=None)
+    if layer_types is None:
+        return [default(i) for i in range(num_layers)]
+    if len(layer_types) != num_layers:
+        raise cfg.error(f"field 'layer_types' has {len(layer_types)} entries for {num_layers} layers")
+    return [kind == "sliding_attention" for kind in layer_types]
+
+
+def _with_window(fields: SpecFields, window: int | None, local_layers: list[bool]) -> SpecFields:
+    if window is None or not any(local_layers):
+        return fields
+    return fields | {"sliding_window": window, "layer_pattern": layer_pattern(local_layers)}
+
+
+def llama_like(cfg: HFConfig, *, tied_default: bool, activation_default: str = "silu") -> SpecFields:
+    """Fields every llama-descended family (llama, mistral, mixtral, qwen2, gemma2, deepseek) spells alike."""
+    num_heads = cfg.count("num_attention_heads")
+    activation = cfg.activation("hidden_act", "hidden_activation", default=activation_default)
+    attention_bias = cfg.flag("attention_bias", False)
+    return {
+        "num_layers": cfg.count("num_hidden_layers"),
+        "hidden_size": cfg.count("hidden_size"),
+        "num_heads": num_heads,
+        "num_kv_heads": cfg.count("num_key_value_heads", default=num_heads),
+        "head_dim": cfg.nullable_count("head_dim", absent=None),
+        "ffn_dim": cfg.count("intermediate_size"),
+        "mlp": gated_mlp(cfg, activation),
+        "norm": "rmsnorm",
+        "position": "rotary",
+        "vocab_size": cfg.count("vocab_size"),
+        "max_context": cfg.max_context(),
+        "tied_embeddings": cfg.flag("tie_word_embeddings", tied_default),
+        "qkv_bias": attention_bias,
+        "attn_out_bias": attention_bias,
+        "mlp_bias": cfg.flag("mlp_bias", False),
+    }
+
+
+def _gpt_style(cfg: HFConfig) -> SpecFields:
+    """gpt2 and gptj spell the shape the same way (n_layer, n_embd, n_head, n_inner)."""
+    hidden = cfg.count("n_embd", "hidden_size")
+    return {
+        "num_layers": cfg.count("n_layer", "num_hidden_layers"),
+        "hidden_size": hidden,
+        "num_heads": cfg.count("n_head", "num_attention_heads"),
+        "ffn_dim": cfg.count("n_inner", default=4 * hidden),
+        "norm": "layernorm",
+        "vocab_size": cfg.count("vocab_size"),
+        "max_context": cfg.max_context("n_positions", "n_ctx"),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One mapping per model_type
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _gpt2(cfg: HFConfig) -> SpecFields:
+    """GPT-2, and GPT-3-style models described as gpt2 configs: learned positions, biases everywhere, tied."""
+    return _gpt_style(cfg) | {
+        "mlp": cfg.activation("activation_function", default="gelu_new"),
+        "position": "learned",
+        "tied_embeddings": cfg.flag("tie_word_embeddings", True),
+        "qkv_bias": True,
+        "attn_out_bias": True,
+        "mlp_bias": True,
+    }
+
+
+def _gptj(cfg: HFConfig) -> SpecFields:
+    """GPT-J: one shared norm feeding parallel attention and MLP; bias-free attention; untied head with bias."""
+    return _gpt_style(cfg) | {
+        "mlp": cfg.activation("activation_function", default="gelu_new"),
+        "norms_per_layer": 1,
+        "parallel_attention_mlp": True,
+        "position": "rotary",
+        "tied_embeddings": cfg.flag("tie_word_embeddings", False),
+        "mlp_bias": True,
+        "lm_head_bias": True,
+    }
+
+
+def _gpt_neox(cfg: HFConfig) -> SpecFields:
+    attention_bias = cfg.flag("attention_bias", True)
+    return {
+        "num_layers": cfg.count("num_hidden_layers"),
+        "hidden_size": cfg.count("hidden_size"),
+        "num_heads": cfg.count("num_attention_heads"),
+        "ffn_dim": cfg.count("intermediate_size"),
+        "mlp": cfg.activation("hidden_act", default="gelu"),
+        "norm": "layernorm",
+        "parallel_attention_mlp": cfg.flag("use_parallel_residual", True),
+        "position": "rotary",  # on rotary_pct of each head; partial rotation changes no parameter or GEMM
+        "vocab_size": cfg.count("vocab_size"),
+        "max_context": cfg.max_context(),
+        "tied_embeddings": cfg.flag("tie_word_embeddings", False),
+        "qkv_bias": attention_bias,
+        "attn_out_bias": attention_bias,
+        "mlp_bias": True,
+    }
+
+
+def _opt(cfg: HFConfig) -> SpecFields:
+    hidden = cfg.count("hidden_size")
+    projected = cfg.optional("word_embed_proj_dim", default=hidden)
+    if projected != hidden:
+        raise cfg.error(
+            f"word_embed_proj_dim ({projected}) differs from hidden_size ({hidden}); the extra embedding "
+            "projections (project_in/project_out, as in opt-350m) are not supported"
+        )
+    bias = cfg.flag("enable_bias", True)
+    return {
+        "num_layers": cfg.count("num_hidden_layers"),
+        "hidden_size": hidden,
+        "num_heads": cfg.count("num_attention_heads"),
+        "ffn_dim": cfg.count("ffn_dim"),
+        "mlp": cfg.activation("activation_function", default="relu"),
+        "norm": "layernorm",
+        "position": "learned",
+        "vocab_size": cfg.count("vocab_size"),
+        "max_context": cfg.max_context(),
+        "tied_embeddings": cfg.flag("tie_word_embeddings", True),
+        "qkv_bias": bias,
+        "attn_out_bias": bias,
+        "mlp_bias": bias,
+    }
+
+
+def _bloom(cfg: HFConfig) -> SpecFields:
+    hidden = cfg.count("hidden_size", "n_embed")
+    return {
+        "num_layers": cfg.count("n_layer", "num_hidden_layers"),
+        "hidden_size": hidden,
+        "num_heads": cfg.count("n_head", "num_attention_heads"),
+        "ffn_dim": 4 * hidden,
+        "mlp": "gelu",
+        "norm": "layernorm",
+        "embedding_norm": True,
+        "position": "alibi",
+        "vocab_size": cfg.count("vocab_size"),
+        "max_context": cfg.max_context(default=2048),  # ALiBi has no table; BLOOM trained on 2048 tokens
+        "tied_embeddings": cfg.flag("tie_word_embeddings", True),
+        "qkv_bias": True,
+        "attn_out_bias": True,
+        "mlp_bias": True,
+    }
+
+
+def _falcon(cfg: HFConfig) -> SpecFields:
+    hidden = cfg.count("hidden_size", "n_embed")
+    num_heads = cfg.count("num_attention_heads", "n_head")
+    bias = cfg.flag("bias", False)
+    return {
+        "num_layers": cfg.count("num_hidden_layers", "n_layer"),
+        "hidden_size": hidden,
+        "num_heads": num_heads,
+        **_falcon_block(cfg, num_heads),
+        "ffn_dim": cfg.count("ffn_hidden_size", default=4 * hidden),
+        "mlp": cfg.activation("activation", default="gelu"),
+        "norm": "layernorm",
+        "position": "alibi" if cfg.flag("alibi", False) else "rotary",
+        "vocab_size": cfg.count("vocab_size"),
+        "max_context": cfg.max_context(default=2048),  # FalconConfig's default
+        "tied_embeddings": cfg.flag("tie_word_embeddings", True),
+        "qkv_bias": bias,
+        "attn_out_bias": bias,
+        "mlp_bias": bias,
+    }
+
+
+def _falcon_block(cfg: HFConfig, num_heads: int) -> SpecFields:
+    """KV heads, norms and residual form; the new decoder architecture (40B, 180B) overrides the old flags."""
+    if cfg.flag("new_decoder_architecture", False):
+        return {
+            "num_kv_heads": cfg.count("num_kv_heads", default=num_heads),
+            "parallel_attention_mlp": True,
+            "norms_per_layer": cfg.count("num_ln_in_parallel_attn", default=2),
+        }
+    parallel = cfg.flag("parallel_attn", True)
+    norms = cfg.count("num_ln_in_parallel_attn", default=1) if parallel else 2
+    return {
+        "num_kv_heads": 1 if cfg.flag("multi_query", True) else num_heads,
+        "parallel_attention_mlp": parallel,
+        "norms_per_layer": norms,
+    }
+
+
+def _llama(cfg: HFConfig) -> SpecFields:
+    return llama_like(cfg, tied_default=False)
+
+
+def _mistral(cfg: HFConfig) -> SpecFields:
+    fields = llama_like(cfg, tied_default=False)
+    window = cfg.nullable_count("sliding_window", absent=4096)  # MistralConfig's default
+    return _with_window(fields, window, [True] * fields["num_layers"])
+
+
+def _mixtral(cfg: HFConfig) -> SpecFields:
+    fields = llama_like(cfg, tied_default=False)
+    fields["moe"] = {
+        "num_experts": cfg.count("num_local_experts", "num_experts"),
+        "top_k": cfg.count("num_experts_per_tok"),
+        "expert_ffn_dim": fields["ffn_dim"],
+    }
+    window = cfg.nullable_count("sliding_window", absent=None)
+    return _with_window(fields, window, [True] * fields["num_layers"])
+
+
+def _qwen2(cfg: HFConfig) -> SpecFields:
+    """Qwen2 / Qwen2.5: llama with a bias on Q, K and V only; sliding window only past `max_window_layers`."""
+    fields = llama_like(cfg, tied_default=False) | {"qkv_bias": True, "attn_out_bias": False}
+    if not cfg.flag("use_sliding_window", False):
+        return fields
+    first_local = cfg.optional("max_window_layers", default=28)
+    local = _sliding_layers(cfg, fields["num_layers"], lambda i: i >= first_local)
+    return _with_window(fields, cfg.nullable_count("sliding_window", absent=4096), local)
+
+
+def _qwen2_moe(cfg: HFConfig) -> SpecFields:
+    """Qwen2-MoE: Qwen2 attention; MoE layers with one gated shared expert (its 1-wide gate is not modelled)."""
+    fields = llama_like(cfg, tied_default=False) | {"qkv_bias": cfg.flag("qkv_bias", True), "attn_out_bias": False}
+    num_layers = fields["num_layers"]
+    step = cfg.count("decoder_sparse_step", default=1)
+    dense_only = set(cfg.optional("mlp_only_layers", default=[]))
+    layout = moe_layout(cfg, [i not in dense_only and (i + 1) % step == 0 for i in range(num_layers)])
+    if layout is None:
+        return fields
+    first_dense, frequency = layout
+    shared_width = cfg.optional("shared_expert_intermediate_size", default=0)
+    fields["moe"] = {
+        "num_experts": cfg.count("num_experts"),
+        "top_k": cfg.count("num_experts_per_tok"),
+        "expert_ffn_dim": cfg.count("moe_intermediate_size"),
+        "num_shared_experts": 1 if shared_width else 0,
+        "shared_expert_ffn_dim": shared_width or None,
+        "first_dense_layers": first_dense,
+        "layer_frequency": frequency,
+    }
+    return fields
+
+
+def _gemma2(cfg: HFConfig) -> SpecFields:
+    """Gemma 2: sandwich norms, GeGLU, tied; local and global layers alternate, starting with a local one."""
+    fields = llama_like(cfg, tied_default=True, activation_default="gelu_pytorch_tanh")
+    fields |= {"norms_per_layer": 4, "head_dim": cfg.count("head_dim", default=256)}
+    local = _sliding_layers(cfg, fields["num_layers"], lambda i: i % 2 == 0)
+    return _with_window(fields, cfg.nullable_count("sliding_window", absent=4096), local)
+
+
+def _deepseek_v3(cfg: HFConfig) -> SpecFields:
+    """DeepSeek-V3: MLA attention; dense MLP in the first k layers, then routed + shared experts.
+
+    The multi-token-prediction module (`num_nextn_predict_layers`) is a training aid and is not modelled.
+    """
+    fields = llama_like(cfg, tied_default=False)
+    fields |= {"num_kv_heads": None, "head_dim": None}
+    fields["mla"] = {
+        "q_lora_rank": cfg.nullable_count("q_lora_rank", absent=None),
+        "kv_lora_rank": cfg.count("kv_lora_rank"),
+        "qk_nope_head_dim": cfg.count("qk_nope_head_dim"),
+        "qk_rope_head_dim": cfg.count("qk_rope_head_dim"),
+        "v_head_dim": cfg.count("v_head_dim"),
+    }
+    first_k_dense = cfg.optional("first_k_dense_replace", default=0)
+    frequency = cfg.count("moe_layer_freq", default=1)
+    # DeepSeek's rule: layer i is MoE when i >= first_k_dense_replace and i % moe_layer_freq == 0.
+    layout = moe_layout(cfg, [i >= first_k_dense and i % frequency == 0 for i in range(fields["num_layers"])])
+    if layout is None:
+        return fields
+    first_dense, layer_frequency = layout
+    fields["moe"] = {
+        "num_experts": cfg.count("n_routed_experts"),
+        "top_k": cfg.count("num_experts_per_tok"),
+        "expert_ffn_dim": cfg.count("moe_intermediate_size"),
+        "num_shared_experts": cfg.optional("n_shared_experts", default=0),
+        "first_dense_layers": first_dense,
+        "layer_frequency": layer_frequency,
+    }
+    return fields
+
+
+FAMILIES: dict[str, Callable[[HFConfig], SpecFields]] = {
+    "gpt2": _gpt2,
+    "gptj": _gptj,
+    "gpt_neox": _gpt_neox,
+    "opt": _opt,
+    "bloom": _bloom,
+    "falcon": _falcon,
+    "llama": _llama,
+    "mistral": _mistral,
+    "mixtral": _mixtral,
+    "qwen2": _qwen2,
+    "qwen2_moe": _qwen2_moe,
+    "gemma2": _gemma2,
+    "deepseek_v3": _deepseek_v3,
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def is_hf_config(data: Mapping[str, Any]) -> bool:
+    """An HF config.json, as opposed to one of our spec files."""
+    return "model_type" in data or "architectures" in data
+
+
+def spec_from_hf_config(config: Mapping[str, Any], *, source: str) -> ModelSpec:
+    """The ModelSpec an HF config describes. `source` (usually the file path) names it in errors and in the spec."""
+    model_type = config.get("model_type")
+    if model_type is None:
+        raise UserError(f"{source}: missing field 'model_type' (supported: {', '.join(FAMILIES)})")
+    if not isinstance(model_type, str) or model_type not in FAMILIES:
+        raise UserError(f"{source}: unsupported model_type '{model_type}'; supported: {', '.join(FAMILIES)}")
+    cfg = HFConfig(config, model_type, source)
+    fields = FAMILIES[model_type](cfg)
+    spec_id = imported_id(config, source)
+    identity = {
+        "id": spec_id,
+        "name": str(config.get("_name_or_path") or spec_id),
+        "source": f"Hugging Face config.json ({source}), model_type {model_type}",
+        "notes": "imported from a Hugging Face config.json",
+    }
+    try:
+        return ModelSpec.model_validate(identity | fields)
+    except ValidationError as exc:
+        raise cfg.error(first_validation_problem(exc)) from None
+
+
+def imported_id(config: Mapping[str, Any], source: str) -> str:
+    """`meta-llama/Llama-3.1-70B` → `llama-3.1-70b`; else the file's name (its folder's, for `config.json`)."""
+    name = config.get("_name_or_path")
+    if not name:
+        path = Path(source)
+        name = path.parent.name if path.stem == "config" and path.parent.name else path.stem
+    slug = re.sub(r"[^a-z0-9.\-_]+", "-", str(name).rstrip("/").split("/")[-1].lower()).strip("-._")
+    return slug or "imported-model"

@@ -1,0 +1,55 @@
+"""From the datasheet roofline to a calibrated prediction: where the extra time of one configuration comes from.
+
+Four parts, per phase, that add up exactly to the calibrated time:
+  roofline              the ideal profile's time of the compute and memory ops (GEMM, attention, elementwise)
+  kernel_inefficiency   the calibrated time of those ops without their fixed latencies, minus the roofline
+  launch_host_overhead  their fixed kernel latencies plus the time the device waits for the host
+  communication         the calibrated time of the collectives (latency and bandwidth terms)
+Both simulations use the same counts (the LM-head switch is resolved once, from the calibrated profile).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from simulator.deployment import Deployment
+from simulator.profile import IDEAL, Profile
+from simulator.report import host_overhead_s, op_rows
+from simulator.simulation import Simulation, simulate
+
+PARTS = ("roofline", "kernel_inefficiency", "launch_host_overhead", "communication")
+PHASE_COLUMNS = {"prefill": "prefill_s", "decode": "decode_s"}
+
+
+def ideal_to_calibrated(deployment: Deployment, profile: Profile, batch: int, prompt: int, output: int,
+                        lm_head_all_positions: bool | None = None) -> pd.DataFrame:  # fmt: skip
+    """Rows PARTS, columns prefill_s, decode_s (all output − 1 steps) and e2e_s; the e2e_s column sums to the
+    calibrated e2e. Rows carry a `share` of e2e."""
+    if lm_head_all_positions is None:
+        lm_head_all_positions = profile.behaviours.lm_head_all_prompt_positions
+    calibrated = simulate(deployment, profile, batch, prompt, output, lm_head_all_positions)
+    ideal = simulate(deployment, IDEAL, batch, prompt, output, lm_head_all_positions)
+    frame = pd.DataFrame(index=pd.Index(PARTS, name="part"))
+    for phase, column in PHASE_COLUMNS.items():
+        frame[column] = pd.Series(_phase_parts(calibrated, ideal, phase))
+    frame["e2e_s"] = frame["prefill_s"] + frame["decode_s"]
+    frame["share"] = frame["e2e_s"] / frame["e2e_s"].sum()
+    return frame
+
+
+def _phase_parts(calibrated: Simulation, ideal: Simulation, phase: str) -> dict[str, float]:
+    calibrated_rows = [row for row in op_rows(calibrated) if row["phase"] == phase]
+    ideal_rows = [row for row in op_rows(ideal) if row["phase"] == phase]
+    if phase == "prefill":
+        host_idle = host_overhead_s(calibrated.prefill, 0)
+    else:
+        host_idle = host_overhead_s(calibrated.decode, 0, calibrated.decode_steps_per_node[0])
+    kernels = [row for row in calibrated_rows if row["op_class"] != "collective"]
+    roofline = sum(row["time_s"] for row in ideal_rows if row["op_class"] != "collective")
+    latencies = sum(row["overhead_s"] for row in kernels)
+    return {
+        "roofline": roofline,
+        "kernel_inefficiency": sum(row["time_s"] for row in kernels) - latencies - roofline,
+        "launch_host_overhead": latencies + host_idle,
+        "communication": sum(row["time_s"] for row in calibrated_rows if row["op_class"] == "collective"),
+    }

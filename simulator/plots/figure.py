@@ -1,0 +1,46 @@
+"""A new figure and writing it as PNG: the two steps every plot module shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from simulator.deployment import Deployment
+from simulator.simulation import Simulation
+
+DPI = 120
+
+
+def new_figure(width_in: float = 9.0, height_in: float = 6.0) -> Figure:
+    """Fixed margins with room for a two-line title (a layout engine costs seconds on log axes)."""
+    figure = Figure(figsize=(width_in, height_in))
+    figure.subplots_adjust(left=0.11, right=0.97, bottom=0.09, top=0.88)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def save_png(figure: Figure, path: str | Path) -> Path:
+    """Write the figure to `path` (parent folders created) and return the path."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, format="png", dpi=DPI)
+    return target
+
+
+def duration_label(seconds: float) -> str:
+    """1.234 → '1.23 s', 0.0123 → '12.3 ms'."""
+    return f"{seconds:.3g} s" if seconds >= 1 else f"{seconds * 1e3:.3g} ms"
+
+
+def case_title(deployment: Deployment, profile_name: str, batch: int, prompt: int, output: int) -> str:
+    """Two title lines naming the configuration, so a figure reads without the terminal."""
+    d = deployment
+    return (f"{d.model.id} on {d.n_accelerators}× {d.hardware.id} (tp {d.tp}, pp {d.pp})\n"
+            f"batch {batch}, prompt {prompt}, output {output}, profile '{profile_name}'")  # fmt: skip
+
+
+def simulation_title(sim: Simulation, case: int = 0) -> str:
+    return case_title(sim.deployment, sim.profile.name, int(sim.batch[case]), int(sim.prompt[case]),
+                      int(sim.output[case]))  # fmt: skip
