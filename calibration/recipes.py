@@ -70,11 +70,13 @@ def _group_stats(label: str, fitted: np.ndarray, held_out: np.ndarray) -> tuple[
 
 
 def kernel_profile(hardware: str, data_dir: Path = SHIPPED_DATA_DIR, base: Profile = IDEAL,
-                   borrowed: dict[str, float] | None = None, command: str = "") -> tuple[Profile, list[ClassFit]]:  # fmt: skip
+                   borrowed: dict[str, float] | None = None, command: str = "", plan: KernelData | None = None,
+                   name: str | None = None, software: str | None = None) -> tuple[Profile, list[ClassFit]]:  # fmt: skip
     """Fit every op class that has data; constants of classes (or phases) without data come from `borrowed`."""
-    if hardware not in KERNEL_DATA:
-        raise UserError(f"no kernel datasets registered for {hardware}; known: {', '.join(KERNEL_DATA)}")
-    plan = KERNEL_DATA[hardware]
+    if plan is None:
+        if hardware not in KERNEL_DATA:
+            raise UserError(f"no kernel datasets registered for {hardware}; known: {', '.join(KERNEL_DATA)}")
+        plan = KERNEL_DATA[hardware]
     provenance = read_provenance(data_dir)
     records = [r for r in read_op_records(data_dir) if plan.keep(r)]
     constants = dict(base.params()) | (borrowed or {})
@@ -94,12 +96,13 @@ def kernel_profile(hardware: str, data_dir: Path = SHIPPED_DATA_DIR, base: Profi
             groups.update([_group_stats(dataset, fit.fitted_residuals[mask], fit.held_out_residuals[mask])])
     summary, held = summarize(fitted), summarize(held_out)
     profile = base.with_params(constants).model_copy(update={
-        "name": f"{hardware}-kernels",
+        "name": name or f"{hardware}-kernels",
         "description": f"optimized kernels (vLLM-like stack) on {hardware}, fitted per op class on kernel timings; "
                        "host overheads not fitted (zero: CUDA graphs)",
         "kind": "fitted", "hardware": [hardware], "auto_for": [hardware],
-        "software": "kernels as measured by the datasets (vLLM/sarathi fp16 kernels, FlashAttention, cuBLAS, NCCL)",
-        "memory_utilization": VLLM_MEMORY_UTILIZATION,
+        "software": software or "kernels as measured by the datasets (vLLM/sarathi fp16 kernels, FlashAttention, "
+                                "cuBLAS, NCCL)",
+        "memory_utilization": VLLM_MEMORY_UTILIZATION if plan is KERNEL_DATA.get(hardware) else 1.0,
         "valid_range": {"tp": (1.0, 8.0), "prefill_tokens": (1.0, 16384.0)},
         "fit": FitStatistics(
             datasets=sorted({d for f in fits for d in f.datasets}), n_points=summary.n,
@@ -114,6 +117,25 @@ def kernel_profile(hardware: str, data_dir: Path = SHIPPED_DATA_DIR, base: Profi
                                  notes=_borrowed_note(borrowed) if borrowed else ""),
     })  # fmt: skip
     return profile, fits
+
+
+def measured_kernel_profile(data_dir: Path, command: str = "") -> tuple[Profile, list[ClassFit]]:
+    """A profile from a `calibrate measure` directory's op records alone (its end-to-end records stay unseen)."""
+    from calibration.fit.targets import dataset_hardware
+
+    provenance = read_provenance(data_dir)
+    records = read_op_records(data_dir)
+    if not records:
+        raise UserError(f"{data_dir}: no op measurements to fit (run `idealrt calibrate measure` first)")
+    datasets: dict[str, tuple[str, ...]] = {}
+    for record in records:
+        datasets[op_class(record)] = tuple(sorted({*datasets.get(op_class(record), ()), record.dataset}))
+    hardware = dataset_hardware(provenance[records[0].dataset], data_dir)
+    software = "; ".join(sorted({provenance[d].software for group in datasets.values() for d in group}))
+    profile, fits = kernel_profile(hardware.id, data_dir, plan=KernelData(datasets), command=command,
+                                   name=f"{hardware.id}-measured", software=software)  # fmt: skip
+    # On a CPU, host and device are the same thread: per-op overheads are in the kernel latencies already.
+    return profile.model_copy(update={"description": f"fitted on microbenchmarks measured in {data_dir}"}), fits
 
 
 def _constants_with_data(class_name: str, records: Sequence[OpMeasurement]) -> tuple[str, ...]:

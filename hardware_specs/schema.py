@@ -19,6 +19,7 @@ SOURCED_FIELDS = (
     "l2_mb",
     "intra_node_bandwidth_gb_s",
     "devices_per_node",
+    "pair_link_bandwidth_gb_s",
     "inter_node_bandwidth_gb_s",
     "in_network_reduction",
     "tdp_w",
@@ -43,6 +44,11 @@ class HardwareSpec(BaseModel):
         default=None, gt=0, description="scale-up link bandwidth per device, PER DIRECTION, GB/s"
     )
     devices_per_node: int = Field(default=1, ge=1, description="devices sharing the scale-up fabric in one server")
+    pair_link_bandwidth_gb_s: float | None = Field(
+        default=None, gt=0,
+        description="a faster link joining devices in pairs (NVLink bridge on PCIe cards), PER DIRECTION, GB/s: "
+        "used by 2-device groups",
+    )
     inter_node_bandwidth_gb_s: float | None = Field(
         default=None, gt=0, description="scale-out network bandwidth per device, PER DIRECTION, GB/s"
     )
@@ -93,6 +99,10 @@ class HardwareSpec(BaseModel):
     @property
     def intra_node_bytes_per_s(self) -> float | None:
         return None if self.intra_node_bandwidth_gb_s is None else self.intra_node_bandwidth_gb_s * 1e9
+
+    @property
+    def pair_link_bytes_per_s(self) -> float | None:
+        return None if self.pair_link_bandwidth_gb_s is None else self.pair_link_bandwidth_gb_s * 1e9
 
     @property
     def inter_node_bytes_per_s(self) -> float | None:

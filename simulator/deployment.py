@@ -130,6 +130,8 @@ class Deployment:
     def link_bandwidth(self, devices_spanned: int) -> float:
         """Per-direction bytes/s of the links a collective over `devices_spanned` devices uses."""
         hw = self.hardware
+        if devices_spanned == 2 and hw.pair_link_bytes_per_s is not None:
+            return hw.pair_link_bytes_per_s
         if devices_spanned <= hw.devices_per_node:
             if hw.intra_node_bytes_per_s is None:
                 raise UserError(f"{hw.id} has no intra-node link bandwidth in its spec; cannot cost collectives")

@@ -145,7 +145,7 @@ def op_targets(records: Sequence[OpMeasurement], provenance: Mapping[str, Proven
 
 
 def _op_target(dataset: str, kind: str, records: list[OpMeasurement], hardware: HardwareSpec) -> OpTarget:
-    rows = [_op_counts(record, hardware) for record in records]
+    rows = [op_counts(record, hardware) for record in records]
     column = {name: np.array([row[name] for row in rows], dtype=np.float64) for name in rows[0]}
     return OpTarget(
         label=f"{dataset}/{kind}", kind=kind, records=tuple(records),
@@ -166,7 +166,7 @@ def _peak(hardware: HardwareSpec, dtype: str) -> float:
     return peak
 
 
-def _op_counts(record: OpMeasurement, hardware: HardwareSpec) -> dict[str, float]:
+def op_counts(record: OpMeasurement, hardware: HardwareSpec) -> dict[str, float]:
     """FLOPs and bytes of one measured op by the simulator's formulas (gemm.linear, attention, collectives)."""
     element = bytes_per_element(record.dtype)
     row = {"flops": 0.0, "bytes": 0.0, "m": 1.0, "n": 1.0, "k": 1.0, "new_tokens": 1.0, "context": 1.0,
@@ -200,6 +200,8 @@ def _op_counts(record: OpMeasurement, hardware: HardwareSpec) -> dict[str, float
         if record.collective == "all_reduce" and hardware.in_network_reduction and not crosses:
             factor *= in_network_reduction_factor(group)
         link = hardware.inter_node_bytes_per_s if crosses else hardware.intra_node_bytes_per_s
+        if group == 2 and not crosses and hardware.pair_link_bytes_per_s is not None:
+            link = hardware.pair_link_bytes_per_s
         if link is None:
             raise UserError(f"{hardware.id}: no link bandwidth for a {group}-device collective")
         row |= {"wire": factor * payload, "group": group, "bandwidth": link,

@@ -49,7 +49,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except BrokenPipeError:  # `idealrt ... | head`
         return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,154 @@
+"""How wrong the profiles are on data their fits did not see — the point of calibrating at all.
+
+Sections (each a list of rows: what was predicted, how many points, median / p90 / max |predicted/measured − 1|):
+- `lower-bound`: every shipped record against the ideal profile, which must never predict a time above a measured
+  one (a violation is a bug in the counts or a measurement to distrust).
+- `kernels`: each kernel profile's op classes, every shape family predicted by a fit that did not see it.
+- `megatron`: leave one model out on the paper's Megatron timings (fit on 4 models, predict the 5th).
+- `end-to-end`: the `auto` profile of each hardware on end-to-end datasets no fit used (gpt-fast, Argonne).
+- `cpu`: the closed loop on a `calibrate measure --device cpu` directory: fit from its microbenchmarks only,
+  predict its end-to-end generation timings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from calibration.fit.statistics import summarize
+from calibration.fit.targets import dataset_hardware, end_to_end_targets, op_counts, op_targets
+from calibration.records import EndToEndMeasurement
+from calibration.recipes import KERNEL_DATA, end_to_end_profile, kernel_profile, MEGATRON_FREE, MEGATRON_INITIAL
+from calibration.store import SHIPPED_DATA_DIR, read_e2e_records, read_op_records, read_provenance
+from simulator.errors import UserError
+from simulator.profile import IDEAL, Behaviours, Profile, load_profile, resolve_profile
+
+HELD_OUT_END_TO_END = ("gpt-fast", "argonne")  # dataset prefixes no shipped profile was fitted on
+
+
+@dataclass(frozen=True)
+class Row:
+    section: str
+    group: str
+    n: int
+    median_abs_error: float
+    p90_abs_error: float
+    max_abs_error: float
+    note: str = ""
+    lowest_ratio: float | None = None  # lower-bound rows: the smallest measured / ideal
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    # (measured, predicted, label) of every held-out prediction, for the scatter plot
+    points: list[tuple[np.ndarray, np.ndarray, str]] = field(default_factory=list)
+
+    def add(self, section: str, group: str, log_measured_over_predicted: np.ndarray, note: str = "",
+            measured: np.ndarray | None = None) -> None:  # fmt: skip
+        stats = summarize(log_measured_over_predicted)
+        self.rows.append(Row(section, group, stats.n, stats.median_abs_error, stats.p90_abs_error,
+                             stats.max_abs_error, note))  # fmt: skip
+        if measured is not None:
+            self.points.append((measured, measured / np.exp(log_measured_over_predicted), f"{section}: {group}"))
+
+
+def lower_bound(report: Report, data_dir: Path = SHIPPED_DATA_DIR) -> None:
+    """Ideal predictions against every record: the row's numbers are of measured/ideal − 1 ≥ 0."""
+    provenance = read_provenance(data_dir)
+    params = IDEAL.params()
+    op_records, e2e_records = read_op_records(data_dir), read_e2e_records(data_dir)
+    for dataset in sorted(provenance):
+        hardware = dataset_hardware(provenance[dataset], data_dir)
+        ops, skipped = [], 0
+        for record in (r for r in op_records if r.dataset == dataset):
+            try:
+                op_counts(record, hardware)
+            except UserError:  # e.g. collectives across servers on hardware with no inter-node figure
+                skipped += 1
+                continue
+            ops.append(record)
+        targets = [*op_targets(ops, provenance, data_dir),
+                   *end_to_end_targets([r for r in e2e_records if r.dataset == dataset], provenance, data_dir,
+                                       Behaviours())]  # fmt: skip
+        if not targets:
+            continue
+        ratio = np.concatenate([t.measured / np.asarray(t.predict(params, np)) for t in targets])
+        violations = int(np.sum(ratio < 1.0))
+        note = (f"{violations} measured below ideal (worst measured/ideal {ratio.min():.3f})" if violations
+                else f"all ≥ ideal (closest measured/ideal {ratio.min():.3f})")  # fmt: skip
+        if skipped:
+            note += f"; {skipped} not costable (no link figure in the hardware spec)"
+        report.rows.append(Row("lower-bound", dataset, int(ratio.size), float(np.median(ratio) - 1),
+                               float(np.quantile(ratio, 0.9) - 1), float(ratio.max() - 1), note,
+                               lowest_ratio=float(ratio.min())))  # fmt: skip
+
+
+def kernels(report: Report, hardware_ids: Sequence[str] = tuple(KERNEL_DATA)) -> None:
+    for hardware in hardware_ids:
+        _, fits = kernel_profile(hardware)
+        for fit in fits:
+            measured = np.array([r.time_s for r in fit.records])
+            for dataset in fit.datasets:
+                mask = np.array([r.dataset == dataset for r in fit.records])
+                report.add("kernels", f"{hardware} {fit.op_class} ({dataset})", fit.held_out_residuals[mask],
+                           "5-fold by shape family", measured[mask])  # fmt: skip
+
+
+def megatron(report: Report, profile_name: str = "megatron-a100-2022") -> None:
+    """Leave one model out with the shipped profile's behaviours and free constants."""
+    shipped = load_profile(profile_name)
+    base = load_profile("a100-sxm-80gb-kernels")
+    _, result = end_to_end_profile(
+        name=shipped.name, description=shipped.description, datasets=("megatron-a100",), base=base,
+        free_names=MEGATRON_FREE, initial=MEGATRON_INITIAL, behaviour_options=[shipped.behaviours],
+    )  # fmt: skip
+    records = result.fit.records
+    for model, residuals in sorted(result.held_out.items()):
+        measured = np.array([r.time_s for r in records if r.model == model])
+        report.add("megatron", model, residuals, "leave-one-model-out", measured)
+
+
+def end_to_end(report: Report, data_dir: Path = SHIPPED_DATA_DIR,
+               prefixes: Sequence[str] = HELD_OUT_END_TO_END) -> None:  # fmt: skip
+    provenance = read_provenance(data_dir)
+    records = [r for r in read_e2e_records(data_dir) if r.dataset.startswith(tuple(prefixes))]
+    for dataset in sorted({r.dataset for r in records}):
+        chosen = [r for r in records if r.dataset == dataset]
+        profile, note = resolve_profile("auto", provenance[dataset].hardware)
+        residuals, measured = _predict_end_to_end(chosen, profile, data_dir)
+        report.add("end-to-end", dataset, residuals, f"profile {profile.name} ({profile.kind})", measured)
+
+
+def _predict_end_to_end(records: Sequence[EndToEndMeasurement], profile: Profile,
+                        data_dir: Path) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    targets = end_to_end_targets(records, read_provenance(data_dir), data_dir, profile.behaviours)
+    params = profile.params()
+    measured = np.concatenate([t.measured for t in targets])
+    predicted = np.concatenate([np.asarray(t.predict(params, np)) for t in targets])
+    return np.log(measured / predicted), measured
+
+
+def cpu_loop(report: Report, data_dir: Path) -> Profile:
+    """Fit a profile from the directory's microbenchmarks only, then predict its end-to-end timings."""
+    from calibration.recipes import measured_kernel_profile
+
+    profile, fits = measured_kernel_profile(data_dir)
+    for fit in fits:
+        report.add("cpu", f"{fit.op_class} (held-out shapes)", fit.held_out_residuals, "5-fold by shape family",
+                   np.array([r.time_s for r in fit.records]))  # fmt: skip
+    records = read_e2e_records(data_dir)
+    for model in sorted({r.model for r in records}):
+        for metric in ("ttft", "tpot", "e2e"):
+            chosen = [r for r in records if r.model == model and r.metric == metric]
+            if chosen:
+                residuals, measured = _predict_end_to_end(chosen, profile, data_dir)
+                report.add("cpu", f"{model} {metric}", residuals, "profile fitted on microbenchmarks only",
+                           measured)  # fmt: skip
+    return profile
