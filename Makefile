@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench profiles install clean
 
 $(INSTALLED): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(INSTALLED): pyproject.toml Makefile
 install: $(INSTALLED)
 
 demo: $(INSTALLED)
-	$(BIN)/idealrt estimate --model llama-3.1-70b --hardware h100-sxm --tp 4 --prompt 1024 --output 256
+	$(BIN)/idealrt estimate --model llama-3.1-70b --hardware h100-sxm --tp 4 --prompt 1024 --output 256 --profile auto
 	$(BIN)/idealrt paper --plot demo_out/alpha_vs_prompt.png
 
 test: $(INSTALLED)
@@ -26,6 +26,10 @@ test: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks.run
+
+# Refit the shipped profiles from the shipped datasets (about 11 minutes on 2 cores).
+profiles: $(INSTALLED)
+	$(BIN)/python -m calibration.build_profiles
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

@@ -139,14 +139,15 @@ def measured_kernel_profile(data_dir: Path, command: str = "") -> tuple[Profile,
 
 
 def _constants_with_data(class_name: str, records: Sequence[OpMeasurement]) -> tuple[str, ...]:
-    """Attention constants of a phase with no records stay as they are (borrowed or ideal)."""
+    """Attention constants of a phase with no records stay as they are (borrowed or ideal). Without decode
+    records the kernel latency stays too: the large prefill kernels cannot reveal it."""
     names = CLASS_CONSTANTS[class_name]
     if not records:
         raise UserError(f"no {class_name} records to fit")
     if class_name == "attention":
         kinds = {r.op for r in records}
         if "attention_decode" not in kinds:
-            names = tuple(n for n in names if "decode" not in n)
+            names = tuple(n for n in names if "decode" not in n and n != "attention.kernel_latency_s")
         if "attention_prefill" not in kinds:
             names = tuple(n for n in names if "prefill" not in n)
     return names

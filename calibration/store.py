@@ -31,7 +31,7 @@ def write_records(records: Iterable[BaseModel], path: Path) -> None:
     if not rows:
         raise ValueError(f"no records to write to {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(path, index=False, float_format="%.6g")
+    pd.DataFrame(rows).to_csv(path, index=False, float_format="%.10g")
 
 
 def read_records(path: Path, record_type: type[Record]) -> list[Record]:

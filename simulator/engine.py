@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from simulator.deployment import Deployment
-from simulator.evaluate import evaluate_many, model_bindings
+from simulator.evaluate import arguments, evaluate_many, model_bindings
 from simulator.graph import (
     BuildOptions, LayerKind, Phase, epilogue_graph, layer_graph, layer_kinds, prologue_graph, stream_order,
 )  # fmt: skip
@@ -148,7 +148,8 @@ def count_pass(deployment: Deployment, phase: Phase, batch: np.ndarray, new_toke
 
 
 def _stack(ops: list[OpCost], values: Mapping[Any, Any], deployment: Deployment, shape: tuple[int, ...]) -> Piece:
-    rows = [_evaluate_op(op, values) for op in ops]
+    args = arguments(values)
+    rows = [_evaluate_op(op, args) for op in ops]
     spans = [_devices_spanned(op, deployment) for op in ops]
     for op, row, span in zip(ops, rows, spans, strict=True):
         if op.collective is Collective.ALL_REDUCE and deployment.in_network_reduction(span):
@@ -172,10 +173,10 @@ def _stack(ops: list[OpCost], values: Mapping[Any, Any], deployment: Deployment,
     )
 
 
-def _evaluate_op(op: OpCost, values: Mapping[Any, Any]) -> dict[str, np.ndarray]:
+def _evaluate_op(op: OpCost, args: list[Any]) -> dict[str, Any]:
     exprs = op.expressions()
     names = [name for name in COUNT_FIELDS if name in exprs]
-    return dict(zip(names, evaluate_many(tuple(exprs[name] for name in names), values), strict=True))
+    return dict(zip(names, evaluate_many(tuple(exprs[name] for name in names), args), strict=True))
 
 
 def _devices_spanned(op: OpCost, deployment: Deployment) -> int:

@@ -6,8 +6,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from hardware_specs import load_hardware
 from simulator.deployment import Deployment
 from simulator.errors import UserError
@@ -139,11 +137,8 @@ def estimate_record(sim: Simulation, profile_note: str, case: int = 0) -> dict[s
         "extrapolation": extrapolation_warnings(sim.profile, {
             "batch": record["batch"], "prompt_tokens": record["prompt_tokens"],
             "output_tokens": record["output_tokens"], "params_total": counts.total, "tp": d.tp, "pp": d.pp,
+            "prefill_tokens": record["batch"] * record["prompt_tokens"],
         }),  # fmt: skip
         "ops": op_rows(sim, case),
     }
     return record
-
-
-def as_float_array(values: Any) -> np.ndarray:
-    return np.atleast_1d(np.asarray(values, dtype=np.float64))

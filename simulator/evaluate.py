@@ -71,7 +71,11 @@ def compiled_many(exprs: tuple[sp.Expr, ...]) -> Callable[..., list[Number]]:
     return sp.lambdify(sym.ALL_SYMBOLS, list(exprs), modules=[_NUMPY_FUNCTIONS, "numpy"])
 
 
-def evaluate_many(exprs: tuple[sp.Expr, ...], values: Mapping[sp.Symbol, Number]) -> list[np.ndarray]:
-    args = [values.get(symbol, 1.0) for symbol in sym.ALL_SYMBOLS]
-    shape = np.broadcast_shapes(*(np.shape(a) for a in args))
-    return [np.broadcast_to(np.asarray(r, dtype=np.float64), shape) for r in compiled_many(exprs)(*args)]
+def arguments(values: Mapping[sp.Symbol, Number]) -> list[Number]:
+    """The positional arguments of compiled functions; symbols a model does not use are 1."""
+    return [values.get(symbol, 1.0) for symbol in sym.ALL_SYMBOLS]
+
+
+def evaluate_many(exprs: tuple[sp.Expr, ...], args: list[Number]) -> list[Number]:
+    """The expressions at `arguments(values)`: scalars where they do not depend on an array argument."""
+    return compiled_many(exprs)(*args)

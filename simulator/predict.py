@@ -9,6 +9,7 @@ import pandas as pd
 
 from simulator.errors import UserError
 from simulator.estimate import EstimateInputs, build_deployment, extrapolation_warnings, interval
+from simulator.model.params import parameter_counts
 from simulator.profile import resolve_profile
 from simulator.simulation import simulate
 
@@ -59,11 +60,13 @@ def predict_cases(cases: pd.DataFrame, default_profile: str = "ideal", source: s
             "fits": sim.memory.fits, "memory_bytes_per_accelerator": sim.memory.total_bytes,
         }  # fmt: skip
         low, high = interval(profile, 1.0)
+        params_total = parameter_counts(deployment.model).total
         for name in ("ttft_s", "tpot_s", "e2e_s"):
             block[f"{name}_low"], block[f"{name}_high"] = block[name] * low, block[name] * high
         block["extrapolation"] = [
             "; ".join(extrapolation_warnings(profile, {"batch": b, "prompt_tokens": p, "output_tokens": o,
-                                                       "tp": deployment.tp, "pp": deployment.pp}))
+                                                       "tp": deployment.tp, "pp": deployment.pp,
+                                                       "prefill_tokens": b * p, "params_total": params_total}))
             for b, p, o in zip(group["batch"], group["prompt_tokens"], group["output_tokens"], strict=True)
         ]  # fmt: skip
         for name, values in block.items():

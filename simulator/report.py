@@ -27,7 +27,7 @@ def op_rows(sim: Simulation, case: int = 0) -> list[dict[str, Any]]:
 def host_overhead_s(timing: PassTime, case: int, weights: np.ndarray | None = None) -> float:
     """Time the pass spends beyond its device work: the device idles waiting for the host."""
     idle = np.asarray(timing.total) - np.asarray(timing.device_busy)
-    return _collapse(idle, case, weights)
+    return max(_collapse(idle, case, weights), 0.0)  # a negative value here is floating-point rounding
 
 
 def _collapse(values: Any, case: int, weights: np.ndarray | None) -> float:

@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulator.errors import UserError, first_validation_problem
-from simulator.evaluate import evaluate_many
+from simulator.evaluate import arguments, evaluate_many
 from simulator.graph import BuildOptions, LayerKind, Phase, epilogue_graph, layer_graph, prologue_graph
 from simulator.model.spec import MLPKind, MoEConfig, ModelSpec, NormKind, PositionKind
 from simulator.ops import symbols as sym
@@ -126,9 +126,9 @@ class ParamCounter:
             sym.n_pos: arch["context"], sym.E: arch["experts"], sym.k_top: arch["top_k"], sym.f_e: arch["ffn"],
             sym.f_sh: np.maximum(arch["shared"] * arch["ffn"], 1.0),
         }  # fmt: skip
-        edge = np.sum(evaluate_many(self.edge, values), axis=0)
-        total = np.sum(evaluate_many(self.layer_total, values), axis=0)
-        active = np.sum(evaluate_many(self.layer_active, values), axis=0)
+        args = arguments(values)
+        edge, total, active = (np.sum(np.broadcast_arrays(*evaluate_many(exprs, args)), axis=0)
+                               for exprs in (self.edge, self.layer_total, self.layer_active))  # fmt: skip
         return edge + arch["num_layers"] * total, edge + arch["num_layers"] * active
 
 

@@ -1,0 +1,1 @@
+"""Speed benchmarks (`make bench`); accuracy lives in `idealrt calibrate validate`."""

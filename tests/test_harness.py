@@ -1,0 +1,189 @@
+"""The torch measurement harness: timer, sweeps, the spec-built transformer, generation, and what `measure` writes."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+torch = pytest.importorskip("torch")
+
+from calibration.cli import register  # noqa: E402
+from calibration.harness import run as harness_run  # noqa: E402
+from calibration.harness.endtoend import benchmark_models  # noqa: E402
+from calibration.harness.grids import SweepPlan, sweep_plan  # noqa: E402
+from calibration.harness.microbench import elementwise_counts, gemm_cases, gemm_sweep  # noqa: E402
+from calibration.harness.model import build_transformer, generate, parameter_count  # noqa: E402
+from calibration.harness.timing import TimingPolicy, time_op  # noqa: E402
+from calibration.records import OpMeasurement  # noqa: E402
+from calibration.store import read_e2e_records, read_op_records, read_provenance  # noqa: E402
+from hardware_specs import load_hardware  # noqa: E402
+from simulator.errors import UserError  # noqa: E402
+from simulator.model.catalog import load_model  # noqa: E402
+from simulator.model.params import parameter_counts  # noqa: E402
+from simulator.model.spec import ModelSpec  # noqa: E402
+
+CPU = torch.device("cpu")
+FAST = TimingPolicy(budget_s=0.01, warmups=2, min_repeats=5, max_repeats=50)
+
+
+def tiny_spec(**overrides: object) -> ModelSpec:
+    fields: dict[str, object] = dict(
+        id="tiny", name="tiny", source="test", num_layers=2, hidden_size=32, num_heads=4, num_kv_heads=2,
+        ffn_dim=64, mlp="swiglu", norm="rmsnorm", position="rotary", vocab_size=97, max_context=64,
+        tied_embeddings=False,
+    )  # fmt: skip
+    return ModelSpec.model_validate(fields | overrides)
+
+
+def tiny_plan(device_kind: str, quick: bool, cache: float | None) -> SweepPlan:
+    plan = sweep_plan(device_kind, quick, cache)
+    return replace(
+        plan, policy=FAST, gemm_shapes=((1, 64, 64), (8, 4095, 32)), bandwidth_bytes=(64 * 1024, 256 * 1024),
+        attention=plan.attention[:1] + plan.attention[-1:], elementwise_shapes=((4, 128),),
+        e2e_points=((1, 4, 3),),
+        e2e_policy=TimingPolicy(budget_s=0.0, warmups=1, min_repeats=2, max_repeats=2),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, harness_run.MeasureSummary]:
+    out = tmp_path_factory.mktemp("measure")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(harness_run, "sweep_plan", tiny_plan)
+        summary = harness_run.measure("cpu", out, quick=True, threads=1)
+    return out, summary
+
+
+def test_timer_returns_sane_statistics() -> None:
+    a, b = torch.randn(64, 64), torch.randn(64, 64)
+    stats = time_op(lambda: a @ b, CPU, FAST)
+    assert FAST.min_repeats <= stats.count <= FAST.max_repeats
+    assert 0 < stats.min_s <= stats.median_s < 1.0  # loose: other processes may share the cores
+    assert stats.std_s >= 0
+
+
+def test_gemm_sweep_yields_valid_records() -> None:
+    plan = replace(tiny_plan("cpu", True, None), gemm_dtypes=("fp32", "bf16"))
+    cases, skipped = gemm_cases(plan, CPU)
+    assert len(cases) == 4 and not skipped
+    records = list(gemm_sweep(cases, CPU, FAST, "test-gemm"))
+    assert {(r.m, r.n, r.k, r.dtype) for r in records} == {(c.m, c.n, c.k, c.dtype) for c in cases}
+    assert all(r.op == "gemm" and r.time_s > 0 and r.repeats and r.repeats >= 5 for r in records)
+
+
+def test_fp8_is_skipped_with_a_reason_on_cpu() -> None:
+    plan = replace(tiny_plan("cpu", True, None), gemm_dtypes=("fp32", "fp8"))
+    cases, skipped = gemm_cases(plan, CPU)
+    assert {c.dtype for c in cases} == {"fp32"}
+    assert skipped and "CUDA" in skipped[0]
+
+
+def test_elementwise_counts_follow_the_simulator_formulas() -> None:
+    assert elementwise_counts("add", 2, 8, "fp32") == (3 * 16 * 4, 16)
+    assert elementwise_counts("copy", 1, 100, "bf16") == (400, 0)
+    # RMSNorm: read x and the weight, write y; 4 vector ops per element
+    assert elementwise_counts("rmsnorm", 2, 8, "fp32") == (16 * 4 + 8 * 4 + 16 * 4, 4 * 16)
+
+
+@pytest.mark.parametrize("spec", benchmark_models("cpu") + benchmark_models("cuda"), ids=lambda s: s.id)
+def test_benchmark_models_build_on_meta_with_the_simulators_parameter_count(spec: ModelSpec) -> None:
+    model = build_transformer(spec, "meta", torch.bfloat16)
+    assert all(p.is_meta for p in model.parameters())
+    assert parameter_count(model) == parameter_counts(spec).total == spec.published_params
+    logits = model(torch.zeros(2, 5, dtype=torch.long, device="meta"))
+    assert logits.shape == (2, spec.vocab_size)
+
+
+def test_unsupported_architectures_raise_user_errors() -> None:
+    moe = tiny_spec(moe={"num_experts": 4, "top_k": 2, "expert_ffn_dim": 16})
+    with pytest.raises(UserError, match="MoE"):
+        build_transformer(moe, "meta", torch.float32)
+    mla = tiny_spec(num_kv_heads=None, mla={"kv_lora_rank": 8, "qk_nope_head_dim": 8, "qk_rope_head_dim": 4,
+                                            "v_head_dim": 8})  # fmt: skip
+    with pytest.raises(UserError, match="MLA"):
+        build_transformer(mla, "meta", torch.float32)
+
+
+def test_generate_returns_ttft_decode_steps_and_tokens() -> None:
+    model = build_transformer(tiny_spec(), CPU, torch.float32)
+    result = generate(model, batch=3, prompt_tokens=5, output_tokens=4)
+    assert result.tokens.shape == (3, 4)
+    assert result.ttft_s > 0 and len(result.decode_step_s) == 3 and min(result.decode_step_s) > 0
+    assert len(generate(model, 1, 5, 1).decode_step_s) == 0
+
+
+VARIANTS = {
+    "gqa-rotary-swiglu": {},
+    "mha-learned-gelu-biases-tied": dict(num_kv_heads=None, mlp="gelu", norm="layernorm", position="learned",
+                                         tied_embeddings=True, qkv_bias=True, attn_out_bias=True, mlp_bias=True,
+                                         lm_head_bias=True),
+    "mqa-parallel-shared-norm": dict(num_kv_heads=1, parallel_attention_mlp=True, norms_per_layer=1, mlp="relu"),
+    "sliding-window-sandwich-geglu": dict(sliding_window=3, layer_pattern="LG", norms_per_layer=4, mlp="geglu"),
+    "alibi-embedding-norm": dict(position="alibi", num_heads=6, num_kv_heads=3, head_dim=8, embedding_norm=True),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("overrides", VARIANTS.values(), ids=VARIANTS.keys())
+def test_kv_cache_decode_matches_full_recomputation(overrides: dict[str, object]) -> None:
+    model = build_transformer(tiny_spec(**overrides), CPU, torch.float32, seed=3)
+    prompt = torch.randint(0, 97, (2, 6), generator=torch.Generator().manual_seed(1))
+    cached = generate(model, 2, 6, 6, prompt=prompt).tokens
+    sequence = prompt
+    with torch.inference_mode():
+        for step in range(6):
+            token = model(sequence).argmax(dim=-1)  # no cache: the whole sequence again
+            assert torch.equal(token, cached[:, step]), f"step {step}"
+            sequence = torch.cat([sequence, token[:, None]], dim=1)
+
+
+def test_measure_writes_a_loadable_data_directory(measured: tuple[Path, harness_run.MeasureSummary]) -> None:
+    out, summary = measured
+    provenance = read_provenance(out)
+    assert list(provenance) == [summary.dataset]
+    assert provenance[summary.dataset].citation.startswith("idealrt calibrate measure --device cpu --quick")
+    assert "threads 1" in provenance[summary.dataset].software
+    ops = read_op_records(out, summary.dataset)
+    e2e = read_e2e_records(out, summary.dataset)
+    assert [r.model_dump() for r in ops] == [_as_written(r) for r in summary.op_records]
+    assert [r.model_dump() for r in e2e] == [_as_written(r) for r in summary.e2e_records]
+    assert {r.op for r in ops} == {"gemm", "elementwise", "attention_prefill", "attention_decode"}
+    assert {r.metric for r in e2e} == {"e2e", "ttft", "tpot"}
+    for model_id in {r.model for r in e2e}:
+        assert load_model(str(out / "models" / f"{model_id}.yaml")).id == model_id
+    assert any("all-reduce" in reason for reason in summary.skipped)
+
+
+def _as_written(record: BaseModel) -> dict[str, object]:
+    """The record's fields, floats compared to the CSV's 6 significant digits."""
+    return {key: pytest.approx(value, rel=1e-5) if isinstance(value, float) else value
+            for key, value in record.model_dump().items()}  # fmt: skip
+
+
+def test_measured_hardware_spec_loads(measured: tuple[Path, harness_run.MeasureSummary]) -> None:
+    out, summary = measured
+    spec = load_hardware(str(out / "hardware.yaml"))
+    assert spec.kind == "cpu" and spec.devices_per_node == 1
+    assert set(spec.peak_tflops) == {"fp32", "bf16"} and spec.hbm_bandwidth_gb_s > 0
+    assert "measured by idealrt calibrate measure" in spec.sources["peak_tflops"]
+    best_fp32 = max(2 * r.m * r.n * r.k / r.time_s for r in summary.op_records if r.op == "gemm" and r.dtype == "fp32"
+                    and r.m and r.n and r.k)  # fmt: skip
+    assert spec.peak_tflops["fp32"] == pytest.approx(best_fp32 / 1e12, rel=1e-4)
+
+
+def test_records_reject_what_the_schema_forbids() -> None:
+    with pytest.raises(ValueError):
+        OpMeasurement(dataset="d", op="gemm", dtype="fp32", m=1, n=1, time_s=1.0)
+
+
+def test_cli_registers_calibrate_measure() -> None:
+    parser = argparse.ArgumentParser(prog="idealrt")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["calibrate", "measure", "--device", "cuda", "--out", "out", "--threads", "2"])
+    assert (args.device, args.out, args.quick, args.threads) == ("cuda", Path("out"), False, 2)
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="no CUDA device visible"):
+            args.handler(args)
