@@ -27,7 +27,7 @@ test: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks.run
 
-# Refit the shipped profiles from the shipped datasets (about 11 minutes on 2 cores).
+# Refit the shipped profiles from the shipped datasets (about 6 minutes on 2 cores).
 profiles: $(INSTALLED)
 	$(BIN)/python -m calibration.build_profiles
 

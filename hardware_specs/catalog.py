@@ -5,11 +5,9 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
 from hardware_specs.schema import HardwareSpec
-from simulator.errors import UserError, first_validation_problem, unknown_name_error
+from simulator.errors import unknown_name_error
+from simulator.files import read_mapping, validated
 
 CATALOG_DIR = Path(__file__).parent / "data"
 
@@ -30,15 +28,4 @@ def load_hardware(id_or_path: str) -> HardwareSpec:
 
 @cache
 def _load_file(path: Path) -> HardwareSpec:
-    if not path.exists():
-        raise UserError(f"hardware spec file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of fields")
-    try:
-        return HardwareSpec.model_validate(data)
-    except ValidationError as exc:
-        raise UserError(f"{path}: {first_validation_problem(exc)}") from None
+    return validated(HardwareSpec, read_mapping(path, "hardware spec"), path)

@@ -5,6 +5,9 @@
     api.estimate_ops("llama-3.1-70b", "h100-sxm", prompt=1024, output=256, tp=4)  # one row per op and phase
     api.predict("cases.csv", profile="auto")                                   # the cases with predictions
     api.paper(hardware="a100-sxm-80gb", profile="ideal")                       # one row per paper model
+    api.plan("llama-3.1-70b", ["h100-sxm", "a100-sxm-80gb"], prompt=1024, output=256)  # ranked layouts
+    api.capacity("llama-3.1-70b", ["h100-sxm"], qps=20, prompt_dist="const:1024", output_dist="const:256",
+                 ttft_p99_s=2.0, tpot_s=0.05)                                  # fewest devices per hardware
 
 Options of `estimate` are the fields of `simulator.estimate.EstimateInputs` (batch, tp, pp, ep, weights_dtype,
 act_dtype, kv_dtype, profile, naive_attention, lm_head_all_positions, check_memory).
@@ -19,7 +22,10 @@ import pandas as pd
 
 from simulator.errors import UserError
 from simulator.estimate import EstimateInputs, estimate_record, run_estimate
+from simulator.planner.capacity import Targets, capacity_frame
+from simulator.planner.distributions import parse_distribution
 from simulator.planner.idealized import PAPER_WEIGHTS_DTYPE, paper_comparison
+from simulator.planner.plan import plan_frame
 from simulator.predict import predict_cases, read_cases
 from simulator.report import op_rows
 
@@ -74,3 +80,17 @@ def _inputs(model: str, hardware: str, prompt: int, output: int, options: dict[s
     if unknown:
         raise UserError(f"unknown estimate option(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
     return EstimateInputs(model=model, hardware=hardware, prompt_tokens=prompt, output_tokens=output, **options)
+
+
+def plan(model: str, hardware: list[str], prompt: int, output: int, **options: Any) -> pd.DataFrame:
+    """Every feasible layout, ranked, with a `pareto` column (options: batch (None: the largest that fits),
+    objective, profile, max_devices, weights_dtype, kv_dtype)."""
+    return plan_frame(model, hardware, prompt, output, **options)
+
+
+def capacity(model: str, hardware: list[str], qps: float, prompt_dist: str, output_dist: str, ttft_p99_s: float,
+             tpot_s: float, **options: Any) -> pd.DataFrame:  # fmt: skip
+    """The fewest devices per hardware serving `qps` within the targets; distributions as on the command line
+    (`const:N`, `uniform:LOW:HIGH`, `lognormal:MEDIAN:SIGMA`)."""
+    return capacity_frame(model, hardware, qps, parse_distribution(prompt_dist, "prompt_dist"),
+                          parse_distribution(output_dist, "output_dist"), Targets(ttft_p99_s, tpot_s), **options)  # fmt: skip

@@ -7,13 +7,13 @@ datasheet peaks, zero overheads.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from simulator.errors import UserError, first_validation_problem, unknown_name_error
+from simulator.errors import UserError, unknown_name_error
+from simulator.files import read_mapping, validated
 
 SCHEMA_VERSION = 1
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "calibration" / "profiles"
@@ -51,7 +51,11 @@ class AttentionModel(_Section):
 
 
 class ElementwiseModel(_Section):
+    """time = latency + max(FLOPs / (vector peak · compute_fraction), bytes / (bandwidth · bandwidth_fraction)):
+    transcendental activations (GELU's tanh) can be compute-bound on CPUs."""
+
     bandwidth_fraction: float = _Fraction
+    compute_fraction: float = _Fraction
     kernel_latency_s: float = _Seconds
 
 
@@ -198,15 +202,7 @@ def write_profile(profile: Profile, path: Path) -> None:
 
 
 def _read(path: Path) -> Profile:
-    if not path.exists():
-        raise UserError(f"profile file not found: {path}")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    if isinstance(data, dict) and data.get("schema_version") not in (None, SCHEMA_VERSION):
+    data = read_mapping(path, "profile")
+    if data.get("schema_version") not in (None, SCHEMA_VERSION):
         raise UserError(f"{path}: profile schema_version {data.get('schema_version')} is not {SCHEMA_VERSION}")
-    try:
-        return Profile.model_validate(data)
-    except ValidationError as exc:
-        raise UserError(f"{path}: {first_validation_problem(exc)}") from None
+    return validated(Profile, data, path)

@@ -78,7 +78,7 @@ def attention_time(flops: Array, bytes_moved: Array, new_tokens: Array, context:
 
 def elementwise_time(flops: Array, bytes_moved: Array, peak: float, bandwidth: float, p: Params,
                      xp: Any) -> OpTime:  # fmt: skip
-    compute = flops / peak
+    compute = flops / (peak * p["elementwise.compute_fraction"])
     memory = bytes_moved / (bandwidth * p["elementwise.bandwidth_fraction"])
     latency = p["elementwise.kernel_latency_s"] + 0 * flops
     return OpTime(latency + xp.maximum(compute, memory), compute, memory, 0 * flops, latency)

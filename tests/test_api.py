@@ -61,3 +61,13 @@ def test_paper_is_one_row_per_model_with_alpha_columns() -> None:
                    "runtime_s_p512_o32", "usd_p512_o32", "usd_per_million_output_tokens_p1920_o64"):  # fmt: skip
         assert column in frame.columns
     assert frame.loc[frame["model"] == "gpt3-175b", "n_accelerators"].item() == 8
+
+
+def test_plan_and_capacity_return_frames() -> None:
+    from simulator import api
+
+    planned = api.plan("llama-3.1-8b", ["h100-sxm"], prompt=512, output=64, profile="ideal", max_devices=2)
+    assert {"hardware", "tp", "pp", "e2e_s", "usd_per_million_tokens", "pareto"} <= set(planned.columns)
+    sized = api.capacity("llama-3.1-8b", ["h100-sxm"], qps=2.0, prompt_dist="const:512", output_dist="const:64",
+                         ttft_p99_s=2.0, tpot_s=0.1, profile="ideal")  # fmt: skip
+    assert len(sized) == 1 and sized["devices"].iloc[0] >= 1

@@ -16,7 +16,8 @@ import pytest
 from simulator.errors import UserError
 from simulator.model import ModelSpec
 from simulator.model.catalog import load_model
-from simulator.model.hf_import import FAMILIES, imported_id, layer_pattern, spec_from_hf_config
+from simulator.model.hf_config import layer_pattern
+from simulator.model.hf_import import FAMILIES, imported_id, spec_from_hf_config
 from simulator.model.params import ParameterCounts, parameter_counts
 
 CONFIG_DIR = Path(__file__).parent / "data" / "hf_configs"

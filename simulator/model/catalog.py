@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
-from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
-from simulator.errors import UserError, first_validation_problem, unknown_name_error
+from simulator.errors import unknown_name_error
+from simulator.files import read_mapping, validated
 from simulator.model.hf_import import is_hf_config, spec_from_hf_config
 from simulator.model.spec import ModelSpec
 
@@ -36,36 +32,9 @@ def load_model(id_or_path: str) -> ModelSpec:
 
 @cache
 def _load_file(path: Path) -> ModelSpec:
-    data = _read_mapping(path)
+    data = read_mapping(path, "model spec (give a catalog id, or a local spec YAML/JSON or config.json path);")
     if is_hf_config(data):
         return spec_from_hf_config(data, source=str(path))
-    try:
-        return ModelSpec.model_validate(data)
-    except ValidationError as exc:
-        raise UserError(f"{path}: {first_validation_problem(exc)}") from None
+    return validated(ModelSpec, data, path)
 
 
-def _read_mapping(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UserError(
-            f"model spec file not found: {path} (give a catalog id, or a local spec YAML/JSON or config.json path)"
-        )
-    text = path.read_text()
-    data = _parse_json(path, text) if path.suffix == ".json" else _parse_yaml(path, text)
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of fields")
-    return data
-
-
-def _parse_json(path: Path, text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
-
-
-def _parse_yaml(path: Path, text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None

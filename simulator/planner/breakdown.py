@@ -5,10 +5,12 @@ Four parts, per phase, that add up exactly to the calibrated time:
   kernel_inefficiency   the calibrated time of those ops without their fixed latencies, minus the roofline
   launch_host_overhead  their fixed kernel latencies plus the time the device waits for the host
   communication         the calibrated time of the collectives (latency and bandwidth terms)
-Both simulations use the same counts (the LM-head switch is resolved once, from the calibrated profile).
+Both simulations use the same counts (the stack's behaviours are resolved once, from the calibrated profile).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pandas as pd
 
@@ -27,6 +29,8 @@ def ideal_to_calibrated(deployment: Deployment, profile: Profile, batch: int, pr
     calibrated e2e. Rows carry a `share` of e2e."""
     if lm_head_all_positions is None:
         lm_head_all_positions = profile.behaviours.lm_head_all_prompt_positions
+    if profile.behaviours.naive_attention:  # the ideal run must count the same kernels
+        deployment = replace(deployment, naive_attention=True)
     calibrated = simulate(deployment, profile, batch, prompt, output, lm_head_all_positions)
     ideal = simulate(deployment, IDEAL, batch, prompt, output, lm_head_all_positions)
     frame = pd.DataFrame(index=pd.Index(PARTS, name="part"))

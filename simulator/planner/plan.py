@@ -1,7 +1,7 @@
 """`plan`: every feasible configuration of a model on some hardware, ranked, with the cost–latency Pareto front.
 
-Layouts (`layouts`): tensor parallelism (tp) inside one server and valid for the model (`check_parallelism`:
-heads, KV heads and MLP widths divisible); expert parallelism (ep) over the divisors of the expert count, MoE
+Layouts (`layouts`): tensor parallelism (tp) inside one server, dividing its device count, and valid for the
+model (`check_parallelism`: heads, KV heads and MLP widths divisible); expert parallelism (ep) over the divisors of the expert count, MoE
 only; pipeline stages (pp) 1, 2, …; n = tp·pp·ep ≤ max_devices. A layout spanning several servers is built of
 whole servers — its tp·ep groups fill them — as in Narayanan et al. (2021), "Efficient Large-Scale Language
 Model Training on GPU Clusters Using Megatron-LM": tensor parallelism within a node, pipeline across nodes.
@@ -48,7 +48,7 @@ def layouts(model: ModelSpec, hardware: HardwareSpec, max_devices: int = DEFAULT
     experts = model.moe.num_experts if model.moe is not None else 1
     found = []
     for ep in (e for e in range(1, experts + 1) if experts % e == 0):
-        for tp in range(1, node + 1):
+        for tp in (t for t in range(1, node + 1) if node % t == 0):  # TP groups tile a server
             group = tp * ep
             stages_allowed = (max_devices if group % node == 0 else min(max_devices, node)) // group
             for pp in range(1, min(stages_allowed, model.num_layers) + 1):
