@@ -44,3 +44,18 @@ def case_title(deployment: Deployment, profile_name: str, batch: int, prompt: in
 def simulation_title(sim: Simulation, case: int = 0) -> str:
     return case_title(sim.deployment, sim.profile.name, int(sim.batch[case]), int(sim.prompt[case]),
                       int(sim.output[case]))  # fmt: skip
+
+
+def stacked_bars(figure: Figure, labels: list[str], parts: dict[str, list[float]], title: str) -> None:
+    """One bar per label, stacked by part (legend: the part names), totals annotated on top, in seconds."""
+    axes = figure.add_subplot()
+    bottoms = [0.0] * len(labels)
+    for part, heights in parts.items():
+        axes.bar(labels, heights, bottom=bottoms, label=part)
+        bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+    for x, total in enumerate(bottoms):
+        axes.annotate(duration_label(total), (x, total), ha="center", va="bottom")
+    axes.set_ylim(0, 1.35 * max(bottoms))  # room for the legend above the bars
+    axes.set_ylabel("time (seconds)")
+    axes.set_title(title)
+    axes.legend(loc="upper left")

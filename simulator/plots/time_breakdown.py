@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simulator.plots.figure import duration_label, new_figure, save_png, simulation_title
+from simulator.plots.figure import new_figure, save_png, simulation_title, stacked_bars
 from simulator.report import host_overhead_s, op_rows
 from simulator.simulation import Simulation
 
@@ -32,19 +32,9 @@ def phase_times_by_class(sim: Simulation, case: int = 0) -> dict[str, dict[str, 
 def plot_time_breakdown(sim: Simulation, path: str | Path, case: int = 0) -> Path:
     times = phase_times_by_class(sim, case)
     figure = new_figure(8.0, 6.0)
-    axes = figure.add_subplot()
     steps = int(sim.output[case]) - 1
     labels = ["prefill (one pass)", f"decode ({steps} steps)"]
-    bottoms = [0.0, 0.0]
-    for part in (*OP_CLASSES, "host overhead"):
-        heights = [times[phase][part] for phase in PHASES]
-        axes.bar(labels, heights, bottom=bottoms, label=part)
-        bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
-    for x, total in enumerate(bottoms):
-        axes.annotate(duration_label(total), (x, total), ha="center", va="bottom")
-    axes.set_ylim(0, 1.35 * max(bottoms))  # room for the legend above the bars
-    axes.set_ylabel("time (seconds)")
-    axes.set_title(f"Time by op class — {simulation_title(sim, case)}")
-    axes.legend(loc="upper left")
+    parts = {part: [times[phase][part] for phase in PHASES] for part in (*OP_CLASSES, "host overhead")}
+    stacked_bars(figure, labels, parts, f"Time by op class — {simulation_title(sim, case)}")
     return save_png(figure, path)
 
