@@ -34,12 +34,8 @@ class OpTime:
 
 
 def _saturation(x: Array, half: Array, xp: Any) -> Array:
-    """x / (x + half): 0 → 1 as x grows past `half`; exactly 1 when half = 0."""
-    return x / (x + half) if not _is_zero(half) else xp.ones_like(x)
-
-
-def _is_zero(value: Array) -> bool:
-    return isinstance(value, (int, float)) and value == 0
+    """x / (x + half): 0 → 1 as x grows past `half`; exactly 1 when half = 0 (sizes are ≥ 1)."""
+    return x / (x + half)
 
 
 def gemm_time(flops: Array, bytes_moved: Array, m: Array, n: Array, k: Array, peak: float, bandwidth: float,
