@@ -13,8 +13,11 @@ from calibration.recipes import derated_profile, kernel_profile, megatron_profil
 from simulator.profile import PROFILES_DIR, write_profile
 
 COMMAND = "make profiles  # python -m calibration.build_profiles"
-DECODE_ATTENTION = ("attention.decode_bandwidth_fraction", "attention.decode_context_half",
-                    "attention.kernel_latency_s")
+DECODE_ATTENTION = (
+    "attention.decode_bandwidth_fraction",
+    "attention.decode_context_half",
+    "attention.kernel_latency_s",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,8 +29,9 @@ def main(argv: list[str] | None = None) -> int:
 
     a100, _ = kernel_profile("a100-sxm-80gb", command=COMMAND)
     log(f"a100-sxm-80gb-kernels: held-out median error {a100.fit.held_out_median_abs_error:.1%}")
-    h100, _ = kernel_profile("h100-sxm", command=COMMAND,
-                             borrowed={name: a100.params()[name] for name in DECODE_ATTENTION})  # fmt: skip
+    h100, _ = kernel_profile(
+        "h100-sxm", command=COMMAND, borrowed={name: a100.params()[name] for name in DECODE_ATTENTION}
+    )
     log(f"h100-sxm-kernels: held-out median error {h100.fit.held_out_median_abs_error:.1%}")
     derated = derated_profile([a100, h100], command=COMMAND)
     profiles = [a100, h100, derated]

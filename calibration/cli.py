@@ -18,8 +18,9 @@ CommandAdder = Callable[[argparse._SubParsersAction], None]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    calibrate = subparsers.add_parser("calibrate", help="measure hardware and fit calibration profiles",
-                                      description=__doc__)  # fmt: skip
+    calibrate = subparsers.add_parser(
+        "calibrate", help="measure hardware and fit calibration profiles", description=__doc__
+    )
     commands = calibrate.add_subparsers(dest="calibrate_command", required=True, parser_class=type(calibrate))
     for add_command in CALIBRATE_COMMANDS:
         add_command(commands)
@@ -27,16 +28,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_measure_command(commands: argparse._SubParsersAction) -> None:
     measure = commands.add_parser(
-        "measure", help="time GEMMs, attention, memory-bound ops, collectives and small-model generation",
+        "measure",
+        help="time GEMMs, attention, memory-bound ops, collectives and small-model generation",
         description="Run the torch measurement harness on one device and write a data directory: "
         "provenance.json, ops/<dataset>.csv, e2e/<dataset>.csv, models/*.yaml and hardware.yaml.",
-    )  # fmt: skip
+    )
     measure.add_argument("--device", required=True, choices=("cpu", "cuda"), help="what to measure")
-    measure.add_argument("--quick", action="store_true",
-                         help="reduced sweeps (a few minutes on a laptop CPU) instead of the full ones")  # fmt: skip
+    measure.add_argument(
+        "--quick", action="store_true", help="reduced sweeps (a few minutes on a laptop CPU) instead of the full ones"
+    )
     measure.add_argument("--out", required=True, type=Path, help="data directory to write (created if missing)")
-    measure.add_argument("--threads", type=_positive_int, default=None,
-                         help="torch intra-op threads (default: every CPU this process may use)")  # fmt: skip
+    measure.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="torch intra-op threads (default: every CPU this process may use)",
+    )
     measure.set_defaults(handler=run_measure)
 
 

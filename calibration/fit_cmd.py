@@ -17,12 +17,13 @@ SECTIONS = ("lower-bound", "kernels", "megatron", "end-to-end", "cpu")
 
 def add_fit_command(commands: argparse._SubParsersAction) -> None:
     fit = commands.add_parser(
-        "fit", help="fit a profile (JSON) to measurements",
+        "fit",
+        help="fit a profile (JSON) to measurements",
         description="Kernel recipe: fit each op class's constants to op-level records (a `calibrate measure` "
         "directory, or --hardware ID for the shipped kernel datasets). End-to-end recipe (--end-to-end DATASETS): "
         "fit --free constants to request timings on top of a --base profile, choosing the stack's behaviours "
         "(LM head on all prompt positions or not; naive or flash attention) by which fits best. Deterministic.",
-    )  # fmt: skip
+    )
     fit.add_argument("--data", type=Path, default=SHIPPED_DATA_DIR, help="data directory (default: shipped data)")
     fit.add_argument("--out", type=Path, required=True, help="profile JSON to write")
     fit.add_argument("--hardware", help="kernel recipe on the shipped datasets registered for this hardware id")
@@ -39,8 +40,12 @@ def _command() -> str:
 
 def run_fit(args: argparse.Namespace) -> int:
     from calibration.recipes import (
-        MEGATRON_FREE, MEGATRON_INITIAL, end_to_end_profile, kernel_profile, measured_kernel_profile,
-    )  # fmt: skip
+        MEGATRON_FREE,
+        MEGATRON_INITIAL,
+        end_to_end_profile,
+        kernel_profile,
+        measured_kernel_profile,
+    )
     from simulator.profile import load_profile
 
     if args.end_to_end:
@@ -48,35 +53,47 @@ def run_fit(args: argparse.Namespace) -> int:
         free = tuple(args.free.split(",")) if args.free else MEGATRON_FREE
         initial = {name: MEGATRON_INITIAL.get(name, 1e-4 if name.endswith("_s") else 0.5) for name in free}
         profile, _ = end_to_end_profile(
-            name=args.name or "-".join(datasets), description=f"fitted end to end on {', '.join(datasets)}",
-            datasets=datasets, base=load_profile(args.base), free_names=free, initial=initial,
-            data_dir=args.data, command=_command(),
-        )  # fmt: skip
+            name=args.name or "-".join(datasets),
+            description=f"fitted end to end on {', '.join(datasets)}",
+            datasets=datasets,
+            base=load_profile(args.base),
+            free_names=free,
+            initial=initial,
+            data_dir=args.data,
+            command=_command(),
+        )
     elif args.hardware:
         profile, _ = kernel_profile(args.hardware, args.data, command=_command(), name=args.name)
     else:
         if args.data == SHIPPED_DATA_DIR:
-            raise UserError("say what to fit: --data DIR (a `calibrate measure` directory), --hardware ID, or "
-                            "--end-to-end DATASETS")  # fmt: skip
+            raise UserError(
+                "say what to fit: --data DIR (a `calibrate measure` directory), --hardware ID, or --end-to-end DATASETS"
+            )
         profile, _ = measured_kernel_profile(args.data, command=_command())
         if args.name:
             profile = profile.model_copy(update={"name": args.name})
     write_profile(profile, args.out)
     fit = profile.fit
-    print(f"wrote {args.out}: profile '{profile.name}', {fit.n_points} points, fitted median error "
-          f"{fit.median_abs_error:.1%}, held-out median error {fit.held_out_median_abs_error:.1%} "
-          f"({fit.held_out_method})")  # fmt: skip
+    print(
+        f"wrote {args.out}: profile '{profile.name}', {fit.n_points} points, fitted median error "
+        f"{fit.median_abs_error:.1%}, held-out median error {fit.held_out_median_abs_error:.1%} "
+        f"({fit.held_out_method})"
+    )
     return 0
 
 
 def add_validate_command(commands: argparse._SubParsersAction) -> None:
     validate = commands.add_parser(
-        "validate", help="error of the profiles on data their fits did not see",
+        "validate",
+        help="error of the profiles on data their fits did not see",
         description="Sections: lower-bound (ideal ≤ every measurement), kernels (held-out shapes), megatron "
         "(leave one model out; minutes), end-to-end (datasets no fit used), cpu (closed loop on --cpu-data).",
-    )  # fmt: skip
-    validate.add_argument("--sections", default=",".join(s for s in SECTIONS if s != "cpu"),
-                          help=f"comma-separated, among {', '.join(SECTIONS)}")  # fmt: skip
+    )
+    validate.add_argument(
+        "--sections",
+        default=",".join(s for s in SECTIONS if s != "cpu"),
+        help=f"comma-separated, among {', '.join(SECTIONS)}",
+    )
     validate.add_argument("--cpu-data", type=Path, help="a `calibrate measure --device cpu` directory (adds cpu)")
     validate.add_argument("--plot", type=Path, help="predicted-vs-measured scatter (PNG)")
     validate.add_argument("--json", action="store_true")
@@ -121,11 +138,20 @@ def print_rows(rows: list) -> None:
 
     from simulator.cli.common import console
 
-    table = Table(title="Prediction error on data the fits did not see (|predicted / measured − 1|); "
-                        "lower-bound rows: measured / ideal − 1")  # fmt: skip
+    table = Table(
+        title="Prediction error on data the fits did not see (|predicted / measured − 1|); "
+        "lower-bound rows: measured / ideal − 1"
+    )
     for column in ("section", "data", "n", "median", "p90", "max", "note"):
         table.add_column(column, justify="right" if column in ("n", "median", "p90", "max") else "left")
     for row in rows:
-        table.add_row(row.section, row.group, str(row.n), f"{row.median_abs_error:.1%}", f"{row.p90_abs_error:.1%}",
-                      f"{row.max_abs_error:.1%}", row.note)  # fmt: skip
+        table.add_row(
+            row.section,
+            row.group,
+            str(row.n),
+            f"{row.median_abs_error:.1%}",
+            f"{row.p90_abs_error:.1%}",
+            f"{row.max_abs_error:.1%}",
+            row.note,
+        )
     console().print(table)

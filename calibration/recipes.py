@@ -37,12 +37,14 @@ class KernelData:
 
 
 KERNEL_DATA = {
-    "a100-sxm-80gb": KernelData({
-        "gemm": ("vidur-a100-gemm", "mleng-mamf-a100-sxm-80gb"),
-        "attention": ("vidur-a100-attention",),
-        "elementwise": ("vidur-a100-elementwise",),
-        "collective": ("vidur-a100-dgx-collectives", "mleng-allreduce-a100"),
-    }),
+    "a100-sxm-80gb": KernelData(
+        {
+            "gemm": ("vidur-a100-gemm", "mleng-mamf-a100-sxm-80gb"),
+            "attention": ("vidur-a100-attention",),
+            "elementwise": ("vidur-a100-elementwise",),
+            "collective": ("vidur-a100-dgx-collectives", "mleng-allreduce-a100"),
+        }
+    ),
     "h100-sxm": KernelData(
         {
             "gemm": ("vidur-h100-gemm", "mleng-mamf-h100-sxm", "deepgemm-h800-fp8"),
@@ -53,7 +55,7 @@ KERNEL_DATA = {
         # FlashAttention-2, the kernel of the vLLM-era stack the other H100 data comes from (FA3 is validation).
         keep=lambda record: record.dataset != "flash-attention-h100-fwd" or "FlashAttention-2" in record.name,
     ),
-}  # fmt: skip
+}
 
 
 def _today() -> str:
@@ -69,9 +71,16 @@ def _group_stats(label: str, fitted: np.ndarray, held_out: np.ndarray) -> tuple[
     }
 
 
-def kernel_profile(hardware: str, data_dir: Path = SHIPPED_DATA_DIR, base: Profile = IDEAL,
-                   borrowed: dict[str, float] | None = None, command: str = "", plan: KernelData | None = None,
-                   name: str | None = None, software: str | None = None) -> tuple[Profile, list[ClassFit]]:  # fmt: skip
+def kernel_profile(
+    hardware: str,
+    data_dir: Path = SHIPPED_DATA_DIR,
+    base: Profile = IDEAL,
+    borrowed: dict[str, float] | None = None,
+    command: str = "",
+    plan: KernelData | None = None,
+    name: str | None = None,
+    software: str | None = None,
+) -> tuple[Profile, list[ClassFit]]:
     """Fit every op class that has data; constants of classes (or phases) without data come from `borrowed`."""
     if plan is None:
         if hardware not in KERNEL_DATA:
@@ -95,27 +104,36 @@ def kernel_profile(hardware: str, data_dir: Path = SHIPPED_DATA_DIR, base: Profi
             mask = np.array([r.dataset == dataset for r in fit.records])
             groups.update([_group_stats(dataset, fit.fitted_residuals[mask], fit.held_out_residuals[mask])])
     summary, held = summarize(fitted), summarize(held_out)
-    profile = base.with_params(constants).model_copy(update={
-        "name": name or f"{hardware}-kernels",
-        "description": f"optimized kernels (vLLM-like stack) on {hardware}, fitted per op class on kernel timings; "
-                       "host overheads not fitted (zero: CUDA graphs)",
-        "kind": "fitted", "hardware": [hardware], "auto_for": [hardware],
-        "software": software or "kernels as measured by the datasets (vLLM/sarathi fp16 kernels, FlashAttention, "
-                                "cuBLAS, NCCL)",
-        "memory_utilization": VLLM_MEMORY_UTILIZATION if plan is KERNEL_DATA.get(hardware) else 1.0,
-        "valid_range": {"tp": (1.0, 8.0), "prefill_tokens": (1.0, 16384.0)},
-        "fit": FitStatistics(
-            datasets=sorted({d for f in fits for d in f.datasets}), n_points=summary.n,
-            median_abs_error=summary.median_abs_error, p90_abs_error=summary.p90_abs_error,
-            held_out_median_abs_error=held.median_abs_error,
-            held_out_method=f"per op class, {5}-fold by shape family (GEMM (N, K); attention heads/batch; "
-                            "collective kind/group)",
-            log_residual_p10=held.log_residual_p10, log_residual_p90=held.log_residual_p90,
-            interval_source="kernel-level held-out residuals (all op classes pooled)", by_group=groups,
-        ),
-        "provenance": Provenance(command=command, date=_today(),
-                                 notes=_borrowed_note(borrowed) if borrowed else ""),
-    })  # fmt: skip
+    profile = base.with_params(constants).model_copy(
+        update={
+            "name": name or f"{hardware}-kernels",
+            "description": f"optimized kernels (vLLM-like stack) on {hardware}, fitted per op class on kernel timings; "
+            "host overheads not fitted (zero: CUDA graphs)",
+            "kind": "fitted",
+            "hardware": [hardware],
+            "auto_for": [hardware],
+            "software": software
+            or "kernels as measured by the datasets (vLLM/sarathi fp16 kernels, FlashAttention, cuBLAS, NCCL)",
+            "memory_utilization": VLLM_MEMORY_UTILIZATION if plan is KERNEL_DATA.get(hardware) else 1.0,
+            "valid_range": {"tp": (1.0, 8.0), "prefill_tokens": (1.0, 16384.0)},
+            "fit": FitStatistics(
+                datasets=sorted({d for f in fits for d in f.datasets}),
+                n_points=summary.n,
+                median_abs_error=summary.median_abs_error,
+                p90_abs_error=summary.p90_abs_error,
+                held_out_median_abs_error=held.median_abs_error,
+                held_out_method=f"per op class, {5}-fold by shape family (GEMM (N, K); attention heads/batch; "
+                "collective kind/group)",
+                log_residual_p10=held.log_residual_p10,
+                log_residual_p90=held.log_residual_p90,
+                interval_source="kernel-level held-out residuals (all op classes pooled)",
+                by_group=groups,
+            ),
+            "provenance": Provenance(
+                command=command, date=_today(), notes=_borrowed_note(borrowed) if borrowed else ""
+            ),
+        }
+    )
     return profile, fits
 
 
@@ -132,8 +150,14 @@ def measured_kernel_profile(data_dir: Path, command: str = "") -> tuple[Profile,
         datasets[op_class(record)] = tuple(sorted({*datasets.get(op_class(record), ()), record.dataset}))
     hardware = dataset_hardware(provenance[records[0].dataset], data_dir)
     software = "; ".join(sorted({provenance[d].software for group in datasets.values() for d in group}))
-    profile, fits = kernel_profile(hardware.id, data_dir, plan=KernelData(datasets), command=command,
-                                   name=f"{hardware.id}-measured", software=software)  # fmt: skip
+    profile, fits = kernel_profile(
+        hardware.id,
+        data_dir,
+        plan=KernelData(datasets),
+        command=command,
+        name=f"{hardware.id}-measured",
+        software=software,
+    )
     # On a CPU, host and device are the same thread: per-op overheads are in the kernel latencies already.
     return profile.model_copy(update={"description": f"fitted on microbenchmarks measured in {data_dir}"}), fits
 
@@ -162,14 +186,29 @@ def _borrowed_note(borrowed: dict[str, float]) -> str:
 # --- end to end -------------------------------------------------------------------------------------------------
 
 MEGATRON_FREE = (
-    "gemm.peak_fraction", "gemm.m_half", "gemm.n_half", "gemm.k_half", "attention.prefill_peak_fraction",
-    "elementwise.bandwidth_fraction", "collective.latency_s", "host.launch_s", "host.per_layer_s", "host.per_step_s",
-)  # fmt: skip
+    "gemm.peak_fraction",
+    "gemm.m_half",
+    "gemm.n_half",
+    "gemm.k_half",
+    "attention.prefill_peak_fraction",
+    "elementwise.bandwidth_fraction",
+    "collective.latency_s",
+    "host.launch_s",
+    "host.per_layer_s",
+    "host.per_step_s",
+)
 MEGATRON_INITIAL = {
-    "gemm.peak_fraction": 0.7, "gemm.m_half": 32.0, "gemm.n_half": 256.0, "gemm.k_half": 256.0,
-    "attention.prefill_peak_fraction": 0.5, "elementwise.bandwidth_fraction": 0.5, "collective.latency_s": 3e-5,
-    "host.launch_s": 1e-5, "host.per_layer_s": 3e-4, "host.per_step_s": 2e-3,
-}  # fmt: skip
+    "gemm.peak_fraction": 0.7,
+    "gemm.m_half": 32.0,
+    "gemm.n_half": 256.0,
+    "gemm.k_half": 256.0,
+    "attention.prefill_peak_fraction": 0.5,
+    "elementwise.bandwidth_fraction": 0.5,
+    "collective.latency_s": 3e-5,
+    "host.launch_s": 1e-5,
+    "host.per_layer_s": 3e-4,
+    "host.per_step_s": 2e-3,
+}
 
 
 @dataclass(frozen=True)
@@ -178,11 +217,18 @@ class EndToEndReport:
     held_out: dict[str, np.ndarray]  # group → log(measured / predicted) when the group was left out
 
 
-def end_to_end_profile(name: str, description: str, datasets: Sequence[str], base: Profile,
-                       free_names: Sequence[str], initial: dict[str, float],
-                       group_of: Callable[[EndToEndMeasurement], str] = lambda r: r.model,
-                       data_dir: Path = SHIPPED_DATA_DIR, command: str = "",
-                       behaviour_options: Sequence[Behaviours] | None = None) -> tuple[Profile, EndToEndReport]:  # fmt: skip
+def end_to_end_profile(
+    name: str,
+    description: str,
+    datasets: Sequence[str],
+    base: Profile,
+    free_names: Sequence[str],
+    initial: dict[str, float],
+    group_of: Callable[[EndToEndMeasurement], str] = lambda r: r.model,
+    data_dir: Path = SHIPPED_DATA_DIR,
+    command: str = "",
+    behaviour_options: Sequence[Behaviours] | None = None,
+) -> tuple[Profile, EndToEndReport]:
     provenance = read_provenance(data_dir)
     records = [r for r in read_e2e_records(data_dir) if r.dataset in datasets]
     if not records:
@@ -191,8 +237,9 @@ def end_to_end_profile(name: str, description: str, datasets: Sequence[str], bas
     free = select(free_names, base_constants)
     options = {} if behaviour_options is None else {"behaviour_options": behaviour_options}
     fit = fit_end_to_end(records, provenance, data_dir, base_constants, free, initial, **options)
-    held_out = leave_one_group_out(records, group_of, provenance, data_dir, base_constants, free, initial,
-                                   fit.behaviours)  # fmt: skip
+    held_out = leave_one_group_out(
+        records, group_of, provenance, data_dir, base_constants, free, initial, fit.behaviours
+    )
     pooled = np.concatenate(list(held_out.values()))
     fitted, held = summarize(fit.residuals), summarize(pooled)
     groups = {}
@@ -200,32 +247,52 @@ def end_to_end_profile(name: str, description: str, datasets: Sequence[str], bas
     for group, residuals in held_out.items():
         groups.update([_group_stats(group, fit.residuals[ordered_groups == group], residuals)])
     specs_params = _parameter_range(records, data_dir)
-    profile = base.with_params(fit.result.constants).model_copy(update={
-        "name": name, "description": description, "kind": "fitted",
-        "hardware": sorted({provenance[d].hardware for d in datasets}), "auto_for": [],
-        "memory_utilization": 1.0,  # no up-front reservation: allocations as needed
-        "behaviours": fit.behaviours,
-        "valid_range": {
-            "batch": (float(min(r.batch for r in records)), float(max(r.batch for r in records))),
-            "prompt_tokens": (float(min(r.prompt_tokens for r in records)), float(max(r.prompt_tokens for r in records))),
-            "output_tokens": (float(min(r.output_tokens for r in records)), float(max(r.output_tokens for r in records))),
-            "tp": (float(min(r.tp for r in records)), float(max(r.tp for r in records))),
-            "pp": (float(min(r.pp for r in records)), float(max(r.pp for r in records))),
-            "params_total": specs_params,
-        },
-        "fit": FitStatistics(
-            datasets=list(datasets), n_points=fitted.n, median_abs_error=fitted.median_abs_error,
-            p90_abs_error=fitted.p90_abs_error, held_out_median_abs_error=held.median_abs_error,
-            held_out_method="leave one model out: fit on the others, predict it",
-            log_residual_p10=held.log_residual_p10, log_residual_p90=held.log_residual_p90,
-            interval_source="held-out (leave-one-model-out) end-to-end residuals", by_group=groups,
-        ),
-        "provenance": Provenance(command=command, date=_today(), notes=(
-            f"behaviours chosen by loss: {describe(fit.behaviours)} "
-            f"(losses: {'; '.join(f'{k}: {v:.6g}' for k, v in fit.loss_by_behaviours.items())}); "
-            f"free constants: {', '.join(free_names)}; the rest from '{base.name}'"
-        )),
-    })  # fmt: skip
+    profile = base.with_params(fit.result.constants).model_copy(
+        update={
+            "name": name,
+            "description": description,
+            "kind": "fitted",
+            "hardware": sorted({provenance[d].hardware for d in datasets}),
+            "auto_for": [],
+            "memory_utilization": 1.0,  # no up-front reservation: allocations as needed
+            "behaviours": fit.behaviours,
+            "valid_range": {
+                "batch": (float(min(r.batch for r in records)), float(max(r.batch for r in records))),
+                "prompt_tokens": (
+                    float(min(r.prompt_tokens for r in records)),
+                    float(max(r.prompt_tokens for r in records)),
+                ),
+                "output_tokens": (
+                    float(min(r.output_tokens for r in records)),
+                    float(max(r.output_tokens for r in records)),
+                ),
+                "tp": (float(min(r.tp for r in records)), float(max(r.tp for r in records))),
+                "pp": (float(min(r.pp for r in records)), float(max(r.pp for r in records))),
+                "params_total": specs_params,
+            },
+            "fit": FitStatistics(
+                datasets=list(datasets),
+                n_points=fitted.n,
+                median_abs_error=fitted.median_abs_error,
+                p90_abs_error=fitted.p90_abs_error,
+                held_out_median_abs_error=held.median_abs_error,
+                held_out_method="leave one model out: fit on the others, predict it",
+                log_residual_p10=held.log_residual_p10,
+                log_residual_p90=held.log_residual_p90,
+                interval_source="held-out (leave-one-model-out) end-to-end residuals",
+                by_group=groups,
+            ),
+            "provenance": Provenance(
+                command=command,
+                date=_today(),
+                notes=(
+                    f"behaviours chosen by loss: {describe(fit.behaviours)} "
+                    f"(losses: {'; '.join(f'{k}: {v:.6g}' for k, v in fit.loss_by_behaviours.items())}); "
+                    f"free constants: {', '.join(free_names)}; the rest from '{base.name}'"
+                ),
+            ),
+        }
+    )
     return profile, EndToEndReport(fit=fit, held_out=held_out)
 
 
@@ -241,10 +308,13 @@ def megatron_profile(kernels_a100: Profile, command: str = "") -> tuple[Profile,
     return end_to_end_profile(
         name="megatron-a100-2022",
         description="the reference stack of Narayanan et al. (NeurIPS 2023): Megatron-LM (2022) fp16 generation at "
-                    "batch 1 on A100-SXM4-80GB, fitted end to end on its 1,350 timings of 5 models",
-        datasets=("megatron-a100",), base=kernels_a100, free_names=MEGATRON_FREE, initial=MEGATRON_INITIAL,
+        "batch 1 on A100-SXM4-80GB, fitted end to end on its 1,350 timings of 5 models",
+        datasets=("megatron-a100",),
+        base=kernels_a100,
+        free_names=MEGATRON_FREE,
+        initial=MEGATRON_INITIAL,
         command=command,
-    )  # fmt: skip
+    )
 
 
 # --- derated ----------------------------------------------------------------------------------------------------
@@ -260,25 +330,32 @@ def derated_profile(kernel_profiles: Sequence[Profile], command: str = "") -> Pr
     the GEMM peak fraction set to the median MAMF share across vendors."""
     names = kernel_profiles[0].params()
     constants = {
-        name: float(np.exp(np.mean([np.log(max(p.params()[name], 1e-12)) for p in kernel_profiles])))
-        for name in names
+        name: float(np.exp(np.mean([np.log(max(p.params()[name], 1e-12)) for p in kernel_profiles]))) for name in names
     }
     constants["gemm.peak_fraction"] = statistics.median(MAMF_SHARES)
     sources = ", ".join(p.name for p in kernel_profiles)
-    return IDEAL.with_params(constants).model_copy(update={
-        "name": "derated", "kind": "derated",
-        "description": "datasheet peaks derated by default efficiencies: geometric mean of the fitted kernel "
-                       f"profiles ({sources}) and the median maximum-achievable-matmul share across vendors",
-        "memory_utilization": VLLM_MEMORY_UTILIZATION,
-        "fit": FitStatistics(
-            datasets=sorted({d for p in kernel_profiles for d in p.fit.datasets}),
-            log_residual_p10=min(p.fit.log_residual_p10 for p in kernel_profiles),
-            log_residual_p90=max(p.fit.log_residual_p90 for p in kernel_profiles),
-            interval_source="the widest band of the kernel profiles it derives from (no fit of its own)",
-        ),
-        "provenance": Provenance(command=command, date=_today(), notes=(
-            "gemm.peak_fraction = median of MAMF shares " + ", ".join(f"{s:.3f}" for s in MAMF_SHARES)
-            + " (ml-engineering compute/accelerator/README.md @744d01e); other constants: geometric means of "
-            + sources
-        )),
-    })  # fmt: skip
+    return IDEAL.with_params(constants).model_copy(
+        update={
+            "name": "derated",
+            "kind": "derated",
+            "description": "datasheet peaks derated by default efficiencies: geometric mean of the fitted kernel "
+            f"profiles ({sources}) and the median maximum-achievable-matmul share across vendors",
+            "memory_utilization": VLLM_MEMORY_UTILIZATION,
+            "fit": FitStatistics(
+                datasets=sorted({d for p in kernel_profiles for d in p.fit.datasets}),
+                log_residual_p10=min(p.fit.log_residual_p10 for p in kernel_profiles),
+                log_residual_p90=max(p.fit.log_residual_p90 for p in kernel_profiles),
+                interval_source="the widest band of the kernel profiles it derives from (no fit of its own)",
+            ),
+            "provenance": Provenance(
+                command=command,
+                date=_today(),
+                notes=(
+                    "gemm.peak_fraction = median of MAMF shares "
+                    + ", ".join(f"{s:.3f}" for s in MAMF_SHARES)
+                    + " (ml-engineering compute/accelerator/README.md @744d01e); other constants: geometric means of "
+                    + sources
+                ),
+            ),
+        }
+    )

@@ -25,9 +25,15 @@ def plot_scatter(points: list[tuple[np.ndarray, np.ndarray, str]], path: Path) -
     axes.plot([low, high], [low, high], color="black", linewidth=1, label="predicted = measured")
     for factor in (0.5, 2.0):
         axes.plot([low, high], [low * factor, high * factor], color="grey", linewidth=0.7, linestyle="--")
-    axes.set(xscale="log", yscale="log", xlim=(low, high), ylim=(low, high), xlabel="measured time (s)",
-             ylabel="predicted time (s)",
-             title="idealrt: held-out predictions vs measurements\n(dashed: ×2 and ×½)")  # fmt: skip
+    axes.set(
+        xscale="log",
+        yscale="log",
+        xlim=(low, high),
+        ylim=(low, high),
+        xlabel="measured time (s)",
+        ylabel="predicted time (s)",
+        title="idealrt: held-out predictions vs measurements\n(dashed: ×2 and ×½)",
+    )
     axes.legend(loc="upper left", markerscale=4)
     axes.grid(True, which="major", alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,8 +20,8 @@ import numpy as np
 
 from calibration.fit.statistics import summarize
 from calibration.fit.targets import dataset_hardware, end_to_end_targets, op_counts, op_targets
+from calibration.recipes import KERNEL_DATA, MEGATRON_FREE, MEGATRON_INITIAL, end_to_end_profile, kernel_profile
 from calibration.records import EndToEndMeasurement
-from calibration.recipes import KERNEL_DATA, end_to_end_profile, kernel_profile, MEGATRON_FREE, MEGATRON_INITIAL
 from calibration.store import SHIPPED_DATA_DIR, read_e2e_records, read_op_records, read_provenance
 from simulator.errors import UserError
 from simulator.profile import IDEAL, Behaviours, Profile, load_profile, resolve_profile
@@ -50,11 +50,18 @@ class Report:
     # (measured, predicted, label) of every held-out prediction, for the scatter plot
     points: list[tuple[np.ndarray, np.ndarray, str]] = field(default_factory=list)
 
-    def add(self, section: str, group: str, log_measured_over_predicted: np.ndarray, note: str = "",
-            measured: np.ndarray | None = None) -> None:  # fmt: skip
+    def add(
+        self,
+        section: str,
+        group: str,
+        log_measured_over_predicted: np.ndarray,
+        note: str = "",
+        measured: np.ndarray | None = None,
+    ) -> None:
         stats = summarize(log_measured_over_predicted)
-        self.rows.append(Row(section, group, stats.n, stats.median_abs_error, stats.p90_abs_error,
-                             stats.max_abs_error, note))  # fmt: skip
+        self.rows.append(
+            Row(section, group, stats.n, stats.median_abs_error, stats.p90_abs_error, stats.max_abs_error, note)
+        )
         if measured is not None:
             self.points.append((measured, measured / np.exp(log_measured_over_predicted), f"{section}: {group}"))
 
@@ -74,20 +81,33 @@ def lower_bound(report: Report, data_dir: Path = SHIPPED_DATA_DIR) -> None:
                 skipped += 1
                 continue
             ops.append(record)
-        targets = [*op_targets(ops, provenance, data_dir),
-                   *end_to_end_targets([r for r in e2e_records if r.dataset == dataset], provenance, data_dir,
-                                       Behaviours())]  # fmt: skip
+        targets = [
+            *op_targets(ops, provenance, data_dir),
+            *end_to_end_targets([r for r in e2e_records if r.dataset == dataset], provenance, data_dir, Behaviours()),
+        ]
         if not targets:
             continue
         ratio = np.concatenate([t.measured / np.asarray(t.predict(params, np)) for t in targets])
         violations = int(np.sum(ratio < 1.0))
-        note = (f"{violations} measured below ideal (worst measured/ideal {ratio.min():.3f})" if violations
-                else f"all ≥ ideal (closest measured/ideal {ratio.min():.3f})")  # fmt: skip
+        note = (
+            f"{violations} measured below ideal (worst measured/ideal {ratio.min():.3f})"
+            if violations
+            else f"all ≥ ideal (closest measured/ideal {ratio.min():.3f})"
+        )
         if skipped:
             note += f"; {skipped} not costable (no link figure in the hardware spec)"
-        report.rows.append(Row("lower-bound", dataset, int(ratio.size), float(np.median(ratio) - 1),
-                               float(np.quantile(ratio, 0.9) - 1), float(ratio.max() - 1), note,
-                               lowest_ratio=float(ratio.min())))  # fmt: skip
+        report.rows.append(
+            Row(
+                "lower-bound",
+                dataset,
+                int(ratio.size),
+                float(np.median(ratio) - 1),
+                float(np.quantile(ratio, 0.9) - 1),
+                float(ratio.max() - 1),
+                note,
+                lowest_ratio=float(ratio.min()),
+            )
+        )
 
 
 def kernels(report: Report, hardware_ids: Sequence[str] = tuple(KERNEL_DATA)) -> None:
@@ -97,8 +117,13 @@ def kernels(report: Report, hardware_ids: Sequence[str] = tuple(KERNEL_DATA)) ->
             measured = np.array([r.time_s for r in fit.records])
             for dataset in fit.datasets:
                 mask = np.array([r.dataset == dataset for r in fit.records])
-                report.add("kernels", f"{hardware} {fit.op_class} ({dataset})", fit.held_out_residuals[mask],
-                           "5-fold by shape family", measured[mask])  # fmt: skip
+                report.add(
+                    "kernels",
+                    f"{hardware} {fit.op_class} ({dataset})",
+                    fit.held_out_residuals[mask],
+                    "5-fold by shape family",
+                    measured[mask],
+                )
 
 
 def megatron(report: Report, profile_name: str = "megatron-a100-2022") -> None:
@@ -106,28 +131,35 @@ def megatron(report: Report, profile_name: str = "megatron-a100-2022") -> None:
     shipped = load_profile(profile_name)
     base = load_profile("a100-sxm-80gb-kernels")
     _, result = end_to_end_profile(
-        name=shipped.name, description=shipped.description, datasets=("megatron-a100",), base=base,
-        free_names=MEGATRON_FREE, initial=MEGATRON_INITIAL, behaviour_options=[shipped.behaviours],
-    )  # fmt: skip
+        name=shipped.name,
+        description=shipped.description,
+        datasets=("megatron-a100",),
+        base=base,
+        free_names=MEGATRON_FREE,
+        initial=MEGATRON_INITIAL,
+        behaviour_options=[shipped.behaviours],
+    )
     records = result.fit.records
     for model, residuals in sorted(result.held_out.items()):
         measured = np.array([r.time_s for r in records if r.model == model])
         report.add("megatron", model, residuals, "leave-one-model-out", measured)
 
 
-def end_to_end(report: Report, data_dir: Path = SHIPPED_DATA_DIR,
-               prefixes: Sequence[str] = HELD_OUT_END_TO_END) -> None:  # fmt: skip
+def end_to_end(
+    report: Report, data_dir: Path = SHIPPED_DATA_DIR, prefixes: Sequence[str] = HELD_OUT_END_TO_END
+) -> None:
     provenance = read_provenance(data_dir)
     records = [r for r in read_e2e_records(data_dir) if r.dataset.startswith(tuple(prefixes))]
     for dataset in sorted({r.dataset for r in records}):
         chosen = [r for r in records if r.dataset == dataset]
-        profile, note = resolve_profile("auto", provenance[dataset].hardware)
+        profile, _note = resolve_profile("auto", provenance[dataset].hardware)
         residuals, measured = _predict_end_to_end(chosen, profile, data_dir)
         report.add("end-to-end", dataset, residuals, f"profile {profile.name} ({profile.kind})", measured)
 
 
-def _predict_end_to_end(records: Sequence[EndToEndMeasurement], profile: Profile,
-                        data_dir: Path) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _predict_end_to_end(
+    records: Sequence[EndToEndMeasurement], profile: Profile, data_dir: Path
+) -> tuple[np.ndarray, np.ndarray]:
     targets = end_to_end_targets(records, read_provenance(data_dir), data_dir, profile.behaviours)
     params = profile.params()
     measured = np.concatenate([t.measured for t in targets])
@@ -141,14 +173,18 @@ def cpu_loop(report: Report, data_dir: Path) -> Profile:
 
     profile, fits = measured_kernel_profile(data_dir)
     for fit in fits:
-        report.add("cpu", f"{fit.op_class} (held-out shapes)", fit.held_out_residuals, "5-fold by shape family",
-                   np.array([r.time_s for r in fit.records]))  # fmt: skip
+        report.add(
+            "cpu",
+            f"{fit.op_class} (held-out shapes)",
+            fit.held_out_residuals,
+            "5-fold by shape family",
+            np.array([r.time_s for r in fit.records]),
+        )
     records = read_e2e_records(data_dir)
     for model in sorted({r.model for r in records}):
         for metric in ("ttft", "tpot", "e2e"):
             chosen = [r for r in records if r.model == model and r.metric == metric]
             if chosen:
                 residuals, measured = _predict_end_to_end(chosen, profile, data_dir)
-                report.add("cpu", f"{model} {metric}", residuals, "profile fitted on microbenchmarks only",
-                           measured)  # fmt: skip
+                report.add("cpu", f"{model} {metric}", residuals, "profile fitted on microbenchmarks only", measured)
     return profile

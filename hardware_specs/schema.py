@@ -45,7 +45,8 @@ class HardwareSpec(BaseModel):
     )
     devices_per_node: int = Field(default=1, ge=1, description="devices sharing the scale-up fabric in one server")
     pair_link_bandwidth_gb_s: float | None = Field(
-        default=None, gt=0,
+        default=None,
+        gt=0,
         description="a faster link joining devices in pairs (NVLink bridge on PCIe cards), PER DIRECTION, GB/s: "
         "used by 2-device groups",
     )

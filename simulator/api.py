@@ -54,8 +54,12 @@ def predict(cases: pd.DataFrame | str | Path, profile: str = "ideal") -> pd.Data
     return predict_cases(read_cases(path), default_profile=profile, source=str(path))
 
 
-def paper(hardware: str = "a100-sxm-80gb", profile: str = "megatron-a100-2022", price_usd_per_hour: float | None = None,
-          weights_dtype: str = PAPER_WEIGHTS_DTYPE) -> pd.DataFrame:  # fmt: skip
+def paper(
+    hardware: str = "a100-sxm-80gb",
+    profile: str = "megatron-a100-2022",
+    price_usd_per_hour: float | None = None,
+    weights_dtype: str = PAPER_WEIGHTS_DTYPE,
+) -> pd.DataFrame:
     """One row per model of Narayanan et al. (2023): the `paper --json` fields, with `alpha_s` spread into columns
     `alpha_s_<prompt>` and each example request's figures into `<field>_p<prompt>_o<output>`."""
     comparison = paper_comparison(hardware, profile, price_usd_per_hour, weights_dtype=weights_dtype)
@@ -88,9 +92,24 @@ def plan(model: str, hardware: list[str], prompt: int, output: int, **options: A
     return plan_frame(model, hardware, prompt, output, **options)
 
 
-def capacity(model: str, hardware: list[str], qps: float, prompt_dist: str, output_dist: str, ttft_p99_s: float,
-             tpot_s: float, **options: Any) -> pd.DataFrame:  # fmt: skip
+def capacity(
+    model: str,
+    hardware: list[str],
+    qps: float,
+    prompt_dist: str,
+    output_dist: str,
+    ttft_p99_s: float,
+    tpot_s: float,
+    **options: Any,
+) -> pd.DataFrame:
     """The fewest devices per hardware serving `qps` within the targets; distributions as on the command line
     (`const:N`, `uniform:LOW:HIGH`, `lognormal:MEDIAN:SIGMA`)."""
-    return capacity_frame(model, hardware, qps, parse_distribution(prompt_dist, "prompt_dist"),
-                          parse_distribution(output_dist, "output_dist"), Targets(ttft_p99_s, tpot_s), **options)  # fmt: skip
+    return capacity_frame(
+        model,
+        hardware,
+        qps,
+        parse_distribution(prompt_dist, "prompt_dist"),
+        parse_distribution(output_dist, "output_dist"),
+        Targets(ttft_p99_s, tpot_s),
+        **options,
+    )

@@ -16,18 +16,42 @@ import numpy as np
 from simulator.deployment import Deployment
 from simulator.evaluate import arguments, evaluate_many, model_bindings
 from simulator.graph import (
-    BuildOptions, LayerKind, Phase, epilogue_graph, layer_graph, layer_kinds, prologue_graph, stream_order,
-)  # fmt: skip
+    BuildOptions,
+    LayerKind,
+    Phase,
+    epilogue_graph,
+    layer_graph,
+    layer_kinds,
+    prologue_graph,
+    stream_order,
+)
 from simulator.model.spec import ModelSpec
 from simulator.ops import collectives
 from simulator.ops import symbols as sym
 from simulator.ops.cost import Collective, OpClass, OpCost
 from simulator.timing import (
-    OpTime, Segment, attention_time, collective_time, compose, elementwise_time, gemm_time, repeat, segment,
-)  # fmt: skip
+    OpTime,
+    Segment,
+    attention_time,
+    collective_time,
+    compose,
+    elementwise_time,
+    gemm_time,
+    repeat,
+    segment,
+)
 
-COUNT_FIELDS = ("flops", "bytes_read", "bytes_written", "weight_bytes", "gemm_m", "gemm_n", "gemm_k", "wire_bytes",
-                "group")  # fmt: skip
+COUNT_FIELDS = (
+    "flops",
+    "bytes_read",
+    "bytes_written",
+    "weight_bytes",
+    "gemm_m",
+    "gemm_n",
+    "gemm_k",
+    "wire_bytes",
+    "group",
+)
 
 
 @dataclass(frozen=True)
@@ -82,10 +106,16 @@ class Piece:
 
     def op_counts(self) -> list[OpCounts]:
         return [
-            OpCounts(op, {name: values[i] for name, values in self.counts.items()}, self.new_tokens, self.context,
-                     float(self.peak_flops[i]), float(self.bandwidth[i]))
+            OpCounts(
+                op,
+                {name: values[i] for name, values in self.counts.items()},
+                self.new_tokens,
+                self.context,
+                float(self.peak_flops[i]),
+                float(self.bandwidth[i]),
+            )
             for i, op in enumerate(self.ops)
-        ]  # fmt: skip
+        ]
 
 
 @dataclass(frozen=True)
@@ -113,14 +143,23 @@ class PassCounts:
         return [(op, runs) for piece, runs in self.pieces() for op in piece.op_counts()]
 
 
-def count_pass(deployment: Deployment, phase: Phase, batch: np.ndarray, new_tokens: np.ndarray,
-               context: np.ndarray, lm_head_all_positions: bool) -> PassCounts:  # fmt: skip
+def count_pass(
+    deployment: Deployment,
+    phase: Phase,
+    batch: np.ndarray,
+    new_tokens: np.ndarray,
+    context: np.ndarray,
+    lm_head_all_positions: bool,
+) -> PassCounts:
     """Counts of every op of one forward pass. `batch` is the whole batch; each expert-parallel group of
     tp devices takes ceil(batch / ep) of its sequences."""
     opts = BuildOptions(
-        phase=phase, tp=deployment.tp, ep=deployment.ep, naive_attention=deployment.naive_attention,
+        phase=phase,
+        tp=deployment.tp,
+        ep=deployment.ep,
+        naive_attention=deployment.naive_attention,
         lm_head_all_positions=lm_head_all_positions,
-    )  # fmt: skip
+    )
     pieces = pass_pieces(deployment.model, opts)
     values: dict[Any, Any] = model_bindings(deployment.model) | deployment.bindings()
     sequences_per_group = np.ceil(np.asarray(batch, dtype=np.float64) / deployment.ep)
@@ -133,8 +172,13 @@ def count_pass(deployment: Deployment, phase: Phase, batch: np.ndarray, new_toke
     kinds = layer_kinds(deployment.model)
     transfer = None
     if deployment.pp > 1:
-        transfer = stacked([collectives.send_recv("stage_send_recv", "activations to the next pipeline stage",
-                                                  sym.tokens * sym.h * sym.a_bytes)])  # fmt: skip
+        transfer = stacked(
+            [
+                collectives.send_recv(
+                    "stage_send_recv", "activations to the next pipeline stage", sym.tokens * sym.h * sym.a_bytes
+                )
+            ]
+        )
     return PassCounts(
         phase=phase,
         prologue=stacked(pieces.prologue),
@@ -164,8 +208,9 @@ def _stack(ops: list[OpCost], values: Mapping[Any, Any], deployment: Deployment,
         classes=tuple(CLASS_CODES[op.op_class] for op in ops),
         counts=counts,
         peak_flops=np.array([deployment.peak_flops(op.precision) for op in ops]),
-        bandwidth=np.array([deployment.link_bandwidth(span) if span else deployment.hardware.hbm_bytes_per_s
-                            for span in spans]),
+        bandwidth=np.array(
+            [deployment.link_bandwidth(span) if span else deployment.hardware.hbm_bytes_per_s for span in spans]
+        ),
         point_to_point=np.array([op.collective is Collective.SEND_RECV for op in ops]),
         crosses_nodes=np.array([bool(span) and deployment.crosses_nodes(span) for span in spans]),
         new_tokens=np.broadcast_to(np.asarray(values[sym.s], dtype=np.float64), shape),
@@ -201,12 +246,20 @@ def piece_time(piece: Piece, phase: Phase, params: Mapping[str, Any], xp: Any) -
     moved = counts["bytes_read"] + counts["bytes_written"]
     by_class = (
         gemm_time(flops, moved, counts["gemm_m"], counts["gemm_n"], counts["gemm_k"], peak, bandwidth, params, xp),
-        attention_time(flops, moved, piece.new_tokens, piece.context, phase is Phase.DECODE, peak, bandwidth,
-                       params, xp),
+        attention_time(
+            flops, moved, piece.new_tokens, piece.context, phase is Phase.DECODE, peak, bandwidth, params, xp
+        ),
         elementwise_time(flops, moved, peak, bandwidth, params, xp),
-        collective_time(counts["wire_bytes"], counts["group"], bandwidth, piece.point_to_point.reshape(per_op),
-                        piece.crosses_nodes.reshape(per_op), params, xp),
-    )  # fmt: skip
+        collective_time(
+            counts["wire_bytes"],
+            counts["group"],
+            bandwidth,
+            piece.point_to_point.reshape(per_op),
+            piece.crosses_nodes.reshape(per_op),
+            params,
+            xp,
+        ),
+    )
     classes = np.asarray(piece.classes).reshape(per_op)
 
     def pick(term: str) -> Any:
@@ -238,8 +291,18 @@ class PassTime:
         rows = []
         for piece, runs, times in self.piece_times:
             for index, op in enumerate(piece.op_counts()):
-                rows.append((op, runs, OpTime(*(np.asarray(term)[index] for term in (
-                    times.total, times.compute, times.memory, times.comm, times.latency)))))  # fmt: skip
+                rows.append(
+                    (
+                        op,
+                        runs,
+                        OpTime(
+                            *(
+                                np.asarray(term)[index]
+                                for term in (times.total, times.compute, times.memory, times.comm, times.latency)
+                            )
+                        ),
+                    )
+                )
         return rows
 
 
@@ -254,8 +317,9 @@ def time_pass(counts: PassCounts, params: Mapping[str, Any], xp: Any = np) -> Pa
 
     kind_runs = {kind: sum(stage.count(kind) for stage in counts.stages) for kind in counts.layers}
     prologue = summarize(counts.prologue, 1)
-    layers = {kind: summarize(piece, kind_runs[kind], params["host.per_layer_s"])
-              for kind, piece in counts.layers.items()}  # fmt: skip
+    layers = {
+        kind: summarize(piece, kind_runs[kind], params["host.per_layer_s"]) for kind, piece in counts.layers.items()
+    }
     epilogue = summarize(counts.epilogue, 1)
     transfer = summarize(counts.stage_transfer, len(counts.stages) - 1) if counts.stage_transfer else None
 

@@ -45,18 +45,23 @@ def build_deployment(inputs: EstimateInputs) -> Deployment:
     return Deployment(
         model=load_model(inputs.model),
         hardware=load_hardware(inputs.hardware),
-        tp=inputs.tp, pp=inputs.pp, ep=inputs.ep,
-        weights_dtype=inputs.weights_dtype, act_dtype=inputs.act_dtype, kv_dtype=inputs.kv_dtype,
+        tp=inputs.tp,
+        pp=inputs.pp,
+        ep=inputs.ep,
+        weights_dtype=inputs.weights_dtype,
+        act_dtype=inputs.act_dtype,
+        kv_dtype=inputs.kv_dtype,
         naive_attention=inputs.naive_attention,
-    )  # fmt: skip
+    )
 
 
 def run_estimate(inputs: EstimateInputs) -> tuple[Simulation, str]:
     """The simulation and a note on which profile was used (and why, for `auto`)."""
     deployment = build_deployment(inputs)
     profile, note = resolve_profile(inputs.profile, deployment.hardware.id)
-    sim = simulate(deployment, profile, inputs.batch, inputs.prompt_tokens, inputs.output_tokens,
-                   inputs.lm_head_all_positions)  # fmt: skip
+    sim = simulate(
+        deployment, profile, inputs.batch, inputs.prompt_tokens, inputs.output_tokens, inputs.lm_head_all_positions
+    )
     if inputs.check_memory and not bool(sim.memory.fits[0]):
         raise UserError(does_not_fit_message(sim))
     return sim, note
@@ -68,11 +73,15 @@ def does_not_fit_message(sim: Simulation, case: int = 0) -> str:
     d = sim.deployment
     memory = sim.memory
     need = float(memory.total_bytes[case])
-    parts = (f"weights {memory.weights_bytes[case] / GB:.1f} GB + KV cache {memory.kv_cache_bytes[case] / GB:.1f} GB"
-             f" + activations {memory.activation_bytes[case] / GB:.1f} GB")  # fmt: skip
+    parts = (
+        f"weights {memory.weights_bytes[case] / GB:.1f} GB + KV cache {memory.kv_cache_bytes[case] / GB:.1f} GB"
+        f" + activations {memory.activation_bytes[case] / GB:.1f} GB"
+    )
     layout = f"tp={d.tp} pp={d.pp}" + (f" ep={d.ep}" if d.ep > 1 else "")
-    message = (f"{d.model.id} does not fit on {d.n_accelerators} × {d.hardware.id} ({layout}): needs {need / GB:.1f} GB"
-               f" per device ({parts}), has {memory.capacity_bytes / GB:.1f} GB usable")  # fmt: skip
+    message = (
+        f"{d.model.id} does not fit on {d.n_accelerators} × {d.hardware.id} ({layout}): needs {need / GB:.1f} GB"
+        f" per device ({parts}), has {memory.capacity_bytes / GB:.1f} GB usable"
+    )
     fit = fewest_devices(d, sim.profile, int(sim.batch[case]), int(sim.prompt[case]), int(sim.output[case]))
     if fit is None:
         return message + "; no layout within 64 pipeline stages of full nodes fits"
@@ -104,15 +113,21 @@ def estimate_record(sim: Simulation, profile_note: str, case: int = 0) -> dict[s
     record: dict[str, Any] = {
         "model": d.model.id,
         "hardware": d.hardware.id,
-        "tp": d.tp, "pp": d.pp, "ep": d.ep,
+        "tp": d.tp,
+        "pp": d.pp,
+        "ep": d.ep,
         "batch": int(sim.batch[case]),
         "prompt_tokens": int(sim.prompt[case]),
         "output_tokens": int(sim.output[case]),
-        "weights_dtype": d.weights_dtype, "act_dtype": d.activations, "kv_dtype": d.kv_cache,
+        "weights_dtype": d.weights_dtype,
+        "act_dtype": d.activations,
+        "kv_dtype": d.kv_cache,
         "profile": sim.profile.name,
         "profile_note": profile_note,
-        "ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e,
-    }  # fmt: skip
+        "ttft_s": ttft,
+        "tpot_s": tpot,
+        "e2e_s": e2e,
+    }
     for name, value in (("ttft_s", ttft), ("tpot_s", tpot), ("e2e_s", e2e)):
         record[f"{name}_low"], record[f"{name}_high"] = interval(sim.profile, value)
     memory = sim.memory
@@ -134,11 +149,18 @@ def estimate_record(sim: Simulation, profile_note: str, case: int = 0) -> dict[s
         "fits": bool(memory.fits[case]),
         "prefill_host_overhead_s": host_overhead_s(sim.prefill, case),
         "decode_host_overhead_s": host_overhead_s(sim.decode, case, sim.decode_steps_per_node[case]),
-        "extrapolation": extrapolation_warnings(sim.profile, {
-            "batch": record["batch"], "prompt_tokens": record["prompt_tokens"],
-            "output_tokens": record["output_tokens"], "params_total": counts.total, "tp": d.tp, "pp": d.pp,
-            "prefill_tokens": record["batch"] * record["prompt_tokens"],
-        }),  # fmt: skip
+        "extrapolation": extrapolation_warnings(
+            sim.profile,
+            {
+                "batch": record["batch"],
+                "prompt_tokens": record["prompt_tokens"],
+                "output_tokens": record["output_tokens"],
+                "params_total": counts.total,
+                "tp": d.tp,
+                "pp": d.pp,
+                "prefill_tokens": record["batch"] * record["prompt_tokens"],
+            },
+        ),
         "ops": op_rows(sim, case),
     }
     return record

@@ -20,9 +20,32 @@ from simulator.ops import elementwise as ew
 from simulator.ops import gemm
 from simulator.ops.cost import MathPrecision, OpCost
 from simulator.ops.symbols import (
-    E, V, W, a_bytes, b, c, d_head, d_nope, d_rope, d_v, ep, f, f_e, f_sh, h, k_top, kv_bytes,
-    kv_heads_per_device, n_pos, n_q, p_bytes, r_kv, r_q, tokens, tp,
-)  # fmt: skip
+    E,
+    V,
+    W,
+    a_bytes,
+    b,
+    c,
+    d_head,
+    d_nope,
+    d_rope,
+    d_v,
+    ep,
+    f,
+    f_e,
+    f_sh,
+    h,
+    k_top,
+    kv_bytes,
+    kv_heads_per_device,
+    n_pos,
+    n_q,
+    p_bytes,
+    r_kv,
+    r_q,
+    tokens,
+    tp,
+)
 
 
 class Phase(str, Enum):
@@ -88,14 +111,20 @@ def layer_kinds(spec: ModelSpec) -> list[LayerKind]:
 def prologue_graph(spec: ModelSpec, opts: BuildOptions) -> nx.DiGraph:
     g = _GraphBuilder()
     rows = tokens
-    g.add(ew.lookup("embedding", "token-embedding lookup (vocabulary-parallel: V/tp rows per device)",
-                    rows, h, table_rows=V / tp))  # fmt: skip
+    g.add(
+        ew.lookup(
+            "embedding",
+            "token-embedding lookup (vocabulary-parallel: V/tp rows per device)",
+            rows,
+            h,
+            table_rows=V / tp,
+        )
+    )
     if spec.position == "learned":
         g.add(ew.lookup("position_embedding", "learned position-embedding lookup", rows, h, table_rows=n_pos))
         g.add(ew.add("embedding_add", "token + position embeddings", rows, h))
     if opts.tp > 1:
-        g.add(coll.all_reduce("embedding_all_reduce", "sum the vocabulary-parallel lookups",
-                              rows * h * a_bytes, tp))  # fmt: skip
+        g.add(coll.all_reduce("embedding_all_reduce", "sum the vocabulary-parallel lookups", rows * h * a_bytes, tp))
     if spec.embedding_norm:
         g.add(ew.norm("embedding_norm", "norm of the embeddings", spec.norm, rows, h))
     return g.graph
@@ -110,15 +139,20 @@ def epilogue_graph(spec: ModelSpec, opts: BuildOptions) -> nx.DiGraph:
         "lm_head",
         "output projection to vocabulary logits (vocabulary-parallel), "
         + ("every prompt position" if all_positions else "last position only"),
-        logit_rows, sp.ceiling(V / tp), h,
-        bias=spec.lm_head_bias, weight_element_bytes=p_bytes, precision=MathPrecision.HIGH,
-    )  # fmt: skip
+        logit_rows,
+        sp.ceiling(V / tp),
+        h,
+        bias=spec.lm_head_bias,
+        weight_element_bytes=p_bytes,
+        precision=MathPrecision.HIGH,
+    )
     if spec.tied_embeddings:  # shares the embedding table; its parameters are counted there
         lm_head = _without_params(lm_head)
     g.add(lm_head)
     if opts.tp > 1:
-        g.add(coll.all_gather("logits_all_gather", "gather vocabulary shards of the logits",
-                              logit_rows * V * a_bytes, tp))  # fmt: skip
+        g.add(
+            coll.all_gather("logits_all_gather", "gather vocabulary shards of the logits", logit_rows * V * a_bytes, tp)
+        )
     g.add(ew.reduction("sampling", "greedy sampling: argmax over the vocabulary", b, V))
     return g.graph
 
@@ -153,15 +187,25 @@ def layer_graph(spec: ModelSpec, kind: LayerKind, opts: BuildOptions) -> nx.DiGr
         _mlp_or_moe(g, spec, kind, opts, reduce=False)
         branches = [attn_out, g.last]
         if opts.tp > 1:
-            g.add(coll.all_reduce("all_reduce", "sum both branches' partial outputs across tensor-parallel ranks",
-                                  rows * h * a_bytes, tp), after=branches)  # fmt: skip
+            g.add(
+                coll.all_reduce(
+                    "all_reduce",
+                    "sum both branches' partial outputs across tensor-parallel ranks",
+                    rows * h * a_bytes,
+                    tp,
+                ),
+                after=branches,
+            )
             branches = [g.last]
         g.add(ew.add("residual", "x + attention(x) + mlp(x)", rows, h, inputs=3), after=branches)
         return g.graph
 
     if opts.tp > 1:
-        g.add(coll.all_reduce("attn_all_reduce", "sum attention partial outputs across tensor-parallel ranks",
-                              rows * h * a_bytes, tp))  # fmt: skip
+        g.add(
+            coll.all_reduce(
+                "attn_all_reduce", "sum attention partial outputs across tensor-parallel ranks", rows * h * a_bytes, tp
+            )
+        )
     if spec.norms_per_layer == 4:
         g.add(ew.norm("attn_post_norm", "post-attention norm (sandwich)", spec.norm, rows, h))
     g.add(ew.add("attn_residual", "residual add after attention", rows, h))
@@ -176,23 +220,51 @@ def layer_graph(spec: ModelSpec, kind: LayerKind, opts: BuildOptions) -> nx.DiGr
 def _attention_block(g: _GraphBuilder, spec: ModelSpec, kind: LayerKind, opts: BuildOptions) -> None:
     rows = tokens
     q_heads = n_q / tp
-    g.add(gemm.linear("qkv_proj", "fused Q, K, V projection (column-parallel: heads split over tp)",
-                      rows, (q_heads + 2 * kv_heads_per_device) * d_head, h, bias=spec.qkv_bias))  # fmt: skip
+    g.add(
+        gemm.linear(
+            "qkv_proj",
+            "fused Q, K, V projection (column-parallel: heads split over tp)",
+            rows,
+            (q_heads + 2 * kv_heads_per_device) * d_head,
+            h,
+            bias=spec.qkv_bias,
+        )
+    )
     if spec.position == "rotary":
-        g.add(ew.rotary("rotary", "rotary position embedding of Q and K",
-                        rows, (q_heads + kv_heads_per_device) * d_head))  # fmt: skip
-    g.add(ew.cache_write("kv_cache_write", "append the new K and V to the KV cache",
-                         rows, 2 * kv_heads_per_device * d_head, kv_bytes))  # fmt: skip
+        g.add(
+            ew.rotary("rotary", "rotary position embedding of Q and K", rows, (q_heads + kv_heads_per_device) * d_head)
+        )
+    g.add(
+        ew.cache_write(
+            "kv_cache_write", "append the new K and V to the KV cache", rows, 2 * kv_heads_per_device * d_head, kv_bytes
+        )
+    )
     window = W if kind.local_attention else c
-    g.add(attn.attention(
-        "attention",
-        ("sliding-window " if kind.local_attention else "") + ("naive" if opts.naive_attention else "flash")
-        + " attention over the KV cache",
-        heads=q_heads, kv_heads=kv_heads_per_device, qk_dim=d_head, v_dim=d_head, window=window,
-        kv_element_bytes=kv_bytes, naive=opts.naive_attention,
-    ))  # fmt: skip
-    g.add(gemm.linear("attn_out_proj", "attention output projection (row-parallel)",
-                      rows, h, q_heads * d_head, bias=spec.attn_out_bias))  # fmt: skip
+    g.add(
+        attn.attention(
+            "attention",
+            ("sliding-window " if kind.local_attention else "")
+            + ("naive" if opts.naive_attention else "flash")
+            + " attention over the KV cache",
+            heads=q_heads,
+            kv_heads=kv_heads_per_device,
+            qk_dim=d_head,
+            v_dim=d_head,
+            window=window,
+            kv_element_bytes=kv_bytes,
+            naive=opts.naive_attention,
+        )
+    )
+    g.add(
+        gemm.linear(
+            "attn_out_proj",
+            "attention output projection (row-parallel)",
+            rows,
+            h,
+            q_heads * d_head,
+            bias=spec.attn_out_bias,
+        )
+    )
 
 
 def _mla_block(g: _GraphBuilder, spec: ModelSpec, opts: BuildOptions) -> None:
@@ -204,34 +276,73 @@ def _mla_block(g: _GraphBuilder, spec: ModelSpec, opts: BuildOptions) -> None:
     if spec.mla.q_lora_rank is not None:
         g.add(gemm.linear("q_down_proj", "query down-projection to the q LoRA rank (replicated)", rows, r_q, h))
         g.add(ew.norm("q_norm", "norm of the query latent", spec.norm, rows, r_q))
-        g.add(gemm.linear("q_up_proj", "query up-projection (column-parallel)",
-                          rows, heads * (d_nope + d_rope), r_q))  # fmt: skip
+        g.add(gemm.linear("q_up_proj", "query up-projection (column-parallel)", rows, heads * (d_nope + d_rope), r_q))
     else:
         g.add(gemm.linear("q_proj", "query projection (column-parallel)", rows, heads * (d_nope + d_rope), h))
-    g.add(gemm.linear("kv_down_proj", "key/value down-projection to the latent plus the shared rotary key",
-                      rows, r_kv + d_rope, h))  # fmt: skip
+    g.add(
+        gemm.linear(
+            "kv_down_proj", "key/value down-projection to the latent plus the shared rotary key", rows, r_kv + d_rope, h
+        )
+    )
     g.add(ew.norm("kv_norm", "norm of the key/value latent", spec.norm, rows, r_kv))
     g.add(ew.rotary("rotary", "rotary embedding of the query and key rotary parts", rows, (heads + 1) * d_rope))
-    g.add(ew.cache_write("kv_cache_write", "append the latent and rotary key to the cache (replicated over tp)",
-                         rows, r_kv + d_rope, kv_bytes))  # fmt: skip
+    g.add(
+        ew.cache_write(
+            "kv_cache_write",
+            "append the latent and rotary key to the cache (replicated over tp)",
+            rows,
+            r_kv + d_rope,
+            kv_bytes,
+        )
+    )
     if opts.phase is Phase.PREFILL:
-        g.add(gemm.linear("kv_up_proj", "expand the latent of every context token into per-head K and V",
-                          b * c, heads * (d_nope + d_v), r_kv))  # fmt: skip
-        g.add(attn.attention(
-            "attention", ("naive" if opts.naive_attention else "flash") + " attention over materialized K, V",
-            heads=heads, kv_heads=heads, qk_dim=d_nope + d_rope, v_dim=d_v, window=c,
-            kv_element_bytes=a_bytes, naive=opts.naive_attention,
-        ))  # fmt: skip
+        g.add(
+            gemm.linear(
+                "kv_up_proj",
+                "expand the latent of every context token into per-head K and V",
+                b * c,
+                heads * (d_nope + d_v),
+                r_kv,
+            )
+        )
+        g.add(
+            attn.attention(
+                "attention",
+                ("naive" if opts.naive_attention else "flash") + " attention over materialized K, V",
+                heads=heads,
+                kv_heads=heads,
+                qk_dim=d_nope + d_rope,
+                v_dim=d_v,
+                window=c,
+                kv_element_bytes=a_bytes,
+                naive=opts.naive_attention,
+            )
+        )
     else:
-        g.add(gemm.batched_linear("q_absorb", "absorb W_UK: project each head's query into the latent",
-                                  heads, rows, r_kv, d_nope))  # fmt: skip
-        g.add(attn.attention(
-            "attention", "attention over the latent cache (absorbed MLA: one shared latent 'head')",
-            heads=heads, kv_heads=1, qk_dim=r_kv + d_rope, v_dim=r_kv, window=c,
-            kv_element_bytes=kv_bytes, naive=opts.naive_attention, values_inside_keys=True,
-        ))  # fmt: skip
-        g.add(gemm.batched_linear("out_absorb", "absorb W_UV: map each head's latent output to its value dims",
-                                  heads, rows, d_v, r_kv))  # fmt: skip
+        g.add(
+            gemm.batched_linear(
+                "q_absorb", "absorb W_UK: project each head's query into the latent", heads, rows, r_kv, d_nope
+            )
+        )
+        g.add(
+            attn.attention(
+                "attention",
+                "attention over the latent cache (absorbed MLA: one shared latent 'head')",
+                heads=heads,
+                kv_heads=1,
+                qk_dim=r_kv + d_rope,
+                v_dim=r_kv,
+                window=c,
+                kv_element_bytes=kv_bytes,
+                naive=opts.naive_attention,
+                values_inside_keys=True,
+            )
+        )
+        g.add(
+            gemm.batched_linear(
+                "out_absorb", "absorb W_UV: map each head's latent output to its value dims", heads, rows, d_v, r_kv
+            )
+        )
     g.add(gemm.linear("attn_out_proj", "attention output projection (row-parallel)", rows, h, heads * d_v))
 
 
@@ -242,20 +353,36 @@ def _mlp_or_moe(g: _GraphBuilder, spec: ModelSpec, kind: LayerKind, opts: BuildO
     else:
         _dense_mlp(g, spec, "mlp", f, "MLP")
     if reduce and opts.tp > 1:
-        g.add(coll.all_reduce("mlp_all_reduce", "sum MLP partial outputs across tensor-parallel ranks",
-                              tokens * h * a_bytes, tp))  # fmt: skip
+        g.add(
+            coll.all_reduce(
+                "mlp_all_reduce", "sum MLP partial outputs across tensor-parallel ranks", tokens * h * a_bytes, tp
+            )
+        )
 
 
 def _dense_mlp(g: _GraphBuilder, spec: ModelSpec, prefix: str, width: sp.Expr, what: str) -> None:
     rows = tokens
     gates = 2 if spec.gated_mlp else 1
-    g.add(gemm.linear(f"{prefix}_up_proj",
-                      f"{what} up projection{' (gate and up fused)' if spec.gated_mlp else ''} (column-parallel)",
-                      rows, gates * width / tp, h, bias=spec.mlp_bias))  # fmt: skip
-    g.add(ew.activation(f"{prefix}_act", f"{what} activation ({spec.mlp})", spec.mlp, rows, width / tp,
-                        gated=spec.gated_mlp))  # fmt: skip
-    g.add(gemm.linear(f"{prefix}_down_proj", f"{what} down projection (row-parallel)",
-                      rows, h, width / tp, bias=spec.mlp_bias))  # fmt: skip
+    g.add(
+        gemm.linear(
+            f"{prefix}_up_proj",
+            f"{what} up projection{' (gate and up fused)' if spec.gated_mlp else ''} (column-parallel)",
+            rows,
+            gates * width / tp,
+            h,
+            bias=spec.mlp_bias,
+        )
+    )
+    g.add(
+        ew.activation(
+            f"{prefix}_act", f"{what} activation ({spec.mlp})", spec.mlp, rows, width / tp, gated=spec.gated_mlp
+        )
+    )
+    g.add(
+        gemm.linear(
+            f"{prefix}_down_proj", f"{what} down projection (row-parallel)", rows, h, width / tp, bias=spec.mlp_bias
+        )
+    )
 
 
 def _moe_block(g: _GraphBuilder, spec: ModelSpec, opts: BuildOptions) -> None:
@@ -272,27 +399,64 @@ def _moe_block(g: _GraphBuilder, spec: ModelSpec, opts: BuildOptions) -> None:
     experts_per_group = E / ep
     touched = experts_per_group * (1 - (1 - k_top / E) ** (rows * ep))
     assignments = rows * k_top
-    g.add(gemm.linear("router", "router logits (replicated)", rows, E, h, weight_element_bytes=p_bytes,
-                      precision=MathPrecision.HIGH))  # fmt: skip
+    g.add(
+        gemm.linear(
+            "router",
+            "router logits (replicated)",
+            rows,
+            E,
+            h,
+            weight_element_bytes=p_bytes,
+            precision=MathPrecision.HIGH,
+        )
+    )
     g.add(ew.reduction("router_top_k", "softmax and top-k expert choice", rows, E))
     if opts.ep > 1:
-        g.add(coll.all_to_all("moe_dispatch", "send each token to its experts' groups",
-                              assignments * h * a_bytes / tp, ep))  # fmt: skip
-    g.add(gemm.expert_linear(
-        "expert_up_proj", "routed experts' up projections (grouped GEMM over touched experts)",
-        assignments=assignments, experts_stored=experts_per_group, experts_touched=touched, experts_active=k_top,
-        n=gates * f_e / tp, k=h,
-    ))  # fmt: skip
-    g.add(ew.activation("expert_act", f"routed experts' activation ({spec.mlp})", spec.mlp, assignments,
-                        f_e / tp, gated=spec.gated_mlp))  # fmt: skip
-    g.add(gemm.expert_linear(
-        "expert_down_proj", "routed experts' down projections (grouped GEMM over touched experts)",
-        assignments=assignments, experts_stored=experts_per_group, experts_touched=touched, experts_active=k_top,
-        n=h, k=f_e / tp,
-    ))  # fmt: skip
+        g.add(
+            coll.all_to_all(
+                "moe_dispatch", "send each token to its experts' groups", assignments * h * a_bytes / tp, ep
+            )
+        )
+    g.add(
+        gemm.expert_linear(
+            "expert_up_proj",
+            "routed experts' up projections (grouped GEMM over touched experts)",
+            assignments=assignments,
+            experts_stored=experts_per_group,
+            experts_touched=touched,
+            experts_active=k_top,
+            n=gates * f_e / tp,
+            k=h,
+        )
+    )
+    g.add(
+        ew.activation(
+            "expert_act",
+            f"routed experts' activation ({spec.mlp})",
+            spec.mlp,
+            assignments,
+            f_e / tp,
+            gated=spec.gated_mlp,
+        )
+    )
+    g.add(
+        gemm.expert_linear(
+            "expert_down_proj",
+            "routed experts' down projections (grouped GEMM over touched experts)",
+            assignments=assignments,
+            experts_stored=experts_per_group,
+            experts_touched=touched,
+            experts_active=k_top,
+            n=h,
+            k=f_e / tp,
+        )
+    )
     if opts.ep > 1:
-        g.add(coll.all_to_all("moe_combine", "return expert outputs to their tokens' groups",
-                              assignments * h * a_bytes / tp, ep))  # fmt: skip
+        g.add(
+            coll.all_to_all(
+                "moe_combine", "return expert outputs to their tokens' groups", assignments * h * a_bytes / tp, ep
+            )
+        )
     g.add(ew.add("moe_weighted_sum", "weighted sum of each token's k expert outputs", rows, h, inputs=spec.moe.top_k))
     if spec.moe.num_shared_experts:
         _dense_mlp(g, spec, "shared_expert", f_sh, "shared experts'")

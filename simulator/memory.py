@@ -35,8 +35,9 @@ def kv_bytes_per_token(cache_write: OpCounts, counts: PassCounts) -> np.ndarray:
     return cache_write.counts["bytes_written"] / (counts.sequences_per_group * cache_write.new_tokens)
 
 
-def memory_use(deployment: Deployment, prefill: PassCounts, prompt: np.ndarray, output: np.ndarray,
-               memory_utilization: float) -> MemoryUse:  # fmt: skip
+def memory_use(
+    deployment: Deployment, prefill: PassCounts, prompt: np.ndarray, output: np.ndarray, memory_utilization: float
+) -> MemoryUse:
     """The fullest pipeline stage. Each sequence's KV cache holds prompt + output tokens (a sliding-window layer
     at most its window); the activation workspace is the largest prefill op's live tensors."""
     context = np.asarray(prompt + output, dtype=np.float64)
@@ -59,22 +60,23 @@ def memory_use(deployment: Deployment, prefill: PassCounts, prompt: np.ndarray, 
             weights = weights + prefill.prologue.counts["weight_bytes"][0]  # the LM head's copy of the table
         per_stage.append((weights, kv))
     activations = max_activation_bytes(prefill)
-    shape = np.broadcast_shapes(np.shape(activations), *(np.shape(w) for w, _ in per_stage),
-                                *(np.shape(k) for _, k in per_stage))  # fmt: skip
+    shape = np.broadcast_shapes(
+        np.shape(activations), *(np.shape(w) for w, _ in per_stage), *(np.shape(k) for _, k in per_stage)
+    )
     weights_by_stage = np.stack([np.broadcast_to(w, shape) for w, _ in per_stage])
     kv_by_stage = np.stack([np.broadcast_to(k, shape) for _, k in per_stage])
     fullest = np.argmax(weights_by_stage + kv_by_stage, axis=0)[np.newaxis]
     weights = np.take_along_axis(weights_by_stage, fullest, axis=0)[0]
     kv = np.take_along_axis(kv_by_stage, fullest, axis=0)[0]
-    return MemoryUse(weights, kv, np.broadcast_to(activations, shape),
-                     deployment.hardware.memory_bytes * memory_utilization)  # fmt: skip
+    return MemoryUse(
+        weights, kv, np.broadcast_to(activations, shape), deployment.hardware.memory_bytes * memory_utilization
+    )
 
 
 def max_activation_bytes(prefill: PassCounts) -> np.ndarray:
     """The largest op's inputs + outputs other than its weights: the workspace a prefill needs at its peak."""
     live = [
-        op.counts["bytes_read"] + op.counts["bytes_written"] - op.counts["weight_bytes"]
-        for op, _ in prefill.all_ops()
+        op.counts["bytes_read"] + op.counts["bytes_written"] - op.counts["weight_bytes"] for op, _ in prefill.all_ops()
     ]
     return np.max(np.stack(np.broadcast_arrays(*live)), axis=0)
 

@@ -23,13 +23,20 @@ from simulator.profile import Profile
 MAX_PIPELINE_STAGES = 64
 
 
-def memory_for(deployment: Deployment, profile: Profile, batch: int | np.ndarray, prompt: int | np.ndarray,
-               output: int | np.ndarray) -> MemoryUse:  # fmt: skip
+def memory_for(
+    deployment: Deployment,
+    profile: Profile,
+    batch: int | np.ndarray,
+    prompt: int | np.ndarray,
+    output: int | np.ndarray,
+) -> MemoryUse:
     """Memory of the fullest device; vectorized over array arguments."""
-    batch, prompt, output = np.broadcast_arrays(*(np.atleast_1d(np.asarray(x, dtype=np.float64))
-                                                  for x in (batch, prompt, output)))  # fmt: skip
-    counts = count_pass(deployment, Phase.PREFILL, batch, prompt, prompt,
-                        profile.behaviours.lm_head_all_prompt_positions)  # fmt: skip
+    batch, prompt, output = np.broadcast_arrays(
+        *(np.atleast_1d(np.asarray(x, dtype=np.float64)) for x in (batch, prompt, output))
+    )
+    counts = count_pass(
+        deployment, Phase.PREFILL, batch, prompt, prompt, profile.behaviours.lm_head_all_prompt_positions
+    )
     return memory_use(deployment, counts, prompt, output, profile.memory_utilization)
 
 
@@ -61,8 +68,7 @@ def candidate_layouts(deployment: Deployment, at_least: float = 1.0) -> Iterator
         yield replace(deployment, tp=widest, pp=pp)
 
 
-def fewest_devices(deployment: Deployment, profile: Profile, batch: int, prompt: int,
-                   output: int) -> Deployment | None:  # fmt: skip
+def fewest_devices(deployment: Deployment, profile: Profile, batch: int, prompt: int, output: int) -> Deployment | None:
     """The first layout (in `candidate_layouts` order) whose fullest device holds everything; None if none does
     (or if layouts beyond one server need links the hardware spec does not give)."""
     single = memory_for(replace(deployment, tp=1, pp=1), profile, batch, prompt, output)

@@ -18,10 +18,20 @@ OPTIONAL_COLUMNS = ("ep", "weights_dtype", "act_dtype", "kv_dtype", "profile")
 INTEGER_COLUMNS = ("tp", "pp", "ep", "batch", "prompt_tokens", "output_tokens")
 DEPLOYMENT_COLUMNS = ("model", "hardware", "tp", "pp", "ep", "weights_dtype", "act_dtype", "kv_dtype", "profile")
 OUTPUT_COLUMNS = (
-    "ttft_s", "tpot_s", "e2e_s", "n_accelerators", "fits",
-    "ttft_s_low", "ttft_s_high", "tpot_s_low", "tpot_s_high", "e2e_s_low", "e2e_s_high",
-    "memory_bytes_per_accelerator", "extrapolation",
-)  # fmt: skip
+    "ttft_s",
+    "tpot_s",
+    "e2e_s",
+    "n_accelerators",
+    "fits",
+    "ttft_s_low",
+    "ttft_s_high",
+    "tpot_s_low",
+    "tpot_s_high",
+    "e2e_s_low",
+    "e2e_s_high",
+    "memory_bytes_per_accelerator",
+    "extrapolation",
+)
 
 
 def read_cases(path: Path) -> pd.DataFrame:
@@ -43,32 +53,58 @@ def predict_cases(cases: pd.DataFrame, default_profile: str = "ideal", source: s
         first_line = int(group.index[0]) + 2
         try:
             inputs = EstimateInputs(
-                model=settings["model"], hardware=settings["hardware"], prompt_tokens=1, output_tokens=1,
-                tp=settings["tp"], pp=settings["pp"], ep=settings["ep"], weights_dtype=settings["weights_dtype"],
-                act_dtype=settings["act_dtype"] or None, kv_dtype=settings["kv_dtype"] or None,
+                model=settings["model"],
+                hardware=settings["hardware"],
+                prompt_tokens=1,
+                output_tokens=1,
+                tp=settings["tp"],
+                pp=settings["pp"],
+                ep=settings["ep"],
+                weights_dtype=settings["weights_dtype"],
+                act_dtype=settings["act_dtype"] or None,
+                kv_dtype=settings["kv_dtype"] or None,
                 profile=settings["profile"],
-            )  # fmt: skip
+            )
             deployment = build_deployment(inputs)
             profile, _ = resolve_profile(inputs.profile, deployment.hardware.id)
         except UserError as exc:
             raise UserError(f"{source}:{first_line}: {exc}") from None
-        sim = simulate(deployment, profile, group["batch"].to_numpy(), group["prompt_tokens"].to_numpy(),
-                       group["output_tokens"].to_numpy())  # fmt: skip
+        sim = simulate(
+            deployment,
+            profile,
+            group["batch"].to_numpy(),
+            group["prompt_tokens"].to_numpy(),
+            group["output_tokens"].to_numpy(),
+        )
         block = {
-            "ttft_s": sim.ttft_s, "tpot_s": sim.tpot_s, "e2e_s": sim.e2e_s,
+            "ttft_s": sim.ttft_s,
+            "tpot_s": sim.tpot_s,
+            "e2e_s": sim.e2e_s,
             "n_accelerators": np.full(len(group), deployment.n_accelerators),
-            "fits": sim.memory.fits, "memory_bytes_per_accelerator": sim.memory.total_bytes,
-        }  # fmt: skip
+            "fits": sim.memory.fits,
+            "memory_bytes_per_accelerator": sim.memory.total_bytes,
+        }
         low, high = interval(profile, 1.0)
         params_total = parameter_counts(deployment.model).total
         for name in ("ttft_s", "tpot_s", "e2e_s"):
             block[f"{name}_low"], block[f"{name}_high"] = block[name] * low, block[name] * high
         block["extrapolation"] = [
-            "; ".join(extrapolation_warnings(profile, {"batch": b, "prompt_tokens": p, "output_tokens": o,
-                                                       "tp": deployment.tp, "pp": deployment.pp,
-                                                       "prefill_tokens": b * p, "params_total": params_total}))
+            "; ".join(
+                extrapolation_warnings(
+                    profile,
+                    {
+                        "batch": b,
+                        "prompt_tokens": p,
+                        "output_tokens": o,
+                        "tp": deployment.tp,
+                        "pp": deployment.pp,
+                        "prefill_tokens": b * p,
+                        "params_total": params_total,
+                    },
+                )
+            )
             for b, p, o in zip(group["batch"], group["prompt_tokens"], group["output_tokens"], strict=True)
-        ]  # fmt: skip
+        ]
         for name, values in block.items():
             results.loc[group.index, name] = list(values)
     return pd.concat([cases, results], axis=1)

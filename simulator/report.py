@@ -39,24 +39,38 @@ def _collapse(values: Any, case: int, weights: np.ndarray | None) -> float:
     return float(np.sum(weights * np.broadcast_to(row, weights.shape)))
 
 
-def _phase_rows(phase: str, counts: PassCounts, timing: PassTime, case: int,
-                weights: np.ndarray | None) -> list[dict[str, Any]]:  # fmt: skip
+def _phase_rows(
+    phase: str, counts: PassCounts, timing: PassTime, case: int, weights: np.ndarray | None
+) -> list[dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     for op_counts, runs, op_time in timing.op_times:
         name = op_counts.op.name
-        row = rows.setdefault(name, {
-            "phase": phase, "name": name, "op_class": op_counts.op.op_class.value,
-            "description": op_counts.op.description, "runs_per_pass": 0, "flops": 0.0, "bytes": 0.0,
-            "time_s": 0.0, "compute_s": 0.0, "memory_s": 0.0, "comm_s": 0.0, "overhead_s": 0.0,
-        })  # fmt: skip
+        row = rows.setdefault(
+            name,
+            {
+                "phase": phase,
+                "name": name,
+                "op_class": op_counts.op.op_class.value,
+                "description": op_counts.op.description,
+                "runs_per_pass": 0,
+                "flops": 0.0,
+                "bytes": 0.0,
+                "time_s": 0.0,
+                "compute_s": 0.0,
+                "memory_s": 0.0,
+                "comm_s": 0.0,
+                "overhead_s": 0.0,
+            },
+        )
         devices = counts.devices_per_op
         moved = op_counts.counts["bytes_read"] + op_counts.counts["bytes_written"]
         row["runs_per_pass"] += runs
         row["flops"] += runs * devices * _collapse(op_counts.counts["flops"], case, weights)
         row["bytes"] += runs * devices * _collapse(moved, case, weights)
         row["time_s"] += runs * _collapse(op_time.total, case, weights)
-        for term, value in zip(BOUND_TERMS, (op_time.compute, op_time.memory, op_time.comm, op_time.latency),
-                               strict=True):  # fmt: skip
+        for term, value in zip(
+            BOUND_TERMS, (op_time.compute, op_time.memory, op_time.comm, op_time.latency), strict=True
+        ):
             row[f"{term}_s"] += runs * _collapse(value, case, weights)
     for row in rows.values():
         row["arithmetic_intensity"] = row["flops"] / row["bytes"] if row["bytes"] else None

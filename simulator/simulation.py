@@ -84,8 +84,14 @@ def decode_nodes(prompt: np.ndarray, output: np.ndarray, nodes: int = DECODE_NOD
     return context, counts
 
 
-def simulate(deployment: Deployment, profile: Profile, batch: np.ndarray, prompt: np.ndarray, output: np.ndarray,
-             lm_head_all_positions: bool | None = None) -> Simulation:  # fmt: skip
+def simulate(
+    deployment: Deployment,
+    profile: Profile,
+    batch: np.ndarray,
+    prompt: np.ndarray,
+    output: np.ndarray,
+    lm_head_all_positions: bool | None = None,
+) -> Simulation:
     batch, prompt, output = (np.atleast_1d(np.asarray(x, dtype=np.float64)) for x in (batch, prompt, output))
     batch, prompt, output = np.broadcast_arrays(batch, prompt, output)
     if lm_head_all_positions is None:

@@ -38,8 +38,9 @@ def _saturation(x: Array, half: Array, xp: Any) -> Array:
     return x / (x + half)
 
 
-def gemm_time(flops: Array, bytes_moved: Array, m: Array, n: Array, k: Array, peak: float, bandwidth: float,
-              p: Params, xp: Any) -> OpTime:  # fmt: skip
+def gemm_time(
+    flops: Array, bytes_moved: Array, m: Array, n: Array, k: Array, peak: float, bandwidth: float, p: Params, xp: Any
+) -> OpTime:
     efficiency = (
         p["gemm.peak_fraction"]
         * _saturation(m, p["gemm.m_half"], xp)
@@ -52,8 +53,17 @@ def gemm_time(flops: Array, bytes_moved: Array, m: Array, n: Array, k: Array, pe
     return OpTime(latency + xp.maximum(compute, memory), compute, memory, 0 * flops, latency)
 
 
-def attention_time(flops: Array, bytes_moved: Array, new_tokens: Array, context: Array, decode: bool,
-                   peak: float, bandwidth: float, p: Params, xp: Any) -> OpTime:  # fmt: skip
+def attention_time(
+    flops: Array,
+    bytes_moved: Array,
+    new_tokens: Array,
+    context: Array,
+    decode: bool,
+    peak: float,
+    bandwidth: float,
+    p: Params,
+    xp: Any,
+) -> OpTime:
     if decode:
         compute = flops / peak
         memory = bytes_moved / (
@@ -63,32 +73,39 @@ def attention_time(flops: Array, bytes_moved: Array, new_tokens: Array, context:
         )
     else:
         compute = flops / (
-            peak
-            * p["attention.prefill_peak_fraction"]
-            * _saturation(new_tokens, p["attention.prefill_seq_half"], xp)
+            peak * p["attention.prefill_peak_fraction"] * _saturation(new_tokens, p["attention.prefill_seq_half"], xp)
         )
         memory = bytes_moved / bandwidth
     latency = p["attention.kernel_latency_s"] + 0 * flops
     return OpTime(latency + xp.maximum(compute, memory), compute, memory, 0 * flops, latency)
 
 
-def elementwise_time(flops: Array, bytes_moved: Array, peak: float, bandwidth: float, p: Params,
-                     xp: Any) -> OpTime:  # fmt: skip
+def elementwise_time(flops: Array, bytes_moved: Array, peak: float, bandwidth: float, p: Params, xp: Any) -> OpTime:
     compute = flops / (peak * p["elementwise.compute_fraction"])
     memory = bytes_moved / (bandwidth * p["elementwise.bandwidth_fraction"])
     latency = p["elementwise.kernel_latency_s"] + 0 * flops
     return OpTime(latency + xp.maximum(compute, memory), compute, memory, 0 * flops, latency)
 
 
-def collective_time(wire_bytes: Array, group: Array, link_bandwidth: Array, point_to_point: Array,
-                    crosses_nodes: Array, p: Params, xp: Any) -> OpTime:  # fmt: skip
+def collective_time(
+    wire_bytes: Array,
+    group: Array,
+    link_bandwidth: Array,
+    point_to_point: Array,
+    crosses_nodes: Array,
+    p: Params,
+    xp: Any,
+) -> OpTime:
     comm = wire_bytes / (link_bandwidth * p["collective.bandwidth_fraction"])
     latency = (
-        xp.where(point_to_point, p["collective.point_to_point_latency_s"],
-                 p["collective.latency_s"] + p["collective.latency_per_peer_s"] * (group - 1))
+        xp.where(
+            point_to_point,
+            p["collective.point_to_point_latency_s"],
+            p["collective.latency_s"] + p["collective.latency_per_peer_s"] * (group - 1),
+        )
         + crosses_nodes * p["collective.inter_node_latency_s"]
         + 0 * wire_bytes
-    )  # fmt: skip
+    )
     zero = 0 * wire_bytes
     return OpTime(latency + comm, zero, zero, comm, latency)
 

@@ -16,8 +16,9 @@ def deployment(model: str, hardware: str = "h100-sxm", **kwargs: object) -> Depl
     return Deployment(model=load_model(model), hardware=load_hardware(hardware), **kwargs)  # type: ignore[arg-type]
 
 
-def ideal(model: str, hardware: str = "h100-sxm", *, batch: int = 1, prompt: int = 128, output: int = 16,
-          **kwargs: object) -> Simulation:  # fmt: skip
+def ideal(
+    model: str, hardware: str = "h100-sxm", *, batch: int = 1, prompt: int = 128, output: int = 16, **kwargs: object
+) -> Simulation:
     return simulate(deployment(model, hardware, **kwargs), IDEAL, batch, prompt, output)
 
 

@@ -15,8 +15,14 @@ from conftest import deployment
 from simulator.cli import main
 from simulator.errors import UserError
 from simulator.planner.capacity import (
-    PrefillStats, Targets, capacity_frame, decode_context, max_prefill_utilization, size_replicas, wait_p99,
-)  # fmt: skip
+    PrefillStats,
+    Targets,
+    capacity_frame,
+    decode_context,
+    max_prefill_utilization,
+    size_replicas,
+    wait_p99,
+)
 from simulator.planner.distributions import parse_distribution
 from simulator.profile import IDEAL
 from simulator.simulation import simulate
@@ -84,10 +90,19 @@ def test_mean_decode_context_by_hand() -> None:
 
 
 @cache
-def tiny(qps: float, ttft_p99: float = 0.5, tpot: float = 0.01, prompt: str = "const:512",
-         output: str = "const:128") -> pd.DataFrame:  # fmt: skip
-    return capacity_frame("llama-3.2-1b", ["h100-sxm"], qps, parse_distribution(prompt), parse_distribution(output),
-                          Targets(ttft_p99, tpot), profile="ideal", max_devices=1)  # fmt: skip
+def tiny(
+    qps: float, ttft_p99: float = 0.5, tpot: float = 0.01, prompt: str = "const:512", output: str = "const:128"
+) -> pd.DataFrame:
+    return capacity_frame(
+        "llama-3.2-1b",
+        ["h100-sxm"],
+        qps,
+        parse_distribution(prompt),
+        parse_distribution(output),
+        Targets(ttft_p99, tpot),
+        profile="ideal",
+        max_devices=1,
+    )
 
 
 def replicas_by_hand(step: float, batch: int, prefill: float, qps: float, tpot_target: float) -> int:
@@ -134,8 +149,20 @@ def test_unmeetable_targets_name_the_best_achievable_in_one_line() -> None:
     assert "\n" not in message and "best achievable" in message and "tpot" in message and "ttft p99" in message
 
 
-@pytest.mark.parametrize("spec", ["normal:5:1", "const", "const:0", "const:1.5", "uniform:10", "uniform:9:3",
-                                  "lognormal:abc:1", "lognormal:100:-1", "uniform:1:2:3"])  # fmt: skip
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "normal:5:1",
+        "const",
+        "const:0",
+        "const:1.5",
+        "uniform:10",
+        "uniform:9:3",
+        "lognormal:abc:1",
+        "lognormal:100:-1",
+        "uniform:1:2:3",
+    ],
+)
 def test_bad_distribution_specs_are_one_line_errors(spec: str) -> None:
     with pytest.raises(UserError) as caught:
         parse_distribution(spec, "--prompt-dist")
@@ -152,9 +179,25 @@ def test_distributions_are_deterministic_quadratures() -> None:
 
 
 def test_cli_capacity_json_and_infeasible(capsys) -> None:  # type: ignore[no-untyped-def]
-    args = ["capacity", "--model", "llama-3.2-1b", "--hardware", "h100-sxm", "--qps", "20", "--prompt-dist",
-            "uniform:256:768", "--output-dist", "lognormal:128:0.5", "--ttft-p99", "0.5", "--profile", "ideal",
-            "--max-devices", "1"]  # fmt: skip
+    args = [
+        "capacity",
+        "--model",
+        "llama-3.2-1b",
+        "--hardware",
+        "h100-sxm",
+        "--qps",
+        "20",
+        "--prompt-dist",
+        "uniform:256:768",
+        "--output-dist",
+        "lognormal:128:0.5",
+        "--ttft-p99",
+        "0.5",
+        "--profile",
+        "ideal",
+        "--max-devices",
+        "1",
+    ]
     assert main([*args, "--tpot", "0.01", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     option = record["options"][0]

@@ -10,8 +10,12 @@ from hardware_specs import load_hardware
 from simulator.errors import UserError
 from simulator.model.catalog import load_model
 from simulator.planner.idealized import (
-    PAPER_USD_PER_A100_HOUR, IdealizedRuntime, idealized_cost, idealized_for, paper_price,
-)  # fmt: skip
+    PAPER_USD_PER_A100_HOUR,
+    IdealizedRuntime,
+    idealized_cost,
+    idealized_for,
+    paper_price,
+)
 from simulator.profile import IDEAL
 
 A100 = load_hardware("a100-sxm-80gb")
@@ -88,4 +92,3 @@ def test_a_missing_price_is_a_user_error(davinci: IdealizedRuntime) -> None:
         paper_price(A100, 0.0)
     with pytest.raises(UserError, match="no on-demand price"):
         idealized_cost(replace(davinci, deployment=replace(davinci.deployment, hardware=unpriced)), 512, 32)
-

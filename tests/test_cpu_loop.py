@@ -45,15 +45,32 @@ def test_fit_then_predict_unseen_generation_timings(measured: Path, capsys: pyte
         assert row["median_abs_error"] < 1.0, row
 
 
-def test_the_fitted_profile_and_measured_hardware_drive_estimate(measured: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_the_fitted_profile_and_measured_hardware_drive_estimate(
+    measured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     profile = measured / "cpu-profile.json"
     if not profile.exists():
         assert main(["calibrate", "fit", "--data", str(measured), "--out", str(profile)]) == 0
     model = sorted((measured / "models").glob("*.yaml"))[0]
     capsys.readouterr()
-    code = main(["estimate", "--model", str(model), "--hardware", str(measured / "hardware.yaml"),
-                 "--weights-dtype", "fp32", "--prompt", "64", "--output", "8", "--profile", str(profile), "--json"])
+    code = main(
+        [
+            "estimate",
+            "--model",
+            str(model),
+            "--hardware",
+            str(measured / "hardware.yaml"),
+            "--weights-dtype",
+            "fp32",
+            "--prompt",
+            "64",
+            "--output",
+            "8",
+            "--profile",
+            str(profile),
+            "--json",
+        ]
+    )
     assert code == 0
     record = json.loads(capsys.readouterr().out)
     assert record["e2e_s_low"] <= record["e2e_s"] <= record["e2e_s_high"]

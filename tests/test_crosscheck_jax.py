@@ -55,8 +55,14 @@ def block(params, x, *, spec: ModelSpec):  # type: ignore[no-untyped-def]
 def param_shapes(spec: ModelSpec) -> dict[str, jax.ShapeDtypeStruct]:
     h, dim, f = spec.hidden_size, spec.attention_head_dim, spec.ffn_dim
     qkv = (spec.num_heads + 2 * spec.kv_heads) * dim
-    shapes = {"norm1": (h,), "norm2": (h,), "w_qkv": (h, qkv), "w_o": (spec.num_heads * dim, h),
-              "w_up": (h, (2 if spec.gated_mlp else 1) * f), "w_down": (f, h)}  # fmt: skip
+    shapes = {
+        "norm1": (h,),
+        "norm2": (h,),
+        "w_qkv": (h, qkv),
+        "w_o": (spec.num_heads * dim, h),
+        "w_up": (h, (2 if spec.gated_mlp else 1) * f),
+        "w_down": (f, h),
+    }
     if spec.norm == "layernorm":
         shapes |= {"norm1_b": (h,), "norm2_b": (h,)}
     if spec.qkv_bias:
@@ -66,21 +72,44 @@ def param_shapes(spec: ModelSpec) -> dict[str, jax.ShapeDtypeStruct]:
 
 SPECS = {
     "llama-like (GQA, RMSNorm, SwiGLU)": ModelSpec(
-        id="xla-llama", name="x", source="test", num_layers=1, hidden_size=512, num_heads=8, num_kv_heads=2,
-        ffn_dim=1536, mlp="swiglu", norm="rmsnorm", position="none", vocab_size=1000, max_context=4096,
+        id="xla-llama",
+        name="x",
+        source="test",
+        num_layers=1,
+        hidden_size=512,
+        num_heads=8,
+        num_kv_heads=2,
+        ffn_dim=1536,
+        mlp="swiglu",
+        norm="rmsnorm",
+        position="none",
+        vocab_size=1000,
+        max_context=4096,
         tied_embeddings=False,
     ),
     "gpt-like (MHA, LayerNorm, GELU, biases)": ModelSpec(
-        id="xla-gpt", name="x", source="test", num_layers=1, hidden_size=768, num_heads=12, ffn_dim=3072,
-        mlp="gelu", norm="layernorm", position="none", vocab_size=1000, max_context=4096, tied_embeddings=True,
-        qkv_bias=True, attn_out_bias=True, mlp_bias=True,
+        id="xla-gpt",
+        name="x",
+        source="test",
+        num_layers=1,
+        hidden_size=768,
+        num_heads=12,
+        ffn_dim=3072,
+        mlp="gelu",
+        norm="layernorm",
+        position="none",
+        vocab_size=1000,
+        max_context=4096,
+        tied_embeddings=True,
+        qkv_bias=True,
+        attn_out_bias=True,
+        mlp_bias=True,
     ),
-}  # fmt: skip
+}
 
 
 def our_layer(spec: ModelSpec, batch: int, seq: int) -> tuple[float, float]:
-    deployment = Deployment(model=spec, hardware=load_hardware("h100-sxm"), weights_dtype="fp32",
-                            naive_attention=True)  # fmt: skip
+    deployment = Deployment(model=spec, hardware=load_hardware("h100-sxm"), weights_dtype="fp32", naive_attention=True)
     one = np.ones(1)
     counts = count_pass(deployment, Phase.PREFILL, batch * one, seq * one, seq * one, False)
     (piece,) = counts.layers.values()
@@ -116,7 +145,8 @@ def test_gemm_bytes_and_flops_equal_xla(m: int, n: int, k: int) -> None:
 
     op = linear("gemm", "test", sym.b, n, k)
     values = {sym.b: m, sym.w_bytes: 4.0, sym.a_bytes: 4.0, sym.p_bytes: 4.0}
-    xla = xla_cost(lambda a, w: a @ w, jax.ShapeDtypeStruct((m, k), jnp.float32),
-                   jax.ShapeDtypeStruct((k, n), jnp.float32))  # fmt: skip
+    xla = xla_cost(
+        lambda a, w: a @ w, jax.ShapeDtypeStruct((m, k), jnp.float32), jax.ShapeDtypeStruct((k, n), jnp.float32)
+    )
     assert float(evaluate(op.flops, values)) == pytest.approx(xla["flops"], rel=1e-7)  # XLA sums in float32
     assert float(evaluate(op.bytes_moved, values)) == xla["bytes accessed"]

@@ -32,21 +32,36 @@ FAST = TimingPolicy(budget_s=0.01, warmups=2, min_repeats=5, max_repeats=50)
 
 def tiny_spec(**overrides: object) -> ModelSpec:
     fields: dict[str, object] = dict(
-        id="tiny", name="tiny", source="test", num_layers=2, hidden_size=32, num_heads=4, num_kv_heads=2,
-        ffn_dim=64, mlp="swiglu", norm="rmsnorm", position="rotary", vocab_size=97, max_context=64,
+        id="tiny",
+        name="tiny",
+        source="test",
+        num_layers=2,
+        hidden_size=32,
+        num_heads=4,
+        num_kv_heads=2,
+        ffn_dim=64,
+        mlp="swiglu",
+        norm="rmsnorm",
+        position="rotary",
+        vocab_size=97,
+        max_context=64,
         tied_embeddings=False,
-    )  # fmt: skip
+    )
     return ModelSpec.model_validate(fields | overrides)
 
 
 def tiny_plan(device_kind: str, quick: bool, cache: float | None) -> SweepPlan:
     plan = sweep_plan(device_kind, quick, cache)
     return replace(
-        plan, policy=FAST, gemm_shapes=((1, 64, 64), (8, 4095, 32)), bandwidth_bytes=(64 * 1024, 256 * 1024),
-        attention=plan.attention[:1] + plan.attention[-1:], elementwise_shapes=((4, 128),),
+        plan,
+        policy=FAST,
+        gemm_shapes=((1, 64, 64), (8, 4095, 32)),
+        bandwidth_bytes=(64 * 1024, 256 * 1024),
+        attention=plan.attention[:1] + plan.attention[-1:],
+        elementwise_shapes=((4, 128),),
         e2e_points=((1, 4, 3),),
         e2e_policy=TimingPolicy(budget_s=0.0, warmups=1, min_repeats=2, max_repeats=2),
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +117,9 @@ def test_unsupported_architectures_raise_user_errors() -> None:
     moe = tiny_spec(moe={"num_experts": 4, "top_k": 2, "expert_ffn_dim": 16})
     with pytest.raises(UserError, match="MoE"):
         build_transformer(moe, "meta", torch.float32)
-    mla = tiny_spec(num_kv_heads=None, mla={"kv_lora_rank": 8, "qk_nope_head_dim": 8, "qk_rope_head_dim": 4,
-                                            "v_head_dim": 8})  # fmt: skip
+    mla = tiny_spec(
+        num_kv_heads=None, mla={"kv_lora_rank": 8, "qk_nope_head_dim": 8, "qk_rope_head_dim": 4, "v_head_dim": 8}
+    )
     with pytest.raises(UserError, match="MLA"):
         build_transformer(mla, "meta", torch.float32)
 
@@ -118,13 +134,21 @@ def test_generate_returns_ttft_decode_steps_and_tokens() -> None:
 
 VARIANTS = {
     "gqa-rotary-swiglu": {},
-    "mha-learned-gelu-biases-tied": dict(num_kv_heads=None, mlp="gelu", norm="layernorm", position="learned",
-                                         tied_embeddings=True, qkv_bias=True, attn_out_bias=True, mlp_bias=True,
-                                         lm_head_bias=True),
+    "mha-learned-gelu-biases-tied": dict(
+        num_kv_heads=None,
+        mlp="gelu",
+        norm="layernorm",
+        position="learned",
+        tied_embeddings=True,
+        qkv_bias=True,
+        attn_out_bias=True,
+        mlp_bias=True,
+        lm_head_bias=True,
+    ),
     "mqa-parallel-shared-norm": dict(num_kv_heads=1, parallel_attention_mlp=True, norms_per_layer=1, mlp="relu"),
     "sliding-window-sandwich-geglu": dict(sliding_window=3, layer_pattern="LG", norms_per_layer=4, mlp="geglu"),
     "alibi-embedding-norm": dict(position="alibi", num_heads=6, num_kv_heads=3, head_dim=8, embedding_norm=True),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("overrides", VARIANTS.values(), ids=VARIANTS.keys())
@@ -159,8 +183,10 @@ def test_measure_writes_a_loadable_data_directory(measured: tuple[Path, harness_
 
 def _as_written(record: BaseModel) -> dict[str, object]:
     """The record's fields, floats compared to the CSV's 6 significant digits."""
-    return {key: pytest.approx(value, rel=1e-5) if isinstance(value, float) else value
-            for key, value in record.model_dump().items()}  # fmt: skip
+    return {
+        key: pytest.approx(value, rel=1e-5) if isinstance(value, float) else value
+        for key, value in record.model_dump().items()
+    }
 
 
 def test_measured_hardware_spec_loads(measured: tuple[Path, harness_run.MeasureSummary]) -> None:
@@ -169,8 +195,11 @@ def test_measured_hardware_spec_loads(measured: tuple[Path, harness_run.MeasureS
     assert spec.kind == "cpu" and spec.devices_per_node == 1
     assert set(spec.peak_tflops) == {"fp32", "bf16"} and spec.hbm_bandwidth_gb_s > 0
     assert "measured by idealrt calibrate measure" in spec.sources["peak_tflops"]
-    best_fp32 = max(2 * r.m * r.n * r.k / r.time_s for r in summary.op_records if r.op == "gemm" and r.dtype == "fp32"
-                    and r.m and r.n and r.k)  # fmt: skip
+    best_fp32 = max(
+        2 * r.m * r.n * r.k / r.time_s
+        for r in summary.op_records
+        if r.op == "gemm" and r.dtype == "fp32" and r.m and r.n and r.k
+    )
     assert spec.peak_tflops["fp32"] == pytest.approx(best_fp32 / 1e12, rel=1e-4)
 
 

@@ -164,10 +164,17 @@ def test_falcon_180b_new_decoder_architecture() -> None:
 
 def test_falcon_old_architecture_is_multi_query_with_one_shared_norm() -> None:
     falcon_7b = {
-        "model_type": "falcon", "hidden_size": 4544, "num_attention_heads": 71, "num_hidden_layers": 32,
-        "vocab_size": 65024, "new_decoder_architecture": False, "multi_query": True, "parallel_attn": True,
-        "bias": False, "alibi": False,
-    }  # fmt: skip
+        "model_type": "falcon",
+        "hidden_size": 4544,
+        "num_attention_heads": 71,
+        "num_hidden_layers": 32,
+        "vocab_size": 65024,
+        "new_decoder_architecture": False,
+        "multi_query": True,
+        "parallel_attn": True,
+        "bias": False,
+        "alibi": False,
+    }
     spec = spec_from_hf_config(falcon_7b, source="falcon-7b/config.json")
     assert spec.attention_kind == "MQA" and spec.norms_per_layer == 1 and spec.parallel_attention_mlp
     assert architecture(spec) == architecture(load_model("falcon-7b"))

@@ -11,8 +11,14 @@ from hardware_specs import load_hardware
 from simulator.errors import UserError
 from simulator.model.catalog import load_model
 from simulator.planner.idealized import (
-    OUTPUT_TOKENS, PAPER_MODELS, PROMPT_SIZES, IdealizedRuntime, decompose, idealized_for, paper_deployment,
-)  # fmt: skip
+    OUTPUT_TOKENS,
+    PAPER_MODELS,
+    PROMPT_SIZES,
+    IdealizedRuntime,
+    decompose,
+    idealized_for,
+    paper_deployment,
+)
 from simulator.profile import IDEAL
 from simulator.simulation import simulate
 
@@ -126,11 +132,14 @@ def test_alpha_table_has_every_paper_size_as_a_string_key(paper_runtimes: dict[s
     assert list(paper_runtimes["gpt3-175b"].alpha_by_size()) == [str(p) for p in PROMPT_SIZES]
 
 
-@pytest.mark.parametrize(("model", "devices", "tp", "pp"), [
-    ("gpt3-175b", 8, 8, 1),  # 350 GB of fp16 weights: one 8-GPU server, as the paper served davinci
-    ("gpt-j-6b", 1, 1, 1),
-    ("mt-nlg-530b", 16, 8, 2),  # 1.06 TB: pipeline stages of full 8-GPU servers
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("model", "devices", "tp", "pp"),
+    [
+        ("gpt3-175b", 8, 8, 1),  # 350 GB of fp16 weights: one 8-GPU server, as the paper served davinci
+        ("gpt-j-6b", 1, 1, 1),
+        ("mt-nlg-530b", 16, 8, 2),  # 1.06 TB: pipeline stages of full 8-GPU servers
+    ],
+)
 def test_devices_are_the_fewest_holding_a_2048_token_request(
     model: str, devices: int, tp: int, pp: int, paper_runtimes: dict[str, IdealizedRuntime]
 ) -> None:

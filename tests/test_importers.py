@@ -28,8 +28,11 @@ MIB = 2**20
 
 def shipped_tables() -> dict[str, tuple[str, Path]]:
     """dataset id → (kind, path) for every shipped table."""
-    return {path.name.split(".csv")[0]: (kind, path) for kind in ("ops", "e2e")
-            for path in sorted((SHIPPED_DATA_DIR / kind).glob("*.csv*"))}  # fmt: skip
+    return {
+        path.name.split(".csv")[0]: (kind, path)
+        for kind in ("ops", "e2e")
+        for path in sorted((SHIPPED_DATA_DIR / kind).glob("*.csv*"))
+    }
 
 
 def readme_row_counts() -> dict[str, int]:
@@ -81,8 +84,14 @@ def test_vidur_a100_gemm_4096x24576x8192_takes_7_306_ms(shipped: dict[str, list]
 def test_collective_times_are_seconds(shipped: dict[str, list]) -> None:
     """A 64 MiB all-reduce over 8 A100s in one node takes between 0.1 ms and 10 ms, in every source."""
     for dataset in ("vidur-a100-dgx-collectives", "mleng-allreduce-a100"):
-        rows = [r for r in shipped[dataset] if r.collective == "all_reduce" and r.group_size == 8
-                and r.devices_per_node == 8 and r.payload_bytes == pytest.approx(64 * MIB, rel=1e-5)]  # fmt: skip
+        rows = [
+            r
+            for r in shipped[dataset]
+            if r.collective == "all_reduce"
+            and r.group_size == 8
+            and r.devices_per_node == 8
+            and r.payload_bytes == pytest.approx(64 * MIB, rel=1e-5)
+        ]
         assert rows, dataset
         assert all(1e-4 < r.time_s < 1e-2 for r in rows), dataset
 
@@ -91,17 +100,25 @@ def test_megatron_has_five_models_of_270_points(shipped: dict[str, list]) -> Non
     rows = shipped["megatron-a100"]
     assert len(rows) == 1350
     per_model = pd.Series([r.model for r in rows]).value_counts()
-    assert per_model.to_dict() == {model: 270 for model in (
-        "megatron-openai-ada", "megatron-gptj-6b", "megatron-gpt-neox-20b", "megatron-anthropic-52b",
-        "megatron-openai-davinci")}  # fmt: skip
+    assert per_model.to_dict() == {
+        model: 270
+        for model in (
+            "megatron-openai-ada",
+            "megatron-gptj-6b",
+            "megatron-gpt-neox-20b",
+            "megatron-anthropic-52b",
+            "megatron-openai-davinci",
+        )
+    }
     assert {(r.model, r.tp) for r in rows if r.model.endswith(("52b", "davinci"))} == {
-        ("megatron-anthropic-52b", 4), ("megatron-openai-davinci", 8)}
+        ("megatron-anthropic-52b", 4),
+        ("megatron-openai-davinci", 8),
+    }
     assert all(r.repeats == 50 and r.metric == "e2e" and r.weights_dtype == "fp16" for r in rows)
 
 
 def test_gpt_fast_llama_2_7b_bf16_decode_step_is_one_over_104_9_tokens_per_s(shipped: dict[str, list]) -> None:
-    [row] = [r for r in shipped["gpt-fast-a100"]
-             if (r.model, r.tp, r.weights_dtype) == ("llama-2-7b", 1, "bf16")]  # fmt: skip
+    [row] = [r for r in shipped["gpt-fast-a100"] if (r.model, r.tp, r.weights_dtype) == ("llama-2-7b", 1, "bf16")]
     assert row.metric == "tpot" and row.prompt_tokens == 5 and row.output_tokens == 200
     assert row.time_s == pytest.approx(1 / 104.9, rel=1e-5)
 
@@ -197,11 +214,20 @@ def test_megatron_fixture_specs(imported: dict[str, ImportedDataset]) -> None:
     assert ada.tied_embeddings and ada.qkv_bias and ada.mlp_bias and not ada.parallel_attention_mlp
 
 
-@pytest.mark.parametrize(("label", "devices", "expected"), [
-    (None, 4, (4, 1)), ("Tensor Parallelism", 2, (2, 1)), ("PP", 4, (1, 4)), ("Pipeline Parallelism", 1, (1, 1)),
-    ("Hybrid TP = 2 and PP = 2", 4, (2, 2)), ("Hybird Tensor (2) and Pipeline (2) Parallelism", 4, (2, 2)),
-    ("EP", 4, None), ("Hybrid TP = 2 and EP = 2", 4, None), ("Hybrid TP = 2 and PP = 2", 8, None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("label", "devices", "expected"),
+    [
+        (None, 4, (4, 1)),
+        ("Tensor Parallelism", 2, (2, 1)),
+        ("PP", 4, (1, 4)),
+        ("Pipeline Parallelism", 1, (1, 1)),
+        ("Hybrid TP = 2 and PP = 2", 4, (2, 2)),
+        ("Hybird Tensor (2) and Pipeline (2) Parallelism", 4, (2, 2)),
+        ("EP", 4, None),
+        ("Hybrid TP = 2 and EP = 2", 4, None),
+        ("Hybrid TP = 2 and PP = 2", 8, None),
+    ],
+)
 def test_argonne_parallelism_labels(label: str | None, devices: int, expected: tuple[int, int] | None) -> None:
     assert parse_parallelism(label, devices) == expected
 
@@ -224,9 +250,14 @@ def test_a_missing_column_names_the_file(tmp_path: Path, relative: Path) -> None
     shutil.copytree(FIXTURES / source, tmp_path / source)
     broken = tmp_path / relative
     frame = pd.read_csv(broken)
-    frame.drop(columns=[c for c in frame.columns if c in ("median_ms", "value", "tflops", "runtime_s", "time_us",
-                                                          "mamf_tflops", "attn_kernel_median_ms")][:1]
-               or frame.columns[-1:]).to_csv(broken, index=False)  # fmt: skip
+    frame.drop(
+        columns=[
+            c
+            for c in frame.columns
+            if c in ("median_ms", "value", "tflops", "runtime_s", "time_us", "mamf_tflops", "attn_kernel_median_ms")
+        ][:1]
+        or frame.columns[-1:]
+    ).to_csv(broken, index=False)
     with pytest.raises(UserError, match=re.escape(str(broken))):
         IMPORTERS[source](tmp_path / source)
 

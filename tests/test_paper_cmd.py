@@ -58,8 +58,9 @@ def test_plot_goes_to_a_png_and_its_message_keeps_stdout_json(paper_json) -> Non
     assert f"wrote {plot}" in err
 
 
-def test_human_table_names_the_hardware_profile_and_price(monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_human_table_names_the_hardware_profile_and_price(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run_cli(["paper", "--profile", "ideal", "--price-usd-per-hour", "2"], monkeypatch) == 0
     out = capsys.readouterr().out
     assert "a100-sxm-80gb" in out and "profile 'ideal'" in out and "$2 per device-hour (given)" in out
@@ -69,16 +70,17 @@ def test_human_table_names_the_hardware_profile_and_price(monkeypatch: pytest.Mo
     assert "auto" in out
 
 
-def test_unknown_hardware_is_one_line_and_exit_code_2(monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_unknown_hardware_is_one_line_and_exit_code_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run_cli(["paper", "--hardware", "a100-sxm-81gb", "--profile", "ideal"], monkeypatch) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and "unknown hardware 'a100-sxm-81gb'" in captured.err
 
 
-def test_unknown_profile_is_one_line_and_exit_code_2(monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_unknown_profile_is_one_line_and_exit_code_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run_cli(["paper", "--profile", "no-such-profile", "--json"], monkeypatch) == 2
     assert capsys.readouterr().err.count("\n") == 1
-

@@ -25,10 +25,23 @@ PROMPT, OUTPUT = 512, 128
 
 
 @cache
-def frame(model: str, batch: int | None = 1, hardware: tuple[str, ...] = ("h100-sxm",), max_devices: int = 8,
-          objective: str = "latency") -> pd.DataFrame:  # fmt: skip
-    return plan_frame(model, list(hardware), PROMPT, OUTPUT, batch=batch, objective=objective, profile="ideal",
-                      max_devices=max_devices)  # fmt: skip
+def frame(
+    model: str,
+    batch: int | None = 1,
+    hardware: tuple[str, ...] = ("h100-sxm",),
+    max_devices: int = 8,
+    objective: str = "latency",
+) -> pd.DataFrame:
+    return plan_frame(
+        model,
+        list(hardware),
+        PROMPT,
+        OUTPUT,
+        batch=batch,
+        objective=objective,
+        profile="ideal",
+        max_devices=max_devices,
+    )
 
 
 @pytest.mark.parametrize("model", ["llama-3.1-70b", "falcon-7b", "mixtral-8x7b"])
@@ -58,8 +71,10 @@ def test_expert_parallelism_only_for_moe_and_dividing_the_expert_count() -> None
     assert all(mixtral.moe is not None and mixtral.moe.num_experts % ep == 0 for ep in eps)
 
 
-@pytest.mark.parametrize(("model", "tp", "ep"), [("llama-3.1-8b", 1, 1), ("llama-3.1-70b", 4, 1),
-                                                 ("mixtral-8x7b", 2, 2), ("mixtral-8x7b", 1, 4)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("model", "tp", "ep"),
+    [("llama-3.1-8b", 1, 1), ("llama-3.1-70b", 4, 1), ("mixtral-8x7b", 2, 2), ("mixtral-8x7b", 1, 4)],
+)
 def test_the_largest_batch_fits_and_one_more_does_not(model: str, tp: int, ep: int) -> None:
     layout = deployment(model, tp=tp, ep=ep)
     batch = largest_batch(layout, IDEAL, PROMPT, OUTPUT)
@@ -97,21 +112,29 @@ def test_plan_frame_ranks_by_the_objective_it_is_given() -> None:
 
 
 def test_rank_breaks_ties_by_latency_then_cost() -> None:
-    rows = pd.DataFrame({"e2e_s": [2.0, 1.0, 1.0], "usd_per_million_tokens": [5.0, 5.0, 4.0],
-                         "output_tokens_per_s": [1.0, 1.0, 1.0], "devices": [1, 1, 1]})  # fmt: skip
+    rows = pd.DataFrame(
+        {
+            "e2e_s": [2.0, 1.0, 1.0],
+            "usd_per_million_tokens": [5.0, 5.0, 4.0],
+            "output_tokens_per_s": [1.0, 1.0, 1.0],
+            "devices": [1, 1, 1],
+        }
+    )
     assert rank(rows, "cost")["e2e_s"].tolist() == [1.0, 1.0, 2.0]
     assert rank(rows, "cost")["usd_per_million_tokens"].tolist() == [4.0, 5.0, 5.0]
 
 
 def test_pareto_front_of_a_hand_made_set() -> None:
     #         cost  latency
-    points = [(1.0, 5.0),  # cheapest: optimal
-              (2.0, 3.0),  # optimal
-              (3.0, 3.0),  # dominated by (2, 3)
-              (4.0, 1.0),  # fastest: optimal
-              (2.0, 6.0),  # dominated by (1, 5) and (2, 3)
-              (1.0, 5.0),  # a duplicate of an optimal point is optimal too
-              (5.0, 1.0)]  # dominated by (4, 1)  # fmt: skip
+    points = [
+        (1.0, 5.0),  # cheapest: optimal
+        (2.0, 3.0),  # optimal
+        (3.0, 3.0),  # dominated by (2, 3)
+        (4.0, 1.0),  # fastest: optimal
+        (2.0, 6.0),  # dominated by (1, 5) and (2, 3)
+        (1.0, 5.0),  # a duplicate of an optimal point is optimal too
+        (5.0, 1.0),
+    ]  # dominated by (4, 1)
     cost, latency = (np.array(x) for x in zip(*points, strict=True))
     assert pareto_mask(cost, latency).tolist() == [True, True, False, True, False, True, False]
 
@@ -144,9 +167,29 @@ def test_an_impossible_request_is_one_line_naming_the_memory_needed() -> None:
 
 def test_cli_plan_json_and_plot(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     png = tmp_path / "pareto.png"
-    code = main(["plan", "--model", "llama-3.2-1b", "--hardware", "h100-sxm,a100-sxm-80gb", "--prompt", "256",
-                 "--output", "64", "--max-batch", "--objective", "cost", "--profile", "ideal", "--max-devices", "2",
-                 "--json", "--plot", str(png)])  # fmt: skip
+    code = main(
+        [
+            "plan",
+            "--model",
+            "llama-3.2-1b",
+            "--hardware",
+            "h100-sxm,a100-sxm-80gb",
+            "--prompt",
+            "256",
+            "--output",
+            "64",
+            "--max-batch",
+            "--objective",
+            "cost",
+            "--profile",
+            "ideal",
+            "--max-devices",
+            "2",
+            "--json",
+            "--plot",
+            str(png),
+        ]
+    )
     assert code == 0
     record = json.loads(capsys.readouterr().out)
     rows = record["configurations"]
@@ -156,8 +199,23 @@ def test_cli_plan_json_and_plot(tmp_path, capsys) -> None:  # type: ignore[no-un
 
 
 def test_cli_infeasible_plan_exits_2_with_one_line(capsys) -> None:  # type: ignore[no-untyped-def]
-    code = main(["plan", "--model", "llama-3.1-70b", "--hardware", "h100-sxm", "--prompt", "1024", "--output", "256",
-                 "--profile", "ideal", "--max-devices", "1"])  # fmt: skip
+    code = main(
+        [
+            "plan",
+            "--model",
+            "llama-3.1-70b",
+            "--hardware",
+            "h100-sxm",
+            "--prompt",
+            "1024",
+            "--output",
+            "256",
+            "--profile",
+            "ideal",
+            "--max-devices",
+            "1",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "needs" in err and "2 × h100-sxm would" in err

@@ -20,13 +20,23 @@ from simulator.profile import IDEAL
 from simulator.simulation import simulate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-CALIBRATED = IDEAL.model_copy(update={"name": "synthetic", "kind": "fitted"}).with_params({
-    "gemm.peak_fraction": 0.6, "gemm.m_half": 32.0, "gemm.kernel_latency_s": 4e-6,
-    "attention.prefill_peak_fraction": 0.5, "attention.decode_bandwidth_fraction": 0.7,
-    "attention.kernel_latency_s": 5e-6, "elementwise.bandwidth_fraction": 0.8, "elementwise.kernel_latency_s": 3e-6,
-    "collective.latency_s": 2e-5, "collective.bandwidth_fraction": 0.7,
-    "host.launch_s": 6e-6, "host.per_layer_s": 1e-5, "host.per_step_s": 1e-4,
-})  # fmt: skip
+CALIBRATED = IDEAL.model_copy(update={"name": "synthetic", "kind": "fitted"}).with_params(
+    {
+        "gemm.peak_fraction": 0.6,
+        "gemm.m_half": 32.0,
+        "gemm.kernel_latency_s": 4e-6,
+        "attention.prefill_peak_fraction": 0.5,
+        "attention.decode_bandwidth_fraction": 0.7,
+        "attention.kernel_latency_s": 5e-6,
+        "elementwise.bandwidth_fraction": 0.8,
+        "elementwise.kernel_latency_s": 3e-6,
+        "collective.latency_s": 2e-5,
+        "collective.bandwidth_fraction": 0.7,
+        "host.launch_s": 6e-6,
+        "host.per_layer_s": 1e-5,
+        "host.per_step_s": 1e-4,
+    }
+)
 
 
 def assert_png(path: Path) -> None:
@@ -47,8 +57,9 @@ def test_ideal_to_calibrated_plot_is_a_png(tmp_path: Path) -> None:
     assert_png(plot_ideal_to_calibrated(parts, tmp_path / "parts.png", "llama-3.1-8b"))
 
 
-@pytest.mark.parametrize(("model", "layout"), [("llama-3.1-8b", {"tp": 2}), ("llama-3.1-70b", {"tp": 4, "pp": 2}),
-                                               ("gpt3-125m", {})])  # fmt: skip
+@pytest.mark.parametrize(
+    ("model", "layout"), [("llama-3.1-8b", {"tp": 2}), ("llama-3.1-70b", {"tp": 4, "pp": 2}), ("gpt3-125m", {})]
+)
 def test_breakdown_parts_add_up_to_the_calibrated_time(model: str, layout: dict[str, int]) -> None:
     d = deployment(model, **layout)
     parts = ideal_to_calibrated(d, CALIBRATED, 2, 700, 33)
@@ -92,11 +103,27 @@ def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
     return cli.main(args)
 
 
-def test_estimate_plot_writes_the_figures_it_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_estimate_plot_writes_the_figures_it_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "llama.png"
-    code = run_cli(["estimate", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--prompt", "256", "--output",
-                    "16", "--plot", str(target), "--breakdown"], monkeypatch)  # fmt: skip
+    code = run_cli(
+        [
+            "estimate",
+            "--model",
+            "llama-3.1-8b",
+            "--hardware",
+            "h100-sxm",
+            "--prompt",
+            "256",
+            "--output",
+            "16",
+            "--plot",
+            str(target),
+            "--breakdown",
+        ],
+        monkeypatch,
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "nothing to break down" in out
@@ -106,14 +133,33 @@ def test_estimate_plot_writes_the_figures_it_names(tmp_path: Path, monkeypatch: 
     assert not (tmp_path / "llama_ideal_to_calibrated.png").exists()
 
 
-def test_estimate_breakdown_in_json_adds_the_parts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_estimate_breakdown_in_json_adds_the_parts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
 
     profile = tmp_path / "synthetic.json"
     profile.write_text(CALIBRATED.model_dump_json())
-    code = run_cli(["estimate", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--tp", "2", "--prompt", "256",
-                    "--output", "16", "--profile", str(profile), "--breakdown", "--json"], monkeypatch)  # fmt: skip
+    code = run_cli(
+        [
+            "estimate",
+            "--model",
+            "llama-3.1-8b",
+            "--hardware",
+            "h100-sxm",
+            "--tp",
+            "2",
+            "--prompt",
+            "256",
+            "--output",
+            "16",
+            "--profile",
+            str(profile),
+            "--breakdown",
+            "--json",
+        ],
+        monkeypatch,
+    )
     record = json.loads(capsys.readouterr().out)
     assert code == 0
     parts = record["ideal_to_calibrated"]
@@ -122,8 +168,9 @@ def test_estimate_breakdown_in_json_adds_the_parts(monkeypatch: pytest.MonkeyPat
 
 
 def test_plotting_is_not_imported_at_cli_start_up() -> None:
-    code = ("import sys, simulator.cli as c; c.entry_points = lambda group: []; c.build_parser(); "
-            "print(sorted(m for m in sys.modules if m.startswith(('matplotlib', 'simulator.plots'))))")  # fmt: skip
+    code = (
+        "import sys, simulator.cli as c; c.entry_points = lambda group: []; c.build_parser(); "
+        "print(sorted(m for m in sys.modules if m.startswith(('matplotlib', 'simulator.plots'))))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
-

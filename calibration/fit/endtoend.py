@@ -37,9 +37,15 @@ def describe(behaviours: Behaviours) -> str:
     return f"{head}, {kernel}"
 
 
-def fit_end_to_end(records: Sequence[EndToEndMeasurement], provenance: Mapping[str, Provenance], data_dir: Path,
-                   base: Mapping[str, float], free: FreeParameters, initial: Mapping[str, float],
-                   behaviour_options: Sequence[Behaviours] = tuple(BEHAVIOUR_OPTIONS)) -> EndToEndFit:  # fmt: skip
+def fit_end_to_end(
+    records: Sequence[EndToEndMeasurement],
+    provenance: Mapping[str, Provenance],
+    data_dir: Path,
+    base: Mapping[str, float],
+    free: FreeParameters,
+    initial: Mapping[str, float],
+    behaviour_options: Sequence[Behaviours] = tuple(BEHAVIOUR_OPTIONS),
+) -> EndToEndFit:
     """Fit under each candidate behaviour; keep the one with the lowest loss."""
     fits = {}
     for behaviours in behaviour_options:
@@ -57,10 +63,16 @@ def fit_end_to_end(records: Sequence[EndToEndMeasurement], provenance: Mapping[s
     )
 
 
-def leave_one_group_out(records: Sequence[EndToEndMeasurement], group_of: Callable[[EndToEndMeasurement], str],
-                        provenance: Mapping[str, Provenance], data_dir: Path, base: Mapping[str, float],
-                        free: FreeParameters, initial: Mapping[str, float],
-                        behaviours: Behaviours) -> dict[str, np.ndarray]:  # fmt: skip
+def leave_one_group_out(
+    records: Sequence[EndToEndMeasurement],
+    group_of: Callable[[EndToEndMeasurement], str],
+    provenance: Mapping[str, Provenance],
+    data_dir: Path,
+    base: Mapping[str, float],
+    free: FreeParameters,
+    initial: Mapping[str, float],
+    behaviours: Behaviours,
+) -> dict[str, np.ndarray]:
     """For each group: fit on the others, return log(measured / predicted) on the group."""
     held_out = {}
     for group in sorted({group_of(r) for r in records}):

@@ -21,27 +21,53 @@ from calibration.records import OpMeasurement, Provenance
 FOLDS = 5
 
 CLASS_CONSTANTS: dict[str, tuple[str, ...]] = {
-    "gemm": ("gemm.peak_fraction", "gemm.m_half", "gemm.n_half", "gemm.k_half", "gemm.bandwidth_fraction",
-             "gemm.kernel_latency_s"),
-    "attention": ("attention.prefill_peak_fraction", "attention.prefill_seq_half",
-                  "attention.decode_bandwidth_fraction", "attention.decode_context_half",
-                  "attention.kernel_latency_s"),
+    "gemm": (
+        "gemm.peak_fraction",
+        "gemm.m_half",
+        "gemm.n_half",
+        "gemm.k_half",
+        "gemm.bandwidth_fraction",
+        "gemm.kernel_latency_s",
+    ),
+    "attention": (
+        "attention.prefill_peak_fraction",
+        "attention.prefill_seq_half",
+        "attention.decode_bandwidth_fraction",
+        "attention.decode_context_half",
+        "attention.kernel_latency_s",
+    ),
     "elementwise": ("elementwise.bandwidth_fraction", "elementwise.compute_fraction", "elementwise.kernel_latency_s"),
-    "collective": ("collective.latency_s", "collective.latency_per_peer_s", "collective.point_to_point_latency_s",
-                   "collective.inter_node_latency_s", "collective.bandwidth_fraction"),
-}  # fmt: skip
+    "collective": (
+        "collective.latency_s",
+        "collective.latency_per_peer_s",
+        "collective.point_to_point_latency_s",
+        "collective.inter_node_latency_s",
+        "collective.bandwidth_fraction",
+    ),
+}
 
 # Where the optimizer starts: mid-range values, so that no constant starts where its gradient vanishes.
 INITIAL = {
-    "gemm.peak_fraction": 0.7, "gemm.m_half": 16.0, "gemm.n_half": 64.0, "gemm.k_half": 64.0,
-    "gemm.bandwidth_fraction": 0.7, "gemm.kernel_latency_s": 5e-6,
-    "attention.prefill_peak_fraction": 0.5, "attention.prefill_seq_half": 128.0,
-    "attention.decode_bandwidth_fraction": 0.6, "attention.decode_context_half": 64.0,
+    "gemm.peak_fraction": 0.7,
+    "gemm.m_half": 16.0,
+    "gemm.n_half": 64.0,
+    "gemm.k_half": 64.0,
+    "gemm.bandwidth_fraction": 0.7,
+    "gemm.kernel_latency_s": 5e-6,
+    "attention.prefill_peak_fraction": 0.5,
+    "attention.prefill_seq_half": 128.0,
+    "attention.decode_bandwidth_fraction": 0.6,
+    "attention.decode_context_half": 64.0,
     "attention.kernel_latency_s": 5e-6,
-    "elementwise.bandwidth_fraction": 0.7, "elementwise.compute_fraction": 1.0, "elementwise.kernel_latency_s": 3e-6,
-    "collective.latency_s": 2e-5, "collective.latency_per_peer_s": 2e-6, "collective.point_to_point_latency_s": 1e-5,
-    "collective.inter_node_latency_s": 1e-5, "collective.bandwidth_fraction": 0.7,
-}  # fmt: skip
+    "elementwise.bandwidth_fraction": 0.7,
+    "elementwise.compute_fraction": 1.0,
+    "elementwise.kernel_latency_s": 3e-6,
+    "collective.latency_s": 2e-5,
+    "collective.latency_per_peer_s": 2e-6,
+    "collective.point_to_point_latency_s": 1e-5,
+    "collective.inter_node_latency_s": 1e-5,
+    "collective.bandwidth_fraction": 0.7,
+}
 
 
 # Constants whose loss surface has separate basins (a max() picks one term): fit from each start, keep the best.
@@ -70,8 +96,9 @@ def fold_of(record: OpMeasurement) -> int:
     return int(np.frombuffer(text, dtype=np.uint8).astype(np.int64) @ (31 ** np.arange(len(text)) % 1_000_003)) % FOLDS
 
 
-def _best_start(targets: Sequence[OpTarget], base: Mapping[str, float], free: FreeParameters,
-                initial: dict[str, float]) -> dict[str, float]:  # fmt: skip
+def _best_start(
+    targets: Sequence[OpTarget], base: Mapping[str, float], free: FreeParameters, initial: dict[str, float]
+) -> dict[str, float]:
     """The starting point (among ALTERNATIVE_STARTS) whose fit reaches the lowest loss."""
     starts = [initial]
     for name, values in ALTERNATIVE_STARTS.items():
@@ -92,9 +119,14 @@ class ClassFit:
     records: list[OpMeasurement]
 
 
-def fit_op_class(records: Sequence[OpMeasurement], provenance: Mapping[str, Provenance], data_dir: Path,
-                 base: Mapping[str, float], op_class_name: str,
-                 names: Sequence[str] | None = None) -> ClassFit:  # fmt: skip
+def fit_op_class(
+    records: Sequence[OpMeasurement],
+    provenance: Mapping[str, Provenance],
+    data_dir: Path,
+    base: Mapping[str, float],
+    op_class_name: str,
+    names: Sequence[str] | None = None,
+) -> ClassFit:
     """Fit the constants `names` (default: all of the class's) to the records of one op class."""
     names = tuple(names or CLASS_CONSTANTS[op_class_name])
     free = select(names, base)

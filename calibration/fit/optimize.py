@@ -50,8 +50,13 @@ def _dataset_of(label: str) -> str:
     return label.split("/")[0]
 
 
-def fit_constants(targets: Sequence[Target], base: Mapping[str, float], free: FreeParameters,
-                  initial: Mapping[str, float] | None = None, max_iterations: int = 400) -> FitResult:  # fmt: skip
+def fit_constants(
+    targets: Sequence[Target],
+    base: Mapping[str, float],
+    free: FreeParameters,
+    initial: Mapping[str, float] | None = None,
+    max_iterations: int = 400,
+) -> FitResult:
     jax = _jax()
     jnp = jax.numpy
     register()
@@ -71,16 +76,15 @@ def fit_constants(targets: Sequence[Target], base: Mapping[str, float], free: Fr
 
     theta0 = free.encode(start)
     data = list(targets)
-    compiled = jax.jit(jax.value_and_grad(loss)).lower(jnp.asarray(theta0), data).compile(
-        compiler_options=FAST_COMPILE
-    )
+    compiled = jax.jit(jax.value_and_grad(loss)).lower(jnp.asarray(theta0), data).compile(compiler_options=FAST_COMPILE)
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         value, gradient = compiled(jnp.asarray(theta), data)
         return float(value), np.asarray(gradient, dtype=np.float64)
 
-    result = minimize(objective, theta0, jac=True, method="L-BFGS-B",
-                      options={"maxiter": max_iterations, "ftol": 1e-12, "gtol": 1e-9})  # fmt: skip
+    result = minimize(
+        objective, theta0, jac=True, method="L-BFGS-B", options={"maxiter": max_iterations, "ftol": 1e-12, "gtol": 1e-9}
+    )
     fitted = {name: float(value) for name, value in free.decode(result.x, np).items()}
     return FitResult(
         constants={**{k: float(v) for k, v in base.items()}, **fitted},

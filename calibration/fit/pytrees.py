@@ -13,15 +13,36 @@ from simulator.engine import PassCounts, Piece
 def register() -> None:
     from jax.tree_util import register_dataclass
 
-    register_dataclass(Piece, data_fields=["counts", "peak_flops", "bandwidth", "point_to_point", "crosses_nodes",
-                                           "new_tokens", "context"], meta_fields=["ops", "classes"])  # fmt: skip
-    register_dataclass(PassCounts,
-                       data_fields=["prologue", "layers", "epilogue", "stage_transfer", "sequences_per_group"],
-                       meta_fields=["phase", "stages", "devices_per_op"])  # fmt: skip
-    register_dataclass(EndToEndTarget, data_fields=["prefill", "decode", "decode_steps", "metric_index", "measured"],
-                       meta_fields=["label", "records"])  # fmt: skip
-    register_dataclass(OpTarget,
-                       data_fields=["flops", "bytes_moved", "gemm_mnk", "new_tokens", "context", "wire_bytes",
-                                    "group_size", "point_to_point", "crosses_nodes", "peak_flops", "bandwidth",
-                                    "measured"],
-                       meta_fields=["label", "kind", "records"])  # fmt: skip
+    register_dataclass(
+        Piece,
+        data_fields=["counts", "peak_flops", "bandwidth", "point_to_point", "crosses_nodes", "new_tokens", "context"],
+        meta_fields=["ops", "classes"],
+    )
+    register_dataclass(
+        PassCounts,
+        data_fields=["prologue", "layers", "epilogue", "stage_transfer", "sequences_per_group"],
+        meta_fields=["phase", "stages", "devices_per_op"],
+    )
+    register_dataclass(
+        EndToEndTarget,
+        data_fields=["prefill", "decode", "decode_steps", "metric_index", "measured"],
+        meta_fields=["label", "records"],
+    )
+    register_dataclass(
+        OpTarget,
+        data_fields=[
+            "flops",
+            "bytes_moved",
+            "gemm_mnk",
+            "new_tokens",
+            "context",
+            "wire_bytes",
+            "group_size",
+            "point_to_point",
+            "crosses_nodes",
+            "peak_flops",
+            "bandwidth",
+            "measured",
+        ],
+        meta_fields=["label", "kind", "records"],
+    )

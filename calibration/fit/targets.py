@@ -72,8 +72,9 @@ class EndToEndTarget:
         return xp.take_along_axis(options, self.metric_index[None, :], axis=0)[0]
 
 
-def end_to_end_targets(records: Sequence[EndToEndMeasurement], provenance: Mapping[str, Provenance],
-                       data_dir: Path, behaviours: Behaviours) -> list[EndToEndTarget]:  # fmt: skip
+def end_to_end_targets(
+    records: Sequence[EndToEndMeasurement], provenance: Mapping[str, Provenance], data_dir: Path, behaviours: Behaviours
+) -> list[EndToEndTarget]:
     groups: dict[tuple, list[EndToEndMeasurement]] = defaultdict(list)
     for record in records:
         key = (record.dataset, record.model, record.tp, record.pp, record.ep, record.weights_dtype, record.kv_dtype)
@@ -81,23 +82,32 @@ def end_to_end_targets(records: Sequence[EndToEndMeasurement], provenance: Mappi
     targets = []
     for (dataset, model_id, tp, pp, ep, weights, kv), members in groups.items():
         deployment = Deployment(
-            model=dataset_model(model_id, data_dir), hardware=dataset_hardware(provenance[dataset], data_dir),
-            tp=tp, pp=pp, ep=ep, weights_dtype=weights, kv_dtype=kv, naive_attention=behaviours.naive_attention,
-        )  # fmt: skip
+            model=dataset_model(model_id, data_dir),
+            hardware=dataset_hardware(provenance[dataset], data_dir),
+            tp=tp,
+            pp=pp,
+            ep=ep,
+            weights_dtype=weights,
+            kv_dtype=kv,
+            naive_attention=behaviours.naive_attention,
+        )
         batch = np.array([r.batch for r in members], dtype=np.float64)
         prompt = np.array([r.prompt_tokens for r in members], dtype=np.float64)
         output = np.array([r.output_tokens for r in members], dtype=np.float64)
         context, steps = decode_nodes(prompt, output)
-        targets.append(EndToEndTarget(
-            label=f"{dataset}/{model_id}",
-            records=tuple(members),
-            prefill=count_pass(deployment, Phase.PREFILL, batch, prompt, prompt,
-                               behaviours.lm_head_all_prompt_positions),
-            decode=count_pass(deployment, Phase.DECODE, batch[:, None], np.ones_like(context), context, False),
-            decode_steps=steps,
-            metric_index=np.array([METRICS.index(r.metric) for r in members]),
-            measured=np.array([r.time_s for r in members], dtype=np.float64),
-        ))  # fmt: skip
+        targets.append(
+            EndToEndTarget(
+                label=f"{dataset}/{model_id}",
+                records=tuple(members),
+                prefill=count_pass(
+                    deployment, Phase.PREFILL, batch, prompt, prompt, behaviours.lm_head_all_prompt_positions
+                ),
+                decode=count_pass(deployment, Phase.DECODE, batch[:, None], np.ones_like(context), context, False),
+                decode_steps=steps,
+                metric_index=np.array([METRICS.index(r.metric) for r in members]),
+                measured=np.array([r.time_s for r in members], dtype=np.float64),
+            )
+        )
     return targets
 
 
@@ -127,36 +137,56 @@ class OpTarget:
             return gemm_time(self.flops, self.bytes_moved, m, n, k, self.peak_flops, self.bandwidth, params, xp).total
         if self.kind.startswith("attention"):
             decode = self.kind == "attention_decode"
-            return attention_time(self.flops, self.bytes_moved, self.new_tokens, self.context, decode,
-                                  self.peak_flops, self.bandwidth, params, xp).total  # fmt: skip
+            return attention_time(
+                self.flops,
+                self.bytes_moved,
+                self.new_tokens,
+                self.context,
+                decode,
+                self.peak_flops,
+                self.bandwidth,
+                params,
+                xp,
+            ).total
         if self.kind == "elementwise":
             return elementwise_time(self.flops, self.bytes_moved, self.peak_flops, self.bandwidth, params, xp).total
-        return collective_time(self.wire_bytes, self.group_size, self.bandwidth, self.point_to_point,
-                               self.crosses_nodes, params, xp).total  # fmt: skip
+        return collective_time(
+            self.wire_bytes, self.group_size, self.bandwidth, self.point_to_point, self.crosses_nodes, params, xp
+        ).total
 
 
-def op_targets(records: Sequence[OpMeasurement], provenance: Mapping[str, Provenance],
-               data_dir: Path) -> list[OpTarget]:  # fmt: skip
+def op_targets(
+    records: Sequence[OpMeasurement], provenance: Mapping[str, Provenance], data_dir: Path
+) -> list[OpTarget]:
     groups: dict[tuple[str, str], list[OpMeasurement]] = defaultdict(list)
     for record in records:
         groups[(record.dataset, record.op)].append(record)
-    return [_op_target(dataset, kind, members, dataset_hardware(provenance[dataset], data_dir))
-            for (dataset, kind), members in groups.items()]  # fmt: skip
+    return [
+        _op_target(dataset, kind, members, dataset_hardware(provenance[dataset], data_dir))
+        for (dataset, kind), members in groups.items()
+    ]
 
 
 def _op_target(dataset: str, kind: str, records: list[OpMeasurement], hardware: HardwareSpec) -> OpTarget:
     rows = [op_counts(record, hardware) for record in records]
     column = {name: np.array([row[name] for row in rows], dtype=np.float64) for name in rows[0]}
     return OpTarget(
-        label=f"{dataset}/{kind}", kind=kind, records=tuple(records),
-        flops=column["flops"], bytes_moved=column["bytes"],
+        label=f"{dataset}/{kind}",
+        kind=kind,
+        records=tuple(records),
+        flops=column["flops"],
+        bytes_moved=column["bytes"],
         gemm_mnk=(column["m"], column["n"], column["k"]),
-        new_tokens=column["new_tokens"], context=column["context"],
-        wire_bytes=column["wire"], group_size=column["group"],
-        point_to_point=column["point_to_point"] > 0, crosses_nodes=column["crosses_nodes"] > 0,
-        peak_flops=column["peak"], bandwidth=column["bandwidth"],
+        new_tokens=column["new_tokens"],
+        context=column["context"],
+        wire_bytes=column["wire"],
+        group_size=column["group"],
+        point_to_point=column["point_to_point"] > 0,
+        crosses_nodes=column["crosses_nodes"] > 0,
+        peak_flops=column["peak"],
+        bandwidth=column["bandwidth"],
         measured=np.array([r.time_s for r in records], dtype=np.float64),
-    )  # fmt: skip
+    )
 
 
 def _peak(hardware: HardwareSpec, dtype: str) -> float:
@@ -169,14 +199,32 @@ def _peak(hardware: HardwareSpec, dtype: str) -> float:
 def op_counts(record: OpMeasurement, hardware: HardwareSpec) -> dict[str, float]:
     """FLOPs and bytes of one measured op by the simulator's formulas (gemm.linear, attention, collectives)."""
     element = bytes_per_element(record.dtype)
-    row = {"flops": 0.0, "bytes": 0.0, "m": 1.0, "n": 1.0, "k": 1.0, "new_tokens": 1.0, "context": 1.0,
-           "wire": 0.0, "group": 1.0, "point_to_point": 0.0, "crosses_nodes": 0.0, "peak": 1.0,
-           "bandwidth": hardware.hbm_bytes_per_s}  # fmt: skip
+    row = {
+        "flops": 0.0,
+        "bytes": 0.0,
+        "m": 1.0,
+        "n": 1.0,
+        "k": 1.0,
+        "new_tokens": 1.0,
+        "context": 1.0,
+        "wire": 0.0,
+        "group": 1.0,
+        "point_to_point": 0.0,
+        "crosses_nodes": 0.0,
+        "peak": 1.0,
+        "bandwidth": hardware.hbm_bytes_per_s,
+    }
     if record.op == "gemm":
         m, n, k, groups = record.m, record.n, record.k, record.groups
         assert m is not None and n is not None and k is not None
-        row |= {"m": m, "n": n, "k": k, "flops": 2.0 * groups * m * n * k,
-                "bytes": groups * (k * n + m * k + m * n) * element, "peak": _peak(hardware, record.dtype)}  # fmt: skip
+        row |= {
+            "m": m,
+            "n": n,
+            "k": k,
+            "flops": 2.0 * groups * m * n * k,
+            "bytes": groups * (k * n + m * k + m * n) * element,
+            "peak": _peak(hardware, record.dtype),
+        }
     elif record.op.startswith("attention"):
         batch, heads, kv_heads, dim = record.batch, record.heads, record.kv_heads, record.head_dim
         assert batch and heads and kv_heads and dim and record.context
@@ -186,15 +234,24 @@ def op_counts(record: OpMeasurement, hardware: HardwareSpec) -> dict[str, float]
         row |= {
             "flops": 4.0 * batch * heads * dim * pairs,
             "bytes": batch * (2 * new * heads * dim + 2 * context * kv_heads * dim) * element,
-            "new_tokens": new, "context": context, "peak": _peak(hardware, record.dtype),
-        }  # fmt: skip
+            "new_tokens": new,
+            "context": context,
+            "peak": _peak(hardware, record.dtype),
+        }
     elif record.op == "elementwise":
-        row |= {"flops": record.flops or 0.0, "bytes": record.bytes_moved or 0.0,
-                "peak": hardware.peak_flops_per_s("fp32") or _peak(hardware, "bf16")}  # fmt: skip
+        row |= {
+            "flops": record.flops or 0.0,
+            "bytes": record.bytes_moved or 0.0,
+            "peak": hardware.peak_flops_per_s("fp32") or _peak(hardware, "bf16"),
+        }
     else:
         group, payload = record.group_size or 2, record.payload_bytes or 0.0
-        factor = {"all_reduce": 2 * (group - 1) / group, "all_gather": (group - 1) / group,
-                  "all_to_all": (group - 1) / group, "send_recv": 1.0}[record.collective or "send_recv"]  # fmt: skip
+        factor = {
+            "all_reduce": 2 * (group - 1) / group,
+            "all_gather": (group - 1) / group,
+            "all_to_all": (group - 1) / group,
+            "send_recv": 1.0,
+        }[record.collective or "send_recv"]
         per_node = min(record.devices_per_node or group, hardware.devices_per_node)
         crosses = group > per_node
         if record.collective == "all_reduce" and hardware.in_network_reduction and not crosses:
@@ -204,6 +261,11 @@ def op_counts(record: OpMeasurement, hardware: HardwareSpec) -> dict[str, float]
             link = hardware.pair_link_bytes_per_s
         if link is None:
             raise UserError(f"{hardware.id}: no link bandwidth for a {group}-device collective")
-        row |= {"wire": factor * payload, "group": group, "bandwidth": link,
-                "point_to_point": float(record.collective == "send_recv"), "crosses_nodes": float(crosses)}  # fmt: skip
+        row |= {
+            "wire": factor * payload,
+            "group": group,
+            "bandwidth": link,
+            "point_to_point": float(record.collective == "send_recv"),
+            "crosses_nodes": float(crosses),
+        }
     return row

@@ -34,29 +34,55 @@ def all_reduce_unavailable_reason(device: torch.device) -> str | None:
     return None
 
 
-def all_reduce_sweep(sizes: tuple[int, ...], dtype: str, policy: TimingPolicy, dataset: str,
-                     advance: Callable[[], None] = lambda: None, backend: str = "nccl",
-                     world_size: int | None = None) -> Iterator[OpMeasurement]:  # fmt: skip
+def all_reduce_sweep(
+    sizes: tuple[int, ...],
+    dtype: str,
+    policy: TimingPolicy,
+    dataset: str,
+    advance: Callable[[], None] = lambda: None,
+    backend: str = "nccl",
+    world_size: int | None = None,
+) -> Iterator[OpMeasurement]:
     """One record per payload size (bytes each rank contributes), timed over `world_size` ranks (default:
     every visible GPU)."""
     world = world_size if world_size is not None else torch.cuda.device_count()
     with tempfile.TemporaryDirectory() as scratch:
         results = Path(scratch) / "all_reduce.json"
         rendezvous = Path(scratch) / "rendezvous"
-        mp.spawn(_rank_main, args=(world, backend, sizes, dtype, policy, str(rendezvous), str(results)),
-                 nprocs=world, join=True)  # fmt: skip
+        mp.spawn(
+            _rank_main,
+            args=(world, backend, sizes, dtype, policy, str(rendezvous), str(results)),
+            nprocs=world,
+            join=True,
+        )
         rows = json.loads(results.read_text())
     for row in rows:
         advance()
         yield OpMeasurement(
-            dataset=dataset, op="collective", name="all_reduce", dtype=dtype, collective="all_reduce",
-            group_size=world, payload_bytes=row["payload_bytes"], devices_per_node=world,
-            time_s=row["median_s"], time_s_std=row["std_s"], repeats=row["count"],
-        )  # fmt: skip
+            dataset=dataset,
+            op="collective",
+            name="all_reduce",
+            dtype=dtype,
+            collective="all_reduce",
+            group_size=world,
+            payload_bytes=row["payload_bytes"],
+            devices_per_node=world,
+            time_s=row["median_s"],
+            time_s_std=row["std_s"],
+            repeats=row["count"],
+        )
 
 
-def _rank_main(rank: int, world: int, backend: str, sizes: tuple[int, ...], dtype: str, policy: TimingPolicy,
-               rendezvous: str, results: str) -> None:  # fmt: skip
+def _rank_main(
+    rank: int,
+    world: int,
+    backend: str,
+    sizes: tuple[int, ...],
+    dtype: str,
+    policy: TimingPolicy,
+    rendezvous: str,
+    results: str,
+) -> None:
     on_gpu = backend == "nccl"
     if on_gpu:
         torch.cuda.set_device(rank)
@@ -79,8 +105,12 @@ def _time_all_reduce(size: int, dtype: str, device: torch.device, policy: Timing
     repeats = min(policy.max_repeats, max(policy.min_repeats, math.floor(policy.budget_s / max(estimate[0], 1e-9))))
     samples = _slowest([clock.time(lambda: dist.all_reduce(payload)) for _ in range(repeats)], device)
     stats = summarize(samples)
-    return {"payload_bytes": payload.numel() * payload.element_size(), "median_s": stats.median_s,
-            "std_s": stats.std_s, "count": stats.count}  # fmt: skip
+    return {
+        "payload_bytes": payload.numel() * payload.element_size(),
+        "median_s": stats.median_s,
+        "std_s": stats.std_s,
+        "count": stats.count,
+    }
 
 
 def _slowest(samples: list[float], device: torch.device) -> list[float]:

@@ -31,34 +31,59 @@ def benchmark_models(device_kind: str) -> list[ModelSpec]:
         prefix, layers, hidden, heads, vocab = "cuda-small", 12, 1536, 12, 32768
     else:
         prefix, layers, hidden, heads, vocab = "cpu-tiny", 6, 512, 8, 8192
-    common: dict[str, Any] = dict(num_layers=layers, hidden_size=hidden, num_heads=heads, vocab_size=vocab,
-                                  max_context=4096, source=SOURCE)  # fmt: skip
+    common: dict[str, Any] = dict(
+        num_layers=layers, hidden_size=hidden, num_heads=heads, vocab_size=vocab, max_context=4096, source=SOURCE
+    )
     specs = [
         ModelSpec(
-            id=f"{prefix}-gpt", name=f"{prefix} GPT-2-like (MHA, LayerNorm, GELU, learned positions)",
-            ffn_dim=4 * hidden, mlp="gelu", norm="layernorm", position="learned", tied_embeddings=True,
-            qkv_bias=True, attn_out_bias=True, mlp_bias=True, **common,
+            id=f"{prefix}-gpt",
+            name=f"{prefix} GPT-2-like (MHA, LayerNorm, GELU, learned positions)",
+            ffn_dim=4 * hidden,
+            mlp="gelu",
+            norm="layernorm",
+            position="learned",
+            tied_embeddings=True,
+            qkv_bias=True,
+            attn_out_bias=True,
+            mlp_bias=True,
+            **common,
         ),
         ModelSpec(
-            id=f"{prefix}-llama", name=f"{prefix} Llama-like (GQA, RMSNorm, SwiGLU, rotary)",
-            num_kv_heads=heads // 4, ffn_dim=_swiglu_width(hidden), mlp="swiglu", norm="rmsnorm",
-            position="rotary", tied_embeddings=False, **common,
+            id=f"{prefix}-llama",
+            name=f"{prefix} Llama-like (GQA, RMSNorm, SwiGLU, rotary)",
+            num_kv_heads=heads // 4,
+            ffn_dim=_swiglu_width(hidden),
+            mlp="swiglu",
+            norm="rmsnorm",
+            position="rotary",
+            tied_embeddings=False,
+            **common,
         ),
         ModelSpec(
-            id=f"{prefix}-mqa", name=f"{prefix} Falcon-like (MQA, parallel attention/MLP with one shared norm)",
-            num_kv_heads=1, ffn_dim=4 * hidden, mlp="gelu", norm="layernorm", position="rotary",
-            tied_embeddings=True, parallel_attention_mlp=True, norms_per_layer=1, **common,
+            id=f"{prefix}-mqa",
+            name=f"{prefix} Falcon-like (MQA, parallel attention/MLP with one shared norm)",
+            num_kv_heads=1,
+            ffn_dim=4 * hidden,
+            mlp="gelu",
+            norm="layernorm",
+            position="rotary",
+            tied_embeddings=True,
+            parallel_attention_mlp=True,
+            norms_per_layer=1,
+            **common,
         ),
-    ]  # fmt: skip
+    ]
     return [_with_counted_params(spec) for spec in specs]
 
 
 def _with_counted_params(spec: ModelSpec) -> ModelSpec:
     counted = parameter_count(build_transformer(spec, "meta", torch.float32))
-    return spec.model_copy(update={
-        "published_params": float(counted),
-        "params_source": "counted from the torch module calibration/harness/model.py builds",
-    })  # fmt: skip
+    return spec.model_copy(
+        update={
+            "published_params": float(counted),
+            "params_source": "counted from the torch module calibration/harness/model.py builds",
+        }
+    )
 
 
 def _swiglu_width(hidden: int) -> int:
@@ -73,8 +98,13 @@ def write_model_specs(specs: list[ModelSpec], models_dir: Path) -> None:
         (models_dir / f"{spec.id}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def endtoend_sweep(specs: list[ModelSpec], plan: SweepPlan, device: torch.device, dataset: str,
-                   advance: Callable[[], None] = lambda: None) -> Iterator[EndToEndMeasurement]:  # fmt: skip
+def endtoend_sweep(
+    specs: list[ModelSpec],
+    plan: SweepPlan,
+    device: torch.device,
+    dataset: str,
+    advance: Callable[[], None] = lambda: None,
+) -> Iterator[EndToEndMeasurement]:
     """Per model: `plan.e2e_policy.warmups` untimed requests at the largest batch and prompt; then per (batch, prompt,
     output) timed requests until the policy's budget is spent, within its [min_repeats, max_repeats]."""
     dtype, policy = plan.e2e_dtype, plan.e2e_policy
@@ -94,10 +124,18 @@ def endtoend_sweep(specs: list[ModelSpec], plan: SweepPlan, device: torch.device
             advance()
             for metric, seconds in _metrics(runs).items():
                 yield EndToEndMeasurement(
-                    dataset=dataset, model=spec.id, batch=batch, prompt_tokens=prompt, output_tokens=output,
-                    weights_dtype=dtype, kv_dtype=dtype, metric=metric, time_s=statistics.median(seconds),
-                    time_s_std=statistics.stdev(seconds) if len(seconds) > 1 else None, repeats=len(seconds),
-                )  # fmt: skip
+                    dataset=dataset,
+                    model=spec.id,
+                    batch=batch,
+                    prompt_tokens=prompt,
+                    output_tokens=output,
+                    weights_dtype=dtype,
+                    kv_dtype=dtype,
+                    metric=metric,
+                    time_s=statistics.median(seconds),
+                    time_s_std=statistics.stdev(seconds) if len(seconds) > 1 else None,
+                    repeats=len(seconds),
+                )
         del model
         if device.type == "cuda":
             torch.cuda.empty_cache()

@@ -55,15 +55,24 @@ def _bandwidth_sizes(largest_cache: float | None, floor_bytes: int, factor: int)
     return tuple(sizes)
 
 
-def _attention_shapes(prefill_seqs: tuple[int, ...], prefill_batches: tuple[int, ...], decode_contexts: tuple[int, ...],
-                      decode_batches: tuple[int, ...], heads: int, kv_heads: tuple[int, ...], head_dim: int,
-                      max_kv_elements: int) -> tuple[AttentionShape, ...]:  # fmt: skip
+def _attention_shapes(
+    prefill_seqs: tuple[int, ...],
+    prefill_batches: tuple[int, ...],
+    decode_contexts: tuple[int, ...],
+    decode_batches: tuple[int, ...],
+    heads: int,
+    kv_heads: tuple[int, ...],
+    head_dim: int,
+    max_kv_elements: int,
+) -> tuple[AttentionShape, ...]:
     """Prefill (new tokens = context = seq, causal) and decode (one query over the context) shapes whose K and V
     together hold at most `max_kv_elements` elements."""
-    prefill = [AttentionShape(b, heads, kv, head_dim, s, s)
-               for b, s, kv in product(prefill_batches, prefill_seqs, kv_heads)]  # fmt: skip
-    decode = [AttentionShape(b, heads, kv, head_dim, 1, c)
-              for b, c, kv in product(decode_batches, decode_contexts, kv_heads)]  # fmt: skip
+    prefill = [
+        AttentionShape(b, heads, kv, head_dim, s, s) for b, s, kv in product(prefill_batches, prefill_seqs, kv_heads)
+    ]
+    decode = [
+        AttentionShape(b, heads, kv, head_dim, 1, c) for b, c, kv in product(decode_batches, decode_contexts, kv_heads)
+    ]
     return tuple(a for a in prefill + decode if 2 * a.batch * a.kv_heads * a.context * a.head_dim <= max_kv_elements)
 
 
@@ -90,14 +99,34 @@ def _cpu_plan(quick: bool, llc: float | None) -> SweepPlan:
         policy=TimingPolicy(budget_s=0.4, warmups=3, min_repeats=5, max_repeats=2000),
         gemm_shapes=_gemm_shapes(
             (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096),
-            ((512, 512), (1024, 1024), (1536, 512), (2048, 512), (512, 2048), (4096, 1024), (1024, 4096),
-             (4095, 1024), (1000, 1000), (3000, 1000), (2048, 2048), (4096, 4096)),
+            (
+                (512, 512),
+                (1024, 1024),
+                (1536, 512),
+                (2048, 512),
+                (512, 2048),
+                (4096, 1024),
+                (1024, 4096),
+                (4095, 1024),
+                (1000, 1000),
+                (3000, 1000),
+                (2048, 2048),
+                (4096, 4096),
+            ),
         ),
         gemm_dtypes=("fp32", "bf16"),
         gemm_max_flops={"fp32": 7e10, "bf16": 9e9},
         bandwidth_bytes=_bandwidth_sizes(llc, 64 * MB, 2),
-        attention=_attention_shapes((32, 64, 128, 256, 512, 1024, 2048), (1, 4), (64, 256, 1024, 4096, 16384),
-                                    (1, 4, 16), 8, (8, 2, 1), 64, 2**27),  # fmt: skip
+        attention=_attention_shapes(
+            (32, 64, 128, 256, 512, 1024, 2048),
+            (1, 4),
+            (64, 256, 1024, 4096, 16384),
+            (1, 4, 16),
+            8,
+            (8, 2, 1),
+            64,
+            2**27,
+        ),
         elementwise_shapes=tuple(product((1, 4, 16, 64, 256, 1024, 4096), (512, 1024, 4096))),
         activation_dtype="fp32",
         all_reduce_bytes=(),
@@ -119,8 +148,9 @@ def _cuda_plan(quick: bool, l2: float | None) -> SweepPlan:
             gemm_dtypes=("bf16", "fp16", "fp8"),
             gemm_max_flops={},
             bandwidth_bytes=_bandwidth_sizes(l2, 1024 * MB, 4),
-            attention=_attention_shapes((512, 2048, 8192), (1, 8), (1024, 8192, 32768), (1, 16, 64), 32, (32, 8),
-                                        128, 2**32),  # fmt: skip
+            attention=_attention_shapes(
+                (512, 2048, 8192), (1, 8), (1024, 8192, 32768), (1, 16, 64), 32, (32, 8), 128, 2**32
+            ),
             elementwise_shapes=tuple(product((1, 64, 1024, 16384), (4096, 14336))),
             activation_dtype="bf16",
             all_reduce_bytes=all_reduce[::2],
@@ -132,15 +162,36 @@ def _cuda_plan(quick: bool, l2: float | None) -> SweepPlan:
         policy=TimingPolicy(budget_s=0.1, warmups=10, min_repeats=20, max_repeats=2000),
         gemm_shapes=_gemm_shapes(
             (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384),
-            ((1024, 1024), (2048, 2048), (4096, 4096), (6144, 4096), (12288, 4096), (4096, 11008), (4096, 14336),
-             (28672, 4096), (8192, 8192), (4095, 4096), (4096, 4095), (1000, 1000), (8192, 28672), (16384, 16384)),
+            (
+                (1024, 1024),
+                (2048, 2048),
+                (4096, 4096),
+                (6144, 4096),
+                (12288, 4096),
+                (4096, 11008),
+                (4096, 14336),
+                (28672, 4096),
+                (8192, 8192),
+                (4095, 4096),
+                (4096, 4095),
+                (1000, 1000),
+                (8192, 28672),
+                (16384, 16384),
+            ),
         ),
         gemm_dtypes=("bf16", "fp16", "fp8"),
         gemm_max_flops={},
         bandwidth_bytes=_bandwidth_sizes(l2, 2048 * MB, 2),
-        attention=_attention_shapes((128, 256, 512, 1024, 2048, 4096, 8192, 16384), (1, 4, 16),
-                                    (256, 1024, 4096, 16384, 65536), (1, 8, 32, 128), 32, (32, 8, 1), 128,
-                                    2**32),  # fmt: skip
+        attention=_attention_shapes(
+            (128, 256, 512, 1024, 2048, 4096, 8192, 16384),
+            (1, 4, 16),
+            (256, 1024, 4096, 16384, 65536),
+            (1, 8, 32, 128),
+            32,
+            (32, 8, 1),
+            128,
+            2**32,
+        ),
         elementwise_shapes=tuple(product((1, 16, 256, 4096, 16384, 65536), (2048, 4096, 8192, 14336))),
         activation_dtype="bf16",
         all_reduce_bytes=all_reduce,

@@ -29,8 +29,11 @@ def measured_bandwidth_gb_s(records: list[OpMeasurement], last_level_cache_bytes
     """(GB/s, smallest operand in bytes it was taken over): the best bytes_moved / median time of copy and add over
     operands at least 4× the last-level cache (DRAM/HBM rather than cache bandwidth), or over the largest operand
     measured when the sweep stopped short of that."""
-    streams = [(r.bytes_moved / _operands(r.name), r.bytes_moved / r.time_s / 1e9)
-               for r in records if r.op == "elementwise" and r.name in BANDWIDTH_OPS and r.bytes_moved]  # fmt: skip
+    streams = [
+        (r.bytes_moved / _operands(r.name), r.bytes_moved / r.time_s / 1e9)
+        for r in records
+        if r.op == "elementwise" and r.name in BANDWIDTH_OPS and r.bytes_moved
+    ]
     if not streams:
         raise ValueError("no copy/add measurements; cannot measure memory bandwidth")
     largest = max(size for size, _ in streams)
@@ -52,7 +55,8 @@ def hardware_spec(facts: DeviceFacts, records: list[OpMeasurement], command: str
         "hbm_bandwidth_gb_s": f"{measured}: best copy/add rate over operands of at least "
         f"{smallest_operand / 1e6:g} MB (last-level cache: {_megabytes(facts.last_level_cache_bytes)})",
         "peak_tflops": f"{measured}: best GEMM rate per dtype (torch F.linear"
-        + (", torch._scaled_mm for fp8" if "fp8" in peaks else "") + "), not a datasheet peak",
+        + (", torch._scaled_mm for fp8" if "fp8" in peaks else "")
+        + "), not a datasheet peak",
         "devices_per_node": "one device measured",
     }
     if facts.last_level_cache_bytes:

@@ -53,8 +53,13 @@ class GemmCase:
 def elementwise_counts(op: str, rows: int, width: int, dtype: str) -> tuple[float, float]:
     """(bytes_moved, flops) of one elementwise op by the simulator's formula."""
     size = bytes_per_element(dtype)
-    values: dict[sp.Symbol, float] = {_ROWS: rows, _WIDTH: width, sym.a_bytes: size, sym.p_bytes: size,
-                                      sym.kv_bytes: size}  # fmt: skip
+    values: dict[sp.Symbol, float] = {
+        _ROWS: rows,
+        _WIDTH: width,
+        sym.a_bytes: size,
+        sym.p_bytes: size,
+        sym.kv_bytes: size,
+    }
     formula = ELEMENTWISE_FORMULAS[op]
     return float(evaluate(formula.bytes_moved, values)), float(evaluate(formula.flops, values))
 
@@ -107,22 +112,35 @@ def _gemm_callable(case: GemmCase, device: torch.device) -> Callable[[], torch.T
     return lambda: F.linear(x, w)
 
 
-def gemm_sweep(cases: list[GemmCase], device: torch.device, policy: TimingPolicy, dataset: str,
-               advance: Advance = lambda: None) -> Iterator[OpMeasurement]:  # fmt: skip
+def gemm_sweep(
+    cases: list[GemmCase], device: torch.device, policy: TimingPolicy, dataset: str, advance: Advance = lambda: None
+) -> Iterator[OpMeasurement]:
     for case in cases:
         stats = time_op(_gemm_callable(case, device), device, policy)
         advance()
         yield OpMeasurement(
-            dataset=dataset, op="gemm", name="scaled_mm" if case.dtype == "fp8" else "linear", dtype=case.dtype,
-            m=case.m, n=case.n, k=case.k, **_timing_fields(stats),
-        )  # fmt: skip
+            dataset=dataset,
+            op="gemm",
+            name="scaled_mm" if case.dtype == "fp8" else "linear",
+            dtype=case.dtype,
+            m=case.m,
+            n=case.n,
+            k=case.k,
+            **_timing_fields(stats),
+        )
 
 
 # --- memory bandwidth and elementwise ---------------------------------------------------------------------------
 
 
-def bandwidth_sweep(sizes: tuple[int, ...], device: torch.device, dtype: str, policy: TimingPolicy, dataset: str,
-                    advance: Advance = lambda: None) -> Iterator[OpMeasurement]:  # fmt: skip
+def bandwidth_sweep(
+    sizes: tuple[int, ...],
+    device: torch.device,
+    dtype: str,
+    policy: TimingPolicy,
+    dataset: str,
+    advance: Advance = lambda: None,
+) -> Iterator[OpMeasurement]:
     """Per operand size: `copy` (into a preallocated tensor), `add` (into a preallocated tensor) and `clone`
     (allocating its output, as eager code does; on CPUs the page faults of large fresh buffers show here)."""
     torch_dtype = TORCH_DTYPES[dtype]
@@ -142,8 +160,14 @@ def bandwidth_sweep(sizes: tuple[int, ...], device: torch.device, dtype: str, po
         del x, y, out
 
 
-def elementwise_sweep(shapes: tuple[tuple[int, int], ...], device: torch.device, dtype: str, policy: TimingPolicy,
-                      dataset: str, advance: Advance = lambda: None) -> Iterator[OpMeasurement]:  # fmt: skip
+def elementwise_sweep(
+    shapes: tuple[tuple[int, int], ...],
+    device: torch.device,
+    dtype: str,
+    policy: TimingPolicy,
+    dataset: str,
+    advance: Advance = lambda: None,
+) -> Iterator[OpMeasurement]:
     """Norms (LayerNorm, RMSNorm), activations (GELU, SiLU·mul on a fused gate‖up tensor) and rotary, each as
     the transformer in `model.py` calls them."""
     torch_dtype = TORCH_DTYPES[dtype]
@@ -165,23 +189,38 @@ def elementwise_sweep(shapes: tuple[tuple[int, int], ...], device: torch.device,
         }
         for name, fn in ops.items():
             rotary_width = heads * ROTARY_HEAD_DIM
-            yield _elementwise_record(dataset, name, rows, rotary_width if name == "rotary" else width, dtype,
-                                      time_op(fn, device, policy))  # fmt: skip
+            yield _elementwise_record(
+                dataset, name, rows, rotary_width if name == "rotary" else width, dtype, time_op(fn, device, policy)
+            )
         advance()
 
 
-def _elementwise_record(dataset: str, name: str, rows: int, width: int, dtype: str,
-                        stats: TimingStats) -> OpMeasurement:  # fmt: skip
+def _elementwise_record(
+    dataset: str, name: str, rows: int, width: int, dtype: str, stats: TimingStats
+) -> OpMeasurement:
     bytes_moved, flops = elementwise_counts(name, rows, width, dtype)
-    return OpMeasurement(dataset=dataset, op="elementwise", name=name, dtype=dtype, bytes_moved=bytes_moved,
-                         flops=flops, **_timing_fields(stats))  # fmt: skip
+    return OpMeasurement(
+        dataset=dataset,
+        op="elementwise",
+        name=name,
+        dtype=dtype,
+        bytes_moved=bytes_moved,
+        flops=flops,
+        **_timing_fields(stats),
+    )
 
 
 # --- attention ------------------------------------------------------------------------------------------------
 
 
-def attention_sweep(shapes: tuple[AttentionShape, ...], device: torch.device, dtype: str, policy: TimingPolicy,
-                    dataset: str, advance: Advance = lambda: None) -> Iterator[OpMeasurement]:  # fmt: skip
+def attention_sweep(
+    shapes: tuple[AttentionShape, ...],
+    device: torch.device,
+    dtype: str,
+    policy: TimingPolicy,
+    dataset: str,
+    advance: Advance = lambda: None,
+) -> Iterator[OpMeasurement]:
     """scaled_dot_product_attention: prefill shapes causal over their own tokens, decode shapes one query over
     the whole context (no mask needed). K/V heads fewer than query heads go through `enable_gqa=True`."""
     torch_dtype = TORCH_DTYPES[dtype]
@@ -197,11 +236,19 @@ def attention_sweep(shapes: tuple[AttentionShape, ...], device: torch.device, dt
         )
         advance()
         yield OpMeasurement(
-            dataset=dataset, op="attention_prefill" if prefill else "attention_decode",
-            name="sdpa_enable_gqa" if gqa else "sdpa", dtype=dtype,
-            batch=shape.batch, heads=shape.heads, kv_heads=shape.kv_heads, head_dim=shape.head_dim,
-            new_tokens=shape.new_tokens, context=shape.context, causal=True, **_timing_fields(stats),
-        )  # fmt: skip
+            dataset=dataset,
+            op="attention_prefill" if prefill else "attention_decode",
+            name="sdpa_enable_gqa" if gqa else "sdpa",
+            dtype=dtype,
+            batch=shape.batch,
+            heads=shape.heads,
+            kv_heads=shape.kv_heads,
+            head_dim=shape.head_dim,
+            new_tokens=shape.new_tokens,
+            context=shape.context,
+            causal=True,
+            **_timing_fields(stats),
+        )
         del q, k, v
 
 

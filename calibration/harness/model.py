@@ -73,8 +73,9 @@ class Attention(nn.Module):
         self.window = window
         qkv_width = (self.heads + 2 * self.kv_heads) * self.head_dim
         self.qkv_proj = nn.Linear(spec.hidden_size, qkv_width, bias=spec.qkv_bias, device=device, dtype=dtype)
-        self.out_proj = nn.Linear(self.heads * self.head_dim, spec.hidden_size, bias=spec.attn_out_bias,
-                                  device=device, dtype=dtype)  # fmt: skip
+        self.out_proj = nn.Linear(
+            self.heads * self.head_dim, spec.hidden_size, bias=spec.attn_out_bias, device=device, dtype=dtype
+        )
         slopes = alibi_slopes(self.heads, device) if spec.position == "alibi" else None
         self.register_buffer("alibi_slopes", slopes, persistent=False)
 
@@ -172,8 +173,9 @@ class Transformer(nn.Module):
         self.embedding_norm = _norm(spec, device, dtype) if spec.embedding_norm else None
         self.layers = nn.ModuleList(Block(spec, i, device, dtype) for i in range(spec.num_layers))
         self.final_norm = _norm(spec, device, dtype)
-        self.lm_head = None if spec.tied_embeddings else nn.Linear(h, spec.vocab_size, bias=False, device=device,
-                                                                   dtype=dtype)  # fmt: skip
+        self.lm_head = (
+            None if spec.tied_embeddings else nn.Linear(h, spec.vocab_size, bias=False, device=device, dtype=dtype)
+        )
         bias = torch.zeros(spec.vocab_size, device=device, dtype=dtype) if spec.lm_head_bias else None
         self.lm_head_bias = None if bias is None else nn.Parameter(bias)
         cos, sin = self._rotary_tables(device, dtype) if spec.position == "rotary" else (None, None)
@@ -197,8 +199,9 @@ class Transformer(nn.Module):
         """Logits of the last position, [batch, vocab]; `token_ids` [batch, new] sit at positions start…"""
         new = token_ids.shape[1]
         if start + new > self.spec.max_context:
-            raise UserError(f"model '{self.spec.id}': {start + new} positions exceed max_context "
-                            f"{self.spec.max_context}")  # fmt: skip
+            raise UserError(
+                f"model '{self.spec.id}': {start + new} positions exceed max_context {self.spec.max_context}"
+            )
         x = self.embedding(token_ids)
         if self.position_embedding is not None:
             x = x + self.position_embedding(torch.arange(start, start + new, device=token_ids.device))
@@ -215,8 +218,9 @@ class Transformer(nn.Module):
 
 
 @torch.inference_mode()
-def generate(model: Transformer, batch: int, prompt_tokens: int, output_tokens: int,
-             prompt: Tensor | None = None, seed: int = 0) -> Generation:  # fmt: skip
+def generate(
+    model: Transformer, batch: int, prompt_tokens: int, output_tokens: int, prompt: Tensor | None = None, seed: int = 0
+) -> Generation:
     """Prefill over the prompt (random token ids unless given), then output_tokens − 1 cached decode steps.
 
     Each pass ends with the greedy token in hand (device synchronized), as a server would before returning it.

@@ -59,8 +59,10 @@ class MeasureSummary:
         times: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
         for r in self.e2e_records:
             times[r.model][r.metric].append(r.time_s)
-        return {model: {metric: (min(v), max(v)) for metric, v in sorted(by_metric.items(), reverse=True)}
-                for model, by_metric in times.items()}  # fmt: skip
+        return {
+            model: {metric: (min(v), max(v)) for metric, v in sorted(by_metric.items(), reverse=True)}
+            for model, by_metric in times.items()
+        }
 
     def lines(self) -> list[str]:
         peaks = ", ".join(f"{dtype} {_flop_rate(tflops)}" for dtype, tflops in self.peak_tflops.items())
@@ -71,16 +73,19 @@ class MeasureSummary:
             f"peak GEMM: {peaks}; memory bandwidth {self.bandwidth_gb_s:.1f} GB/s",
         ]
         for model, ranges in self.e2e_ranges().items():
-            lines.append(f"{model}: " + ", ".join(f"{metric} {low * 1e3:.1f}–{high * 1e3:.1f} ms"
-                                                  for metric, (low, high) in ranges.items()))  # fmt: skip
+            lines.append(
+                f"{model}: "
+                + ", ".join(f"{metric} {low * 1e3:.1f}–{high * 1e3:.1f} ms" for metric, (low, high) in ranges.items())
+            )
         for op, (median, p90) in self.relative_spread().items():
             lines.append(f"noise {op}: std/median median {median:.1%}, 90th percentile {p90:.1%}")
         lines += [f"skipped: {reason}" for reason in self.skipped]
         return lines
 
 
-def measure(device: str, out_dir: Path, quick: bool, threads: int | None = None,
-            command: str | None = None) -> MeasureSummary:  # fmt: skip
+def measure(
+    device: str, out_dir: Path, quick: bool, threads: int | None = None, command: str | None = None
+) -> MeasureSummary:
     """Run every sweep for `device` ('cpu' or 'cuda') and write the results under `out_dir`.
 
     `command` is recorded as the citation; by default the equivalent `idealrt calibrate measure` command line.
@@ -102,9 +107,13 @@ def measure(device: str, out_dir: Path, quick: bool, threads: int | None = None,
     try:
         load_before = _load_average()
         if torch_device.type == "cpu" and load_before is not None and load_before > BUSY_LOAD:
-            log.warning("load average %.2f on %d cores before measuring: other processes compete for the CPUs and "
-                        "multi-threaded ops stall waiting for descheduled threads; timings will be slow and noisy "
-                        "(an idle machine or --threads 1 helps)", load_before, os.cpu_count() or 0)  # fmt: skip
+            log.warning(
+                "load average %.2f on %d cores before measuring: other processes compete for the CPUs and "
+                "multi-threaded ops stall waiting for descheduled threads; timings will be slow and noisy "
+                "(an idle machine or --threads 1 helps)",
+                load_before,
+                os.cpu_count() or 0,
+            )
         with torch.inference_mode():
             op_records, e2e_records, skipped, specs = _run_sweeps(plan, torch_device, dataset, console)
         load_note = f"1-minute load average {load_before} at the start, {_load_average()} at the end of the sweeps. "
@@ -117,39 +126,71 @@ def measure(device: str, out_dir: Path, quick: bool, threads: int | None = None,
     endtoend.write_model_specs(specs, out_dir / "models")
     write_records(op_records, out_dir / "ops" / f"{dataset}.csv")
     write_records(e2e_records, out_dir / "e2e" / f"{dataset}.csv")
-    write_provenance([Provenance(
-        # relative to the data directory, so that the directory can be moved or committed
-        dataset=dataset, citation=command, device=facts.name, hardware=hardware_path.name,
-        software=software_versions(torch_device, thread_count), date=date,
-        method=_method(plan, torch_device, thread_count),
-        notes=("quick mode (reduced sweeps). " if quick else "") + load_note
-        + "; ".join(f"skipped {s}" for s in skipped),
-    )], out_dir)  # fmt: skip
+    write_provenance(
+        [
+            Provenance(
+                # relative to the data directory, so that the directory can be moved or committed
+                dataset=dataset,
+                citation=command,
+                device=facts.name,
+                hardware=hardware_path.name,
+                software=software_versions(torch_device, thread_count),
+                date=date,
+                method=_method(plan, torch_device, thread_count),
+                notes=("quick mode (reduced sweeps). " if quick else "")
+                + load_note
+                + "; ".join(f"skipped {s}" for s in skipped),
+            )
+        ],
+        out_dir,
+    )
     return MeasureSummary(
-        out_dir=out_dir, dataset=dataset, device_name=facts.name, threads=thread_count,
-        duration_s=time.perf_counter() - started, op_records=op_records, e2e_records=e2e_records,
-        peak_tflops=hardware.peak_tflops, bandwidth_gb_s=hardware.hbm_bandwidth_gb_s, skipped=skipped,
-    )  # fmt: skip
+        out_dir=out_dir,
+        dataset=dataset,
+        device_name=facts.name,
+        threads=thread_count,
+        duration_s=time.perf_counter() - started,
+        op_records=op_records,
+        e2e_records=e2e_records,
+        peak_tflops=hardware.peak_tflops,
+        bandwidth_gb_s=hardware.hbm_bandwidth_gb_s,
+        skipped=skipped,
+    )
 
 
-def _run_sweeps(plan: SweepPlan, device: torch.device, dataset: str, console: Console) -> tuple[
-        list[OpMeasurement], list[EndToEndMeasurement], list[str], list[ModelSpec]]:  # fmt: skip
+def _run_sweeps(
+    plan: SweepPlan, device: torch.device, dataset: str, console: Console
+) -> tuple[list[OpMeasurement], list[EndToEndMeasurement], list[str], list[ModelSpec]]:
     policy, act = plan.policy, plan.activation_dtype
     cases, skipped = microbench.gemm_cases(plan, device)
     specs = endtoend.benchmark_models(device.type)
     op_sweeps: list[tuple[str, int, Sweep]] = [
         ("GEMM", len(cases), lambda adv: microbench.gemm_sweep(cases, device, policy, dataset, adv)),
-        ("memory bandwidth", len(plan.bandwidth_bytes),
-         lambda adv: microbench.bandwidth_sweep(plan.bandwidth_bytes, device, act, policy, dataset, adv)),
-        ("attention", len(plan.attention),
-         lambda adv: microbench.attention_sweep(plan.attention, device, act, policy, dataset, adv)),
-        ("norms, activations, rotary", len(plan.elementwise_shapes),
-         lambda adv: microbench.elementwise_sweep(plan.elementwise_shapes, device, act, policy, dataset, adv)),
-    ]  # fmt: skip
+        (
+            "memory bandwidth",
+            len(plan.bandwidth_bytes),
+            lambda adv: microbench.bandwidth_sweep(plan.bandwidth_bytes, device, act, policy, dataset, adv),
+        ),
+        (
+            "attention",
+            len(plan.attention),
+            lambda adv: microbench.attention_sweep(plan.attention, device, act, policy, dataset, adv),
+        ),
+        (
+            "norms, activations, rotary",
+            len(plan.elementwise_shapes),
+            lambda adv: microbench.elementwise_sweep(plan.elementwise_shapes, device, act, policy, dataset, adv),
+        ),
+    ]
     unavailable = collectives.all_reduce_unavailable_reason(device)
     if unavailable is None:
-        op_sweeps.append(("all-reduce", len(plan.all_reduce_bytes),
-                          lambda adv: collectives.all_reduce_sweep(plan.all_reduce_bytes, act, policy, dataset, adv)))
+        op_sweeps.append(
+            (
+                "all-reduce",
+                len(plan.all_reduce_bytes),
+                lambda adv: collectives.all_reduce_sweep(plan.all_reduce_bytes, act, policy, dataset, adv),
+            )
+        )
     else:
         skipped.append(f"all-reduce: {unavailable}")
     for reason in skipped:

@@ -41,17 +41,24 @@ def device_facts(device: torch.device) -> DeviceFacts:
         props = torch.cuda.get_device_properties(device)
         l2 = getattr(props, "L2_cache_size", 0) or None
         return DeviceFacts(
-            kind="cuda", name=props.name, vendor="NVIDIA", memory_bytes=float(props.total_memory),
+            kind="cuda",
+            name=props.name,
+            vendor="NVIDIA",
+            memory_bytes=float(props.total_memory),
             last_level_cache_bytes=float(l2) if l2 else None,
             memory_source="torch.cuda.get_device_properties().total_memory",
             cache_source="torch.cuda.get_device_properties().L2_cache_size",
-        )  # fmt: skip
+        )
     name, vendor = _cpu_name_and_vendor()
     return DeviceFacts(
-        kind="cpu", name=name, vendor=vendor, memory_bytes=_meminfo_total_bytes(),
+        kind="cpu",
+        name=name,
+        vendor=vendor,
+        memory_bytes=_meminfo_total_bytes(),
         last_level_cache_bytes=cpu_last_level_cache_bytes(),
-        memory_source="/proc/meminfo MemTotal", cache_source=f"{CPU_CACHE_DIR}/index*/size (highest level)",
-    )  # fmt: skip
+        memory_source="/proc/meminfo MemTotal",
+        cache_source=f"{CPU_CACHE_DIR}/index*/size (highest level)",
+    )
 
 
 def cpu_last_level_cache_bytes() -> float | None:

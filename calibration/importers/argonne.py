@@ -15,25 +15,46 @@ import pandas as pd
 
 from calibration.importers import ImportedDataset
 from calibration.importers._source import (
-    apply_rows, build_records, collapse_duplicates, read_source_table, require_values,
-)  # fmt: skip
+    apply_rows,
+    build_records,
+    collapse_duplicates,
+    read_source_table,
+    require_values,
+)
 from calibration.records import EndToEndMeasurement, Provenance
 
 COMMIT = "4211f5d4e9bc0145ed541b6d372d5d8223b44235"
 CITATION = f"https://github.com/argonne-lcf/LLM-Inference-Bench/tree/{COMMIT}/Plots"
-COLUMNS = ("source_file", "hardware", "n_devices", "framework", "model", "input_len", "output_len", "batch_size",
-           "parallelism", "weight_dtype", "kv_dtype", "metric", "value", "unit")  # fmt: skip
+COLUMNS = (
+    "source_file",
+    "hardware",
+    "n_devices",
+    "framework",
+    "model",
+    "input_len",
+    "output_len",
+    "batch_size",
+    "parallelism",
+    "weight_dtype",
+    "kv_dtype",
+    "metric",
+    "value",
+    "unit",
+)
 METRIC = "e2e_latency"
 FRAMEWORKS = {"vLLM": "vllm", "TensorRT-LLM": "trtllm"}
 # hardware as the repo names it → (short name, our id, caveat)
 HARDWARE = {
-    "Nvidia A100 GPU": ("a100", "a100-sxm-40gb", "The A100 variant is not stated in the repo; ALCF Polaris nodes "
-                        "are A100-SXM4-40GB (unverified)."),
+    "Nvidia A100 GPU": (
+        "a100",
+        "a100-sxm-40gb",
+        "The A100 variant is not stated in the repo; ALCF Polaris nodes are A100-SXM4-40GB (unverified).",
+    ),
     "Nvidia H100 GPU": ("h100", "h100-sxm", "NVIDIA H100 80GB HBM3 (SXM5) per nvidia-smi in the repo; 4 per node."),
     "AMD MI300X GPU": ("mi300x", "mi300x", ""),
     "Nvidia GH200 GPU": ("gh200", "gh200", ""),
     "Habana Gaudi2": ("gaudi2", "gaudi2", ""),
-}  # fmt: skip
+}
 MODELS = {
     "meta-llama/Llama-2-7b-hf": "llama-2-7b",
     "meta-llama/Llama-2-70b-hf": "llama-2-70b",
@@ -52,8 +73,10 @@ MODELS = {
 }  # Deci/DeciLM-7B: per-layer KV-head counts, which a spec cannot express
 # Mapped to a later release with the same architecture (layers, widths, heads, KV heads, vocabulary, biases);
 # they differ only in max context / RoPE scaling, which nothing at these lengths (≤ 2048 + 2048) depends on.
-TWINS_NOTE = ("Architecture twins: Meta-Llama-3-8B/70B → llama-3.1-8b/70b and Qwen2-7B/72B → qwen2.5-7b/72b "
-              "(identical layer shapes; only max context / RoPE scaling differ).")
+TWINS_NOTE = (
+    "Architecture twins: Meta-Llama-3-8B/70B → llama-3.1-8b/70b and Qwen2-7B/72B → qwen2.5-7b/72b "
+    "(identical layer shapes; only max context / RoPE scaling differ)."
+)
 
 
 def parse_parallelism(label: object, devices: int) -> tuple[int, int] | None:
@@ -88,13 +111,17 @@ def import_argonne(source_dir: Path) -> ImportedDataset:
     frame = read_source_table(path, COLUMNS)
     imported = ImportedDataset()
     latency = frame[frame["metric"] == METRIC]
-    imported.skip("argonne metrics other than e2e_latency (throughput, derived per-token, TTFT files)",
-                  len(frame) - len(latency))  # fmt: skip
-    require_values(latency, ("hardware", "n_devices", "framework", "model", "input_len", "output_len", "batch_size",
-                             "value"), path)  # fmt: skip
+    imported.skip(
+        "argonne metrics other than e2e_latency (throughput, derived per-token, TTFT files)", len(frame) - len(latency)
+    )
+    require_values(
+        latency, ("hardware", "n_devices", "framework", "model", "input_len", "output_len", "batch_size", "value"), path
+    )
     framework_ok = latency["framework"].isin(list(FRAMEWORKS))
-    imported.skip("argonne frameworks other than vLLM / TensorRT-LLM (llama.cpp batch semantics differ)",
-                  int((~framework_ok).sum()))  # fmt: skip
+    imported.skip(
+        "argonne frameworks other than vLLM / TensorRT-LLM (llama.cpp batch semantics differ)",
+        int((~framework_ok).sum()),
+    )
     latency = latency[framework_ok]
     hardware_ok = latency["hardware"].isin(list(HARDWARE))
     for name, count in latency.loc[~hardware_ok, "hardware"].value_counts().sort_index().items():
@@ -104,8 +131,9 @@ def import_argonne(source_dir: Path) -> ImportedDataset:
     for name, count in latency.loc[~model_ok, "model"].value_counts().sort_index().items():
         imported.skip(f"argonne model '{name}' has no id", int(count))
     latency = latency[model_ok].copy()
-    parsed = [parse_parallelism(label, int(n)) for label, n in zip(latency["parallelism"], latency["n_devices"],
-                                                                   strict=True)]  # fmt: skip
+    parsed = [
+        parse_parallelism(label, int(n)) for label, n in zip(latency["parallelism"], latency["n_devices"], strict=True)
+    ]
     understood = pd.Series([p is not None for p in parsed], index=latency.index)
     for label, count in latency.loc[~understood, "parallelism"].value_counts().sort_index().items():
         imported.skip(f"argonne parallelism '{label}' cannot be expressed (expert parallelism)", int(count))
@@ -119,25 +147,38 @@ def import_argonne(source_dir: Path) -> ImportedDataset:
         dataset = f"argonne-{short}-{FRAMEWORKS[framework]}"
         keys = ["model", "tp", "pp", "batch_size", "input_len", "output_len", "weights", "kv"]
         collapsed, merged = collapse_duplicates(rows, keys, ["value"])
-        imported.e2e += build_records(apply_rows(collapsed, lambda row: _e2e_row(dataset, row)),
-                                      EndToEndMeasurement, path)  # fmt: skip
+        imported.e2e += build_records(
+            apply_rows(collapsed, lambda row: _e2e_row(dataset, row)), EndToEndMeasurement, path
+        )
         imported.provenance.append(_provenance(dataset, hardware, hardware_id, framework, caveat, rows, merged))
     return imported
 
 
 def _e2e_row(dataset: str, row: pd.Series) -> dict:
     return dict(
-        dataset=dataset, model=MODELS[row["model"]], tp=int(row["tp"]), pp=int(row["pp"]),
-        batch=int(row["batch_size"]), prompt_tokens=int(row["input_len"]), output_tokens=int(row["output_len"]),
-        weights_dtype=row["weights"], kv_dtype=row["kv"], metric="e2e", time_s=float(row["value"]),
-    )  # fmt: skip
+        dataset=dataset,
+        model=MODELS[row["model"]],
+        tp=int(row["tp"]),
+        pp=int(row["pp"]),
+        batch=int(row["batch_size"]),
+        prompt_tokens=int(row["input_len"]),
+        output_tokens=int(row["output_len"]),
+        weights_dtype=row["weights"],
+        kv_dtype=row["kv"],
+        metric="e2e",
+        time_s=float(row["value"]),
+    )
 
 
-def _provenance(dataset: str, hardware: str, hardware_id: str, framework: str, caveat: str, rows: pd.DataFrame,
-                merged: int) -> Provenance:  # fmt: skip
+def _provenance(
+    dataset: str, hardware: str, hardware_id: str, framework: str, caveat: str, rows: pd.DataFrame, merged: int
+) -> Provenance:
     files = ", ".join(sorted(rows["source_file"].unique()))
     return Provenance(
-        dataset=dataset, citation=CITATION, device=hardware, hardware=hardware_id,
+        dataset=dataset,
+        citation=CITATION,
+        device=hardware,
+        hardware=hardware_id,
         software=f"{framework} (release not pinned in the repo; mid-2024), fp16 unless weights_dtype says otherwise",
         date="2024 (paper arXiv 2411.00136; repo commit 2025-07-18)",
         method="wall time to finish a static batch (prefill + decode of output_len tokens); mostly one run per "

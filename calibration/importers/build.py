@@ -60,8 +60,9 @@ def import_all(source_dir: Path) -> ImportedDataset:
     for folder_name, importer in IMPORTERS.items():
         folder = source_dir / folder_name
         if not folder.is_dir():
-            raise UserError(f"source folder missing: {folder} (expected one folder per importer: "
-                            f"{', '.join(IMPORTERS)})")  # fmt: skip
+            raise UserError(
+                f"source folder missing: {folder} (expected one folder per importer: {', '.join(IMPORTERS)})"
+            )
         imported.extend(importer(folder))
     return imported
 
@@ -98,9 +99,12 @@ def drop_impossible(imported: ImportedDataset, specs: dict[str, ModelSpec]) -> l
         else:
             kept.append(record)
     imported.e2e = kept
-    return ([f"{n} row(s): {d}: prompt + output exceeds the model's max context" for d, n in sorted(too_long.items())]
-            + [f"{n} row(s): {d}: faster than reading the weights and KV cache once per decode step (impossible)"
-               for d, n in sorted(too_fast.items())])  # fmt: skip
+    return [
+        f"{n} row(s): {d}: prompt + output exceeds the model's max context" for d, n in sorted(too_long.items())
+    ] + [
+        f"{n} row(s): {d}: faster than reading the weights and KV cache once per decode step (impossible)"
+        for d, n in sorted(too_fast.items())
+    ]
 
 
 def drop_empty_datasets(imported: ImportedDataset) -> list[str]:
@@ -159,8 +163,9 @@ def _check_round_trip(rows: list, path: Path, record_type: type) -> None:
 def _write_model(spec: ModelSpec, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     header = "# Written by calibration.importers.build from the dataset that measured this model. Do not edit.\n"
-    path.write_text(header + yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False,
-                                            width=110))  # fmt: skip
+    path.write_text(
+        header + yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False, width=110)
+    )
 
 
 def build(source_dir: Path, out_dir: Path) -> BuildReport:
@@ -172,8 +177,9 @@ def build(source_dir: Path, out_dir: Path) -> BuildReport:
     report.dropped += drop_impossible(imported, specs)
     report.dropped += drop_empty_datasets(imported)
     report.tables = write_data_dir(imported, out_dir)
-    (out_dir / "README.md").write_text(render_readme(report.tables, imported.provenance, imported.models,
-                                                     imported.skipped + report.dropped))  # fmt: skip
+    (out_dir / "README.md").write_text(
+        render_readme(report.tables, imported.provenance, imported.models, imported.skipped + report.dropped)
+    )
     return report
 
 

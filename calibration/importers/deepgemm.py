@@ -34,28 +34,40 @@ def import_deepgemm(source_dir: Path) -> ImportedDataset:
     derived = frame["implied_time_us"] * US
     disagree = (frame["time_s"] - derived).abs() > 1e-3 * derived
     if disagree.any():
-        raise UserError(f"{path}:{frame.loc[disagree, '_line'].iloc[0]}: implied_time_us disagrees with "
-                        "2·groups·M·N·K / TFLOPS")  # fmt: skip
+        raise UserError(
+            f"{path}:{frame.loc[disagree, '_line'].iloc[0]}: implied_time_us disagrees with 2·groups·M·N·K / TFLOPS"
+        )
     imported = ImportedDataset()
     imported.ops += build_records(apply_rows(frame, _gemm_row), OpMeasurement, path)
-    imported.provenance.append(Provenance(
-        dataset=DATASET,
-        citation="https://github.com/deepseek-ai/DeepGEMM README.md (early-2025 version with the performance "
-        "table; the current README no longer carries it)",
-        device="H800 SXM (Hopper)", hardware=HARDWARE, software="DeepGEMM (Feb-2025), NVCC 12.8",
-        date="2025-02", method="DeepGEMM's own benchmark; throughput as reported in the README table",
-        notes="FP8 E4M3 inputs with 1x128 / 128x128 block scaling, BF16 output. H800 = export H100 SXM: "
-        "H100-class compute and, assumed, the same 3.35 TB/s HBM3 (only NVLink is reduced), so the rows are "
-        "predicted on h100-sxm. kind normal → groups 1; grouped_contiguous / grouped_masked → `groups` GEMMs "
-        "of M_per_group rows each (MoE experts); `name` keeps the kind. time = 2·groups·M·N·K / TFLOPS "
-        "(agrees with the table's derived implied_time_us). Shapes are DeepSeek-V3/R1 inference shapes, no TP.",
-    ))  # fmt: skip
+    imported.provenance.append(
+        Provenance(
+            dataset=DATASET,
+            citation="https://github.com/deepseek-ai/DeepGEMM README.md (early-2025 version with the performance "
+            "table; the current README no longer carries it)",
+            device="H800 SXM (Hopper)",
+            hardware=HARDWARE,
+            software="DeepGEMM (Feb-2025), NVCC 12.8",
+            date="2025-02",
+            method="DeepGEMM's own benchmark; throughput as reported in the README table",
+            notes="FP8 E4M3 inputs with 1x128 / 128x128 block scaling, BF16 output. H800 = export H100 SXM: "
+            "H100-class compute and, assumed, the same 3.35 TB/s HBM3 (only NVLink is reduced), so the rows are "
+            "predicted on h100-sxm. kind normal → groups 1; grouped_contiguous / grouped_masked → `groups` GEMMs "
+            "of M_per_group rows each (MoE experts); `name` keeps the kind. time = 2·groups·M·N·K / TFLOPS "
+            "(agrees with the table's derived implied_time_us). Shapes are DeepSeek-V3/R1 inference shapes, no TP.",
+        )
+    )
     return imported
 
 
 def _gemm_row(row: pd.Series) -> dict:
     return dict(
-        dataset=DATASET, op="gemm", name=f"deepgemm_{row['kind']}", dtype="fp8",
-        m=int(row["M_per_group"]), n=int(row["N"]), k=int(row["K"]), groups=int(row["groups"]),
+        dataset=DATASET,
+        op="gemm",
+        name=f"deepgemm_{row['kind']}",
+        dtype="fp8",
+        m=int(row["M_per_group"]),
+        n=int(row["N"]),
+        k=int(row["K"]),
+        groups=int(row["groups"]),
         time_s=row["time_s"],
-    )  # fmt: skip
+    )

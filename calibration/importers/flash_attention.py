@@ -16,8 +16,21 @@ from calibration.importers._source import MS, apply_rows, build_records, read_so
 from calibration.records import OpMeasurement, Provenance
 from simulator.errors import UserError
 
-COLUMNS = ("figure", "repo_commit", "gpu", "pass", "causal", "head_dim", "n_heads", "batch", "seqlen", "method",
-           "tflops", "value_status", "implied_time_ms")  # fmt: skip
+COLUMNS = (
+    "figure",
+    "repo_commit",
+    "gpu",
+    "pass",
+    "causal",
+    "head_dim",
+    "n_heads",
+    "batch",
+    "seqlen",
+    "method",
+    "tflops",
+    "value_status",
+    "implied_time_ms",
+)
 SHAPE_COLUMNS = ("causal", "head_dim", "n_heads", "batch", "seqlen")
 METHODS = ("FlashAttention-2", "FlashAttention-3")  # the kernels our flash-attention formula describes
 HARDWARE = {"H100-80GB-SXM5": "h100-sxm"}
@@ -54,18 +67,23 @@ def import_flash_attention(source_dir: Path) -> ImportedDataset:
     estimated = flash.loc[flash["value_status"].str.startswith(ESTIMATED), "method"]
     commit = flash["repo_commit"].iloc[0]
     figure = flash["figure"].iloc[0]
-    imported.provenance.append(Provenance(
-        dataset=DATASET, citation=f"https://github.com/Dao-AILab/flash-attention/blob/{commit}/{figure}",
-        device="H100 80GB SXM5", hardware=HARDWARE["H100-80GB-SXM5"],
-        software="FlashAttention-2 and FlashAttention-3 (FA3 paper benchmark), fp16", date="2024-07 (FA3 paper)",
-        method="FA benchmark script timing; throughput read by eye from the figure's bar labels; time recomputed "
-        "as FLOPs / throughput (agrees with the table's derived column)",
-        notes="Forward pass only, hidden 2048 (heads = 2048 / head_dim), batch = 16384 / seqlen, MHA "
-        "(kv_heads = heads), new_tokens = context = seqlen. FLOP convention 4·b·s²·heads·head_dim, ÷2 if causal. "
-        f"Values estimated from bar height (label hidden by the legend) are kept and marked in `name`: "
-        f"{len(estimated)} row(s) ({', '.join(sorted(set(estimated)))}). Values are read off a figure: "
-        "~1% reading error.",
-    ))  # fmt: skip
+    imported.provenance.append(
+        Provenance(
+            dataset=DATASET,
+            citation=f"https://github.com/Dao-AILab/flash-attention/blob/{commit}/{figure}",
+            device="H100 80GB SXM5",
+            hardware=HARDWARE["H100-80GB-SXM5"],
+            software="FlashAttention-2 and FlashAttention-3 (FA3 paper benchmark), fp16",
+            date="2024-07 (FA3 paper)",
+            method="FA benchmark script timing; throughput read by eye from the figure's bar labels; time recomputed "
+            "as FLOPs / throughput (agrees with the table's derived column)",
+            notes="Forward pass only, hidden 2048 (heads = 2048 / head_dim), batch = 16384 / seqlen, MHA "
+            "(kv_heads = heads), new_tokens = context = seqlen. FLOP convention 4·b·s²·heads·head_dim, ÷2 if causal. "
+            f"Values estimated from bar height (label hidden by the legend) are kept and marked in `name`: "
+            f"{len(estimated)} row(s) ({', '.join(sorted(set(estimated)))}). Values are read off a figure: "
+            "~1% reading error.",
+        )
+    )
     return imported
 
 
@@ -80,9 +98,16 @@ def _check_against_derived(frame: pd.DataFrame, path: Path) -> None:
 def _attention_row(row: pd.Series) -> dict:
     estimated = str(row["value_status"]).startswith(ESTIMATED)
     return dict(
-        dataset=DATASET, op="attention_prefill",
-        name=row["method"] + (" (estimated from bar height)" if estimated else ""), dtype="fp16",
-        batch=int(row["batch"]), heads=int(row["n_heads"]), kv_heads=int(row["n_heads"]),
-        head_dim=int(row["head_dim"]), new_tokens=int(row["seqlen"]), context=int(row["seqlen"]),
-        causal=bool(int(row["causal"])), time_s=row["time_s"],
-    )  # fmt: skip
+        dataset=DATASET,
+        op="attention_prefill",
+        name=row["method"] + (" (estimated from bar height)" if estimated else ""),
+        dtype="fp16",
+        batch=int(row["batch"]),
+        heads=int(row["n_heads"]),
+        kv_heads=int(row["n_heads"]),
+        head_dim=int(row["head_dim"]),
+        new_tokens=int(row["seqlen"]),
+        context=int(row["seqlen"]),
+        causal=bool(int(row["causal"])),
+        time_s=row["time_s"],
+    )

@@ -30,12 +30,20 @@ MODELS = {
 }
 # gpu label prefix → (dataset stem, our id, device, caveat)
 GPUS = {
-    "A100-80GB": ("gpt-fast-a100", "a100-sxm-80gb", "A100-80GB SXM, power-limited to 330 W (8xA100 node)",
-                  "The A100s were power-capped at 330 W (stock 400 W): README says the empirical peak bandwidth was "
-                  "~1700 GB/s, below the 2039 GB/s datasheet; expect lower efficiency than stock."),
-    "MI250X (1 GCD)": ("gpt-fast-mi250x", "mi250x", "AMD MI250X, one GCD",
-                       "One GCD of an MI250X package (our mi250x id is one GCD)."),
-}  # fmt: skip
+    "A100-80GB": (
+        "gpt-fast-a100",
+        "a100-sxm-80gb",
+        "A100-80GB SXM, power-limited to 330 W (8xA100 node)",
+        "The A100s were power-capped at 330 W (stock 400 W): README says the empirical peak bandwidth was "
+        "~1700 GB/s, below the 2039 GB/s datasheet; expect lower efficiency than stock.",
+    ),
+    "MI250X (1 GCD)": (
+        "gpt-fast-mi250x",
+        "mi250x",
+        "AMD MI250X, one GCD",
+        "One GCD of an MI250X package (our mi250x id is one GCD).",
+    ),
+}
 
 
 def weights_dtype(label: str) -> str:
@@ -66,8 +74,9 @@ def import_gpt_fast(source_dir: Path) -> ImportedDataset:
         raise UserError(f"{path}:{kept.loc[unknown_commit, '_line'].iloc[0]}: unknown source_commit")
     for (gpu_key, commit), rows in kept.groupby(["gpu_key", "source_commit"], sort=False):
         dataset = GPUS[gpu_key][0] + DATASET_SUFFIX[commit]
-        imported.e2e += build_records(apply_rows(rows, lambda row: _tpot_row(dataset, row, path)),
-                                      EndToEndMeasurement, path)  # fmt: skip
+        imported.e2e += build_records(
+            apply_rows(rows, lambda row: _tpot_row(dataset, row, path)), EndToEndMeasurement, path
+        )
         imported.provenance.append(_provenance(dataset, gpu_key, commit, has_tp=bool((rows["tp"] > 1).any())))
     return imported
 
@@ -78,20 +87,33 @@ def _tpot_row(dataset: str, row: pd.Series, path: Path) -> dict:
     except ValueError:
         raise UserError(f"{path}:{row['_line']}: unknown weights '{row['weights']}'") from None
     return dict(
-        dataset=dataset, model=MODELS[row["model"]], tp=int(row["tp"]), batch=int(row["batch"]),
-        prompt_tokens=int(row["prompt_len"]), output_tokens=OUTPUT_TOKENS, weights_dtype=dtype, kv_dtype="bf16",
-        metric="tpot", time_s=1.0 / float(row["value"]),
-    )  # fmt: skip
+        dataset=dataset,
+        model=MODELS[row["model"]],
+        tp=int(row["tp"]),
+        batch=int(row["batch"]),
+        prompt_tokens=int(row["prompt_len"]),
+        output_tokens=OUTPUT_TOKENS,
+        weights_dtype=dtype,
+        kv_dtype="bf16",
+        metric="tpot",
+        time_s=1.0 / float(row["value"]),
+    )
 
 
 def _provenance(dataset: str, gpu_key: str, commit: str, has_tp: bool) -> Provenance:
     stem, hardware, device, caveat = GPUS[gpu_key]
-    tp_note = ("" if not has_tp
-               else "TP with ENABLE_INTRA_NODE_COMM=1 (8xA100 hybrid cube mesh)." if commit == NEW_COMMIT
-               else f"Only the TP>1 rows: TP without ENABLE_INTRA_NODE_COMM (older README); TP1 rows are in {stem}.")
+    tp_note = (
+        ""
+        if not has_tp
+        else "TP with ENABLE_INTRA_NODE_COMM=1 (8xA100 hybrid cube mesh)."
+        if commit == NEW_COMMIT
+        else f"Only the TP>1 rows: TP without ENABLE_INTRA_NODE_COMM (older README); TP1 rows are in {stem}."
+    )
     return Provenance(
-        dataset=dataset, citation=f"https://github.com/pytorch-labs/gpt-fast/blob/{commit}/README.md",
-        device=device, hardware=hardware,
+        dataset=dataset,
+        citation=f"https://github.com/pytorch-labs/gpt-fast/blob/{commit}/README.md",
+        device=device,
+        hardware=hardware,
         software="gpt-fast (torch.compile, bf16 activations; int8/int4 weight-only quantisation)",
         date="2023-12 / 2024 (README tables)",
         method="generate.py: tokens generated / wall time of generate(), batch 1, 5-token prompt; transcribed",

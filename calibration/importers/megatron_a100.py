@@ -49,18 +49,23 @@ def import_megatron_a100(source_dir: Path) -> ImportedDataset:
             raise UserError(f"{path}: model '{log_name}' has {len(shapes)} different architectures or TP degrees")
         imported.models.append(model_spec(str(log_name), shapes.iloc[0]))
     imported.e2e += build_records(apply_rows(kept, _e2e_row), EndToEndMeasurement, path)
-    imported.provenance.append(Provenance(
-        dataset=DATASET, citation=CITATION, device="A100 SXM4 80GB (HGX A100 8-GPU server, NVLink)",
-        hardware=HARDWARE, software="Megatron-LM fork deepakn94/megatron-lm, fp16, random weights",
-        date="2022 (logs; paper NeurIPS 2023)",
-        method="wall clock of generate_and_post_process, mean of 50 runs after 10 warm-ups (std given)",
-        notes="metric e2e: the whole request (prompt encoding + all output tokens; greedy, no early stop). "
-        "Batch 1, fp16 weights and KV, TP inside one node, PP 1. Five architectures, 270 (prompt, output) points "
-        "each: megatron-openai-ada, -gptj-6b, -gpt-neox-20b (TP1), -anthropic-52b (TP4), -openai-davinci (TP8); "
-        "their specs ship in models/. The time includes Megatron's Python-side generation loop and "
-        "post-processing (detokenisation): host overhead is part of the measurement. Whether the LM head runs "
-        "on every prompt position is not stated; the fit should tell.",
-    ))  # fmt: skip
+    imported.provenance.append(
+        Provenance(
+            dataset=DATASET,
+            citation=CITATION,
+            device="A100 SXM4 80GB (HGX A100 8-GPU server, NVLink)",
+            hardware=HARDWARE,
+            software="Megatron-LM fork deepakn94/megatron-lm, fp16, random weights",
+            date="2022 (logs; paper NeurIPS 2023)",
+            method="wall clock of generate_and_post_process, mean of 50 runs after 10 warm-ups (std given)",
+            notes="metric e2e: the whole request (prompt encoding + all output tokens; greedy, no early stop). "
+            "Batch 1, fp16 weights and KV, TP inside one node, PP 1. Five architectures, 270 (prompt, output) points "
+            "each: megatron-openai-ada, -gptj-6b, -gpt-neox-20b (TP1), -anthropic-52b (TP4), -openai-davinci (TP8); "
+            "their specs ship in models/. The time includes Megatron's Python-side generation loop and "
+            "post-processing (detokenisation): host overhead is part of the measurement. Whether the LM head runs "
+            "on every prompt position is not stated; the fit should tell.",
+        )
+    )
     return imported
 
 
@@ -69,24 +74,47 @@ def model_spec(log_name: str, shape: pd.Series) -> ModelSpec:
     tp = int(shape["tp"])
     logged = int(shape["params_rank0"]) * tp
     return ModelSpec(
-        id=model_id, name=name, source=f"{CITATION} (Megatron-LM GPT model; shape from the profiling logs)",
+        id=model_id,
+        name=name,
+        source=f"{CITATION} (Megatron-LM GPT model; shape from the profiling logs)",
         params_source=f"params_rank0 x tp from the log: {int(shape['params_rank0'])} x {tp} = {logged} "
         "(an upper bound: replicated parameters counted on every rank)",
         notes="Megatron runs its own GPT model for every shape: learned positions, LayerNorm, GELU, MHA, biases "
         "on all linears, input embedding tied to the output projection, sequential (not parallel-residual) "
         "blocks. GPT-J and GPT-NeoX are therefore NOT parallel-residual here, unlike their HF releases. "
         "Vocabulary: GPT-2 BPE padded as Megatron printed it.",
-        num_layers=int(shape["layers"]), hidden_size=int(shape["hidden"]), num_heads=int(shape["heads"]),
-        ffn_dim=int(shape["ffn"]), mlp="gelu", norm="layernorm", norms_per_layer=2, position="learned",
-        vocab_size=int(shape["padded_vocab"]), max_context=MAX_CONTEXT, tied_embeddings=True,
-        qkv_bias=True, attn_out_bias=True, mlp_bias=True, lm_head_bias=False, parallel_attention_mlp=False,
-    )  # fmt: skip
+        num_layers=int(shape["layers"]),
+        hidden_size=int(shape["hidden"]),
+        num_heads=int(shape["heads"]),
+        ffn_dim=int(shape["ffn"]),
+        mlp="gelu",
+        norm="layernorm",
+        norms_per_layer=2,
+        position="learned",
+        vocab_size=int(shape["padded_vocab"]),
+        max_context=MAX_CONTEXT,
+        tied_embeddings=True,
+        qkv_bias=True,
+        attn_out_bias=True,
+        mlp_bias=True,
+        lm_head_bias=False,
+        parallel_attention_mlp=False,
+    )
 
 
 def _e2e_row(row: pd.Series) -> dict:
     return dict(
-        dataset=DATASET, model=MODELS[row["model"]][0], tp=int(row["tp"]), pp=int(row["pp"]), batch=1,
-        prompt_tokens=int(row["prompt_tokens"]), output_tokens=int(row["output_tokens"]),
-        weights_dtype="fp16", kv_dtype="fp16", metric="e2e", time_s=float(row["runtime_s"]),
-        time_s_std=float(row["std_s"]), repeats=REPEATS,
-    )  # fmt: skip
+        dataset=DATASET,
+        model=MODELS[row["model"]][0],
+        tp=int(row["tp"]),
+        pp=int(row["pp"]),
+        batch=1,
+        prompt_tokens=int(row["prompt_tokens"]),
+        output_tokens=int(row["output_tokens"]),
+        weights_dtype="fp16",
+        kv_dtype="fp16",
+        metric="e2e",
+        time_s=float(row["runtime_s"]),
+        time_s_std=float(row["std_s"]),
+        repeats=REPEATS,
+    )

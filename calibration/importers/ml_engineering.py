@@ -19,8 +19,7 @@ from simulator.errors import UserError
 COMMIT = "744d01e18b79512572f64a6bbd8b5f4a725203a7"
 REPO = f"https://github.com/stas00/ml-engineering/blob/{COMMIT}"
 MAMF_COLUMNS = ("dtype", "accelerator", "mamf_tflops", "best_shape_MxNxK", "torch_version", "notes")
-ALLREDUCE_COLUMNS = ("node", "tool", "collective", "n_gpus", "nodes", "payload_bytes", "time_us", "algbw_GBps",
-                     "note")  # fmt: skip
+ALLREDUCE_COLUMNS = ("node", "tool", "collective", "n_gpus", "nodes", "payload_bytes", "time_us", "algbw_GBps", "note")
 DTYPES = {"bf16": "bf16", "fp8_e4m3fn": "fp8"}
 # accelerator (as the table names it) → (our id, caveat). Others have no id: skipped and listed.
 MAMF_HARDWARE = {
@@ -36,15 +35,23 @@ MAMF_HARDWARE = {
 }
 # node label prefix → (dataset, our id, dtype, caveat)
 ALLREDUCE_NODES = {
-    "8x A100": ("mleng-allreduce-a100", "a100-sxm-80gb", "fp32",
-                "nccl-tests all_reduce_perf -g 8 -n 50, float32 (its default); time_us measured (per all-reduce). "
-                "A100 memory size (40/80 GB) not stated; irrelevant to NVLink all-reduce."),
-    "8x H200": ("mleng-allreduce-h200", "h200-sxm", "fp32",
-                "all_reduce_bench.py (torch 2.9.1+cu130, NCCL 2.27.7); time DERIVED by the source as payload / algbw "
-                "(algbw printed with 2 decimals: up to ~1% rounding at the smallest payloads). NVLS/SHARP was "
-                "active (the doc gives 482 GB/s busbw at 16 GiB with it vs 368 without): in-switch reduction, "
-                "faster than a ring. dtype assumed float32 (the script's tensor; the README does not restate it)."),
-}  # fmt: skip
+    "8x A100": (
+        "mleng-allreduce-a100",
+        "a100-sxm-80gb",
+        "fp32",
+        "nccl-tests all_reduce_perf -g 8 -n 50, float32 (its default); time_us measured (per all-reduce). "
+        "A100 memory size (40/80 GB) not stated; irrelevant to NVLink all-reduce.",
+    ),
+    "8x H200": (
+        "mleng-allreduce-h200",
+        "h200-sxm",
+        "fp32",
+        "all_reduce_bench.py (torch 2.9.1+cu130, NCCL 2.27.7); time DERIVED by the source as payload / algbw "
+        "(algbw printed with 2 decimals: up to ~1% rounding at the smallest payloads). NVLS/SHARP was "
+        "active (the doc gives 482 GB/s busbw at 16 GiB with it vs 368 without): in-switch reduction, "
+        "faster than a ring. dtype assumed float32 (the script's tensor; the README does not restate it).",
+    ),
+}
 
 
 def import_ml_engineering(source_dir: Path) -> ImportedDataset:
@@ -59,21 +66,29 @@ def import_mamf(path: Path) -> ImportedDataset:
     require_values(frame, ("dtype", "accelerator", "mamf_tflops", "best_shape_MxNxK"), path)
     imported = ImportedDataset()
     unknown = sorted(set(frame["accelerator"]) - set(MAMF_HARDWARE))
-    imported.skip(f"MAMF accelerators without an id: {', '.join(unknown)}",
-                  int((~frame["accelerator"].isin(list(MAMF_HARDWARE))).sum()))  # fmt: skip
+    imported.skip(
+        f"MAMF accelerators without an id: {', '.join(unknown)}",
+        int((~frame["accelerator"].isin(list(MAMF_HARDWARE))).sum()),
+    )
     for accelerator, rows in frame[frame["accelerator"].isin(list(MAMF_HARDWARE))].groupby("accelerator", sort=True):
         hardware, caveat = MAMF_HARDWARE[accelerator]
         dataset = f"mleng-mamf-{hardware}"
         imported.ops += build_records(apply_rows(rows, lambda row: _mamf_row(dataset, row, path)), OpMeasurement, path)
         settings = "; ".join(_setting(row) for _, row in rows.iterrows())
-        imported.provenance.append(Provenance(
-            dataset=dataset, citation=f"{REPO}/compute/accelerator/README.md (Maximum Achievable Matmul FLOPS "
-            "comparison table)", device=accelerator, hardware=hardware, software=settings,
-            date="2025 (table at the commit)", method="mamf-finder brute-force shape search; torch.matmul mean "
-            "of 100 iterations after 50 warm-ups; the best shape's TFLOPS",
-            notes="One GEMM per dtype: the best shape found, time = 2·M·N·K / MAMF. The realistic compute ceiling, "
-            f"not a typical shape. {caveat}".strip(),
-        ))  # fmt: skip
+        imported.provenance.append(
+            Provenance(
+                dataset=dataset,
+                citation=f"{REPO}/compute/accelerator/README.md (Maximum Achievable Matmul FLOPS comparison table)",
+                device=accelerator,
+                hardware=hardware,
+                software=settings,
+                date="2025 (table at the commit)",
+                method="mamf-finder brute-force shape search; torch.matmul mean "
+                "of 100 iterations after 50 warm-ups; the best shape's TFLOPS",
+                notes="One GEMM per dtype: the best shape found, time = 2·M·N·K / MAMF. The realistic compute ceiling, "
+                f"not a typical shape. {caveat}".strip(),
+            )
+        )
     return imported
 
 
@@ -90,9 +105,16 @@ def _mamf_row(dataset: str, row: pd.Series, path: Path) -> dict:
     if row["dtype"] not in DTYPES:
         raise UserError(f"{path}:{row['_line']}: unknown dtype '{row['dtype']}'")
     return dict(
-        dataset=dataset, op="gemm", name="mamf_best_shape", dtype=DTYPES[row["dtype"]], m=m, n=n, k=k,
-        time_s=2.0 * m * n * k / (row["mamf_tflops"] * 1e12), repeats=100,
-    )  # fmt: skip
+        dataset=dataset,
+        op="gemm",
+        name="mamf_best_shape",
+        dtype=DTYPES[row["dtype"]],
+        m=m,
+        n=n,
+        k=k,
+        time_s=2.0 * m * n * k / (row["mamf_tflops"] * 1e12),
+        repeats=100,
+    )
 
 
 def import_allreduce(path: Path) -> ImportedDataset:
@@ -110,11 +132,18 @@ def import_allreduce(path: Path) -> ImportedDataset:
             raise UserError(f"{path}: time_us disagrees with payload / algbw for '{prefix}'; units?")
         records = apply_rows(rows, lambda row: _allreduce_row(dataset, dtype, row))
         imported.ops += build_records(records, OpMeasurement, path)
-        imported.provenance.append(Provenance(
-            dataset=dataset, citation=f"{REPO}/network/README.md", device=rows["node"].iloc[0], hardware=hardware,
-            software=str(rows["tool"].iloc[0]), date="2025 (README at the commit)",
-            method="nccl-tests / all_reduce_bench.py sweep, one time per payload", notes=caveat,
-        ))  # fmt: skip
+        imported.provenance.append(
+            Provenance(
+                dataset=dataset,
+                citation=f"{REPO}/network/README.md",
+                device=rows["node"].iloc[0],
+                hardware=hardware,
+                software=str(rows["tool"].iloc[0]),
+                date="2025 (README at the commit)",
+                method="nccl-tests / all_reduce_bench.py sweep, one time per payload",
+                notes=caveat,
+            )
+        )
     leftover = timed[~timed["node"].str.startswith(tuple(ALLREDUCE_NODES))]
     imported.skip("ml-engineering all-reduce rows on nodes without an id", len(leftover))
     return imported
@@ -122,8 +151,14 @@ def import_allreduce(path: Path) -> ImportedDataset:
 
 def _allreduce_row(dataset: str, dtype: str, row: pd.Series) -> dict:
     return dict(
-        dataset=dataset, op="collective", name=row["collective"], dtype=dtype, collective=row["collective"],
-        group_size=int(row["n_gpus"]), payload_bytes=float(row["payload_bytes"]),
-        devices_per_node=int(row["n_gpus"]) // int(row["nodes"]), time_s=row["time_us"] * US,
+        dataset=dataset,
+        op="collective",
+        name=row["collective"],
+        dtype=dtype,
+        collective=row["collective"],
+        group_size=int(row["n_gpus"]),
+        payload_bytes=float(row["payload_bytes"]),
+        devices_per_node=int(row["n_gpus"]) // int(row["nodes"]),
+        time_s=row["time_us"] * US,
         repeats=50 if "-n 50" in str(row["tool"]) else None,
-    )  # fmt: skip
+    )

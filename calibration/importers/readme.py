@@ -13,25 +13,39 @@ from simulator.model.spec import ModelSpec
 # provenance.json `notes`.
 USES: dict[str, tuple[str, str]] = {
     "vidur-*-gemm": ("fp16 GEMM efficiency vs (M, N, K), decode-sized M up to prefill", "GPU SKU assumed (see notes)"),
-    "vidur-*-elementwise": ("bandwidth efficiency of norms, rotary, activation, add, lookup vs bytes",
-                            "bytes from the simulator's formulas; medians only"),
-    "vidur-a100-attention": ("decode attention vs batch and KV length; chunked prefill attention",
-                             "one shape family (Llama-2-70B at TP2)"),
-    "vidur-*-pairwise-nvlink-collectives": ("all-reduce / send-recv on 4-GPU PCIe boxes with NVLink pairs",
-                                            "CUDA-graph timing looks optimistic vs nccl-tests"),
-    "vidur-*-collectives": ("all-reduce / send-recv latency and bandwidth vs payload and group size",
-                            "CUDA-graph timing looks optimistic vs nccl-tests"),
-    "flash-attention-h100-fwd": ("compute-bound prefill attention efficiency vs seqlen, head_dim, causal",
-                                 "read off a figure; estimated values marked in `name`"),
+    "vidur-*-elementwise": (
+        "bandwidth efficiency of norms, rotary, activation, add, lookup vs bytes",
+        "bytes from the simulator's formulas; medians only",
+    ),
+    "vidur-a100-attention": (
+        "decode attention vs batch and KV length; chunked prefill attention",
+        "one shape family (Llama-2-70B at TP2)",
+    ),
+    "vidur-*-pairwise-nvlink-collectives": (
+        "all-reduce / send-recv on 4-GPU PCIe boxes with NVLink pairs",
+        "CUDA-graph timing looks optimistic vs nccl-tests",
+    ),
+    "vidur-*-collectives": (
+        "all-reduce / send-recv latency and bandwidth vs payload and group size",
+        "CUDA-graph timing looks optimistic vs nccl-tests",
+    ),
+    "flash-attention-h100-fwd": (
+        "compute-bound prefill attention efficiency vs seqlen, head_dim, causal",
+        "read off a figure; estimated values marked in `name`",
+    ),
     "deepgemm-h800-fp8": ("fp8 GEMM efficiency vs M on Hopper, incl. grouped (MoE) GEMMs", "H800 taken as H100 SXM"),
     "mleng-mamf-*": ("the realistic matmul ceiling per accelerator (best shape)", "one best shape per dtype"),
     "mleng-allreduce-h200": ("8-GPU all-reduce latency floor and bus bandwidth", "time derived from algbw; NVLS on"),
     "mleng-allreduce-*": ("8-GPU all-reduce latency floor and bus bandwidth", "float32 payloads; 40/80 GB unstated"),
     "gpt-fast-mi250x": ("batch-1 decode step (weight streaming) on one MI250X GCD", "200 outputs assumed"),
-    "gpt-fast-*": ("batch-1 decode step (weight streaming) and TP scaling",
-                   "A100 power-capped at 330 W; 200 outputs assumed"),
-    "megatron-a100": ("end-to-end request time vs prompt and output length, TP 1/4/8 (the paper's fit)",
-                      "includes Megatron host overhead"),
+    "gpt-fast-*": (
+        "batch-1 decode step (weight streaming) and TP scaling",
+        "A100 power-capped at 330 W; 200 outputs assumed",
+    ),
+    "megatron-a100": (
+        "end-to-end request time vs prompt and output length, TP 1/4/8 (the paper's fit)",
+        "includes Megatron host overhead",
+    ),
     "argonne-*": ("held-out validation across batch, length, TP/PP, hardware", "single runs, moderate trust"),
 }
 
@@ -44,8 +58,12 @@ class TableSummary(Protocol):
     size_bytes: int
 
 
-def render_readme(tables: Sequence[TableSummary], provenance: Sequence[Provenance], models: Sequence[ModelSpec],
-                  skipped: Sequence[str]) -> str:  # fmt: skip
+def render_readme(
+    tables: Sequence[TableSummary],
+    provenance: Sequence[Provenance],
+    models: Sequence[ModelSpec],
+    skipped: Sequence[str],
+) -> str:
     by_id = {entry.dataset: entry for entry in provenance}
     total = sum(table.size_bytes for table in tables)
     lines = [
@@ -61,14 +79,17 @@ def render_readme(tables: Sequence[TableSummary], provenance: Sequence[Provenanc
     for table in sorted(tables, key=lambda t: t.dataset):
         entry = by_id[table.dataset]
         use, caveat = _uses(table.dataset)
-        lines.append(f"| {table.dataset} | {table.kind}: {table.what} | {table.rows} | {entry.hardware} | "
-                     f"{entry.citation} | {use} | {caveat} |")  # fmt: skip
+        lines.append(
+            f"| {table.dataset} | {table.kind}: {table.what} | {table.rows} | {entry.hardware} | "
+            f"{entry.citation} | {use} | {caveat} |"
+        )
     lines += [
         "",
         f"{len(tables)} tables, {sum(t.rows for t in tables)} rows, {total / 1024 / 1024:.2f} MiB on disk.",
         "",
         "Model specs that e2e rows refer to and the catalog lacks (in `models/`): "
-        + (", ".join(sorted(spec.id for spec in models)) or "none") + ".",
+        + (", ".join(sorted(spec.id for spec in models)) or "none")
+        + ".",
         "",
         "## Rebuild",
         "",

@@ -13,8 +13,13 @@ import pandas as pd
 
 from calibration.importers import ImportedDataset
 from calibration.importers._source import (
-    MS, apply_rows, build_records, collapse_duplicates, read_source_table, require_values,
-)  # fmt: skip
+    MS,
+    apply_rows,
+    build_records,
+    collapse_duplicates,
+    read_source_table,
+    require_values,
+)
 from calibration.importers._vidur_common import CITATION, COMPUTE_HARDWARE, compute_provenance
 from calibration.importers.vidur_attention import import_vidur_attention
 from calibration.importers.vidur_elementwise import import_vidur_elementwise
@@ -33,8 +38,17 @@ NETWORK_HARDWARE = {
 DUPLICATED_BLOB = ("h100_pairwise_nvlink", "send_recv")
 
 GEMM_COLUMNS = ("gpu", "model", "tp", "op", "M", "N", "K", "dtype", "median_ms", "std_ms", "flops")
-COLLECTIVE_COLUMNS = ("network_device", "collective", "num_workers", "devices_per_node", "rank",
-                      "size_elems_fp16", "size_bytes", "median_ms", "std_ms")  # fmt: skip
+COLLECTIVE_COLUMNS = (
+    "network_device",
+    "collective",
+    "num_workers",
+    "devices_per_node",
+    "rank",
+    "size_elems_fp16",
+    "size_bytes",
+    "median_ms",
+    "std_ms",
+)
 
 
 def import_vidur(source_dir: Path) -> ImportedDataset:
@@ -62,24 +76,34 @@ def import_vidur_gemms(path: Path) -> ImportedDataset:
         # shape stay apart (attn_pre_proj may carry a fused bias; the source shows ~5% between them).
         collapsed, merged = collapse_duplicates(rows, ["op", "M", "N", "K", "dtype"], ["median_ms", "std_ms"])
         imported.ops += build_records(apply_rows(collapsed, lambda row: _gemm_row(dataset, row)), OpMeasurement, path)
-        imported.provenance.append(compute_provenance(
-            dataset, gpu,
-            f"Linear-layer GEMMs (attn_pre_proj, attn_post_proj, mlp_up_proj, mlp_down_proj) of "
-            f"{rows['model'].nunique()} models at TP 1-8 emulated on one GPU (per-GPU shard shapes), "
-            "M = tokens. `name` = the source op.",
-            f"{merged} of {len(rows)} rows repeated an (op, M, N, K) already seen (another model with the same "
-            "shard shape, or a repeated num_tokens measurement) and were collapsed to one row: the median of their "
-            "medians and of their stds.",
-        ))  # fmt: skip
+        imported.provenance.append(
+            compute_provenance(
+                dataset,
+                gpu,
+                f"Linear-layer GEMMs (attn_pre_proj, attn_post_proj, mlp_up_proj, mlp_down_proj) of "
+                f"{rows['model'].nunique()} models at TP 1-8 emulated on one GPU (per-GPU shard shapes), "
+                "M = tokens. `name` = the source op.",
+                f"{merged} of {len(rows)} rows repeated an (op, M, N, K) already seen (another model with the same "
+                "shard shape, or a repeated num_tokens measurement) and were collapsed to one row: the median of their "
+                "medians and of their stds.",
+            )
+        )
     return imported
 
 
 def _gemm_row(dataset: str, row: pd.Series) -> dict:
     return dict(
-        dataset=dataset, op="gemm", name=row["op"], dtype=row["dtype"],
-        m=int(row["M"]), n=int(row["N"]), k=int(row["K"]),
-        time_s=row["median_ms"] * MS, time_s_std=row["std_ms"] * MS, repeats=20,
-    )  # fmt: skip
+        dataset=dataset,
+        op="gemm",
+        name=row["op"],
+        dtype=row["dtype"],
+        m=int(row["M"]),
+        n=int(row["N"]),
+        k=int(row["K"]),
+        time_s=row["median_ms"] * MS,
+        time_s_std=row["std_ms"] * MS,
+        repeats=20,
+    )
 
 
 def import_vidur_collectives(path: Path) -> ImportedDataset:
@@ -91,11 +115,14 @@ def import_vidur_collectives(path: Path) -> ImportedDataset:
     rank0 = frame[frame["rank"] == 0]
     imported.skip("vidur collectives: ranks other than 0 (same call timed on another GPU)", len(frame) - len(rank0))
     is_duplicate_blob = (rank0["network_device"] == DUPLICATED_BLOB[0]) & (rank0["collective"] == DUPLICATED_BLOB[1])
-    imported.skip("vidur h100_pairwise_nvlink send_recv: byte-identical copy of the A100 pairwise file (README)",
-                  int(is_duplicate_blob.sum()))
+    imported.skip(
+        "vidur h100_pairwise_nvlink send_recv: byte-identical copy of the A100 pairwise file (README)",
+        int(is_duplicate_blob.sum()),
+    )
     multi_node_all_reduce = (rank0["collective"] == "all_reduce") & (rank0["devices_per_node"] != rank0["num_workers"])
-    imported.skip("vidur all_reduce spanning several nodes (only single-node TP groups kept)",
-                  int(multi_node_all_reduce.sum()))
+    imported.skip(
+        "vidur all_reduce spanning several nodes (only single-node TP groups kept)", int(multi_node_all_reduce.sum())
+    )
     kept = rank0[~is_duplicate_blob & ~multi_node_all_reduce]
     for device, rows in kept.groupby("network_device", sort=True):
         if device not in NETWORK_HARDWARE:
@@ -107,12 +134,18 @@ def import_vidur_collectives(path: Path) -> ImportedDataset:
         collapsed, merged = collapse_duplicates(rows, keys, ["median_ms", "std_ms"])
         records = apply_rows(collapsed, lambda row: _collective_row(dataset, row))
         imported.ops += build_records(records, OpMeasurement, path)
-        imported.provenance.append(Provenance(
-            dataset=dataset, citation=CITATION, device=device_name, hardware=hardware,
-            software="Vidur collectives profiler (torch.distributed, NCCL)", date="2024-11-19 (commit)",
-            method="collective inside a CUDA graph, 5 warm-ups; median over the measured calls; rank 0's timing",
-            notes=_collective_notes(device, set(rows["collective"]), merged),
-        ))  # fmt: skip
+        imported.provenance.append(
+            Provenance(
+                dataset=dataset,
+                citation=CITATION,
+                device=device_name,
+                hardware=hardware,
+                software="Vidur collectives profiler (torch.distributed, NCCL)",
+                date="2024-11-19 (commit)",
+                method="collective inside a CUDA graph, 5 warm-ups; median over the measured calls; rank 0's timing",
+                notes=_collective_notes(device, set(rows["collective"]), merged),
+            )
+        )
     return imported
 
 
@@ -124,15 +157,23 @@ def _collective_notes(device: str, collectives: set[str], merged: int) -> str:
         notes.append("send_recv: devices_per_node 1 means the two GPUs sit on two nodes.")
     if device == DUPLICATED_BLOB[0]:
         notes.append("The source's send_recv file here is a byte-identical copy of the A100 pairwise one: dropped.")
-    notes.append(f"{merged} duplicate shapes collapsed to their median. Vidur's CUDA-graph timing looks optimistic: "
-                 "8-GPU A100 all-reduce of 64 MiB gives ~286 GB/s busbw vs 171 GB/s from nccl-tests (ml-engineering).")
+    notes.append(
+        f"{merged} duplicate shapes collapsed to their median. Vidur's CUDA-graph timing looks optimistic: "
+        "8-GPU A100 all-reduce of 64 MiB gives ~286 GB/s busbw vs 171 GB/s from nccl-tests (ml-engineering)."
+    )
     return " ".join(notes)
 
 
 def _collective_row(dataset: str, row: pd.Series) -> dict:
     return dict(
-        dataset=dataset, op="collective", name=row["collective"], dtype="fp16",
-        collective=row["collective"], group_size=int(row["num_workers"]),
-        payload_bytes=2.0 * row["size_elems_fp16"], devices_per_node=int(row["devices_per_node"]),
-        time_s=row["median_ms"] * MS, time_s_std=row["std_ms"] * MS,
-    )  # fmt: skip
+        dataset=dataset,
+        op="collective",
+        name=row["collective"],
+        dtype="fp16",
+        collective=row["collective"],
+        group_size=int(row["num_workers"]),
+        payload_bytes=2.0 * row["size_elems_fp16"],
+        devices_per_node=int(row["devices_per_node"]),
+        time_s=row["median_ms"] * MS,
+        time_s_std=row["std_ms"] * MS,
+    )

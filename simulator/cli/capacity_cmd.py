@@ -23,13 +23,19 @@ from simulator.planner.capacity import Targets, capacity_frame
 from simulator.planner.distributions import parse_distribution
 from simulator.planner.plan import DEFAULT_MAX_DEVICES
 
-DISTRIBUTIONS = ("const:N | uniform:LOW:HIGH (inclusive) | lognormal:MEDIAN:SIGMA (median tokens, σ of ln length); "
-                 "evaluated at 512 fixed quantiles, so results are deterministic")  # fmt: skip
+DISTRIBUTIONS = (
+    "const:N | uniform:LOW:HIGH (inclusive) | lognormal:MEDIAN:SIGMA (median tokens, σ of ln length); "
+    "evaluated at 512 fixed quantiles, so results are deterministic"
+)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("capacity", help="fewest devices meeting TTFT p99 and TPOT targets at a QPS",
-                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = commands.add_parser(
+        "capacity",
+        help="fewest devices meeting TTFT p99 and TPOT targets at a QPS",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--model", required=True, help="catalog id (see `idealrt models`) or a config.json path")
     parser.add_argument("--hardware", required=True, help="catalog id(s), comma-separated")
     parser.add_argument("--qps", type=float, required=True, help="requests per second arriving (Poisson)")
@@ -38,8 +44,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--ttft-p99", type=float, required=True, help="target 99th-percentile time to first token, s")
     parser.add_argument("--tpot", type=float, required=True, help="target mean time per output token, s")
     add_profile_argument(parser, default="auto")
-    parser.add_argument("--max-devices", type=int, default=DEFAULT_MAX_DEVICES,
-                        help=f"largest layout of one replica, devices (default {DEFAULT_MAX_DEVICES})")  # fmt: skip
+    parser.add_argument(
+        "--max-devices",
+        type=int,
+        default=DEFAULT_MAX_DEVICES,
+        help=f"largest layout of one replica, devices (default {DEFAULT_MAX_DEVICES})",
+    )
     add_dtype_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object (stable field names)")
     parser.set_defaults(handler=run)
@@ -50,18 +60,39 @@ def run(args: argparse.Namespace) -> int:
     output = parse_distribution(args.output_dist, "--output-dist")
     targets = Targets(ttft_p99_s=args.ttft_p99, tpot_s=args.tpot)
     hardware = [name.strip() for name in args.hardware.split(",") if name.strip()]
-    frame = capacity_frame(args.model, hardware, args.qps, prompt, output, targets, profile=args.profile,
-                           max_devices=args.max_devices, weights_dtype=args.weights_dtype,
-                           kv_dtype=args.kv_dtype)  # fmt: skip
+    frame = capacity_frame(
+        args.model,
+        hardware,
+        args.qps,
+        prompt,
+        output,
+        targets,
+        profile=args.profile,
+        max_devices=args.max_devices,
+        weights_dtype=args.weights_dtype,
+        kv_dtype=args.kv_dtype,
+    )
     if args.json:
-        print_json({"model": args.model, "qps": args.qps, "prompt_dist": prompt.spec, "output_dist": output.spec,
-                    "mean_prompt_tokens": prompt.mean(), "mean_output_tokens": output.mean(),
-                    "ttft_p99_target_s": targets.ttft_p99_s, "tpot_target_s": targets.tpot_s,
-                    "notes": frame.attrs["notes"], "options": frame.to_dict(orient="records")})  # fmt: skip
+        print_json(
+            {
+                "model": args.model,
+                "qps": args.qps,
+                "prompt_dist": prompt.spec,
+                "output_dist": output.spec,
+                "mean_prompt_tokens": prompt.mean(),
+                "mean_output_tokens": output.mean(),
+                "ttft_p99_target_s": targets.ttft_p99_s,
+                "tpot_target_s": targets.tpot_s,
+                "notes": frame.attrs["notes"],
+                "options": frame.to_dict(orient="records"),
+            }
+        )
         return 0
-    title = (f"{args.model} at {args.qps:g} req/s, prompt {prompt.spec} (mean {prompt.mean():.0f}), output "
-             f"{output.spec} (mean {output.mean():.0f}); targets ttft p99 ≤ {seconds(targets.ttft_p99_s)}, "
-             f"tpot ≤ {seconds(targets.tpot_s)}")  # fmt: skip
+    title = (
+        f"{args.model} at {args.qps:g} req/s, prompt {prompt.spec} (mean {prompt.mean():.0f}), output "
+        f"{output.spec} (mean {output.mean():.0f}); targets ttft p99 ≤ {seconds(targets.ttft_p99_s)}, "
+        f"tpot ≤ {seconds(targets.tpot_s)}"
+    )
     print_table(frame, title)
     return 0
 
@@ -70,20 +101,42 @@ def print_table(frame: pd.DataFrame, title: str) -> None:
     out = console()
     out.width = max(out.width, 150)
     table = Table(title=title, title_justify="left")
-    columns = ("hardware", "devices", "replicas", "layout", "B", "ttft p99", "tpot", "slots used", "prefill share",
-               "$/hour", "$/1M tok")  # fmt: skip
+    columns = (
+        "hardware",
+        "devices",
+        "replicas",
+        "layout",
+        "B",
+        "ttft p99",
+        "tpot",
+        "slots used",
+        "prefill share",
+        "$/hour",
+        "$/1M tok",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column in ("hardware", "layout") else "right", no_wrap=True)
     for row in frame.itertuples():
         layout = f"{row.devices_per_replica}× tp{row.tp} pp{row.pp}" + (f" ep{row.ep}" if row.ep > 1 else "")
-        table.add_row(row.hardware, str(row.devices), str(row.replicas), layout, str(row.batch),
-                      seconds(row.ttft_p99_s), seconds(row.tpot_s), f"{100 * row.slot_utilization:.0f}%",
-                      f"{100 * row.prefill_utilization:.0f}%", f"{row.usd_per_hour:.2f}",
-                      f"{row.usd_per_million_tokens:.3g}")  # fmt: skip
+        table.add_row(
+            row.hardware,
+            str(row.devices),
+            str(row.replicas),
+            layout,
+            str(row.batch),
+            seconds(row.ttft_p99_s),
+            seconds(row.tpot_s),
+            f"{100 * row.slot_utilization:.0f}%",
+            f"{100 * row.prefill_utilization:.0f}%",
+            f"{row.usd_per_hour:.2f}",
+            f"{row.usd_per_million_tokens:.3g}",
+        )
     out.print(table)
     best = frame.iloc[0]
     replicas = f"{best.replicas} replica{'s' if best.replicas > 1 else ''}"
-    out.print(f"cheapest: {best.devices} × {best.hardware} ({replicas} of {best.devices_per_replica}, "
-              f"B = {best.batch}) at ${best.usd_per_hour:.2f}/hour")  # fmt: skip
+    out.print(
+        f"cheapest: {best.devices} × {best.hardware} ({replicas} of {best.devices_per_replica}, "
+        f"B = {best.batch}) at ${best.usd_per_hour:.2f}/hour"
+    )
     for note in frame.attrs["notes"]:
         out.print(f"  {note}")

@@ -26,13 +26,23 @@ def list_models(args: argparse.Namespace) -> int:
     for model_id in model_ids():
         spec = load_model(model_id)
         counts = parameter_counts(spec)
-        rows.append({
-            "id": spec.id, "name": spec.name, "layers": spec.num_layers, "hidden": spec.hidden_size,
-            "heads": spec.num_heads, "kv_heads": spec.kv_heads, "attention": spec.attention_kind,
-            "mlp": spec.mlp + (f", MoE {spec.moe.num_experts}×top{spec.moe.top_k}" if spec.moe else ""),
-            "params_total": counts.total, "params_active": counts.active,
-            "published_params": spec.published_params, "max_context": spec.max_context, "source": spec.source,
-        })  # fmt: skip
+        rows.append(
+            {
+                "id": spec.id,
+                "name": spec.name,
+                "layers": spec.num_layers,
+                "hidden": spec.hidden_size,
+                "heads": spec.num_heads,
+                "kv_heads": spec.kv_heads,
+                "attention": spec.attention_kind,
+                "mlp": spec.mlp + (f", MoE {spec.moe.num_experts}×top{spec.moe.top_k}" if spec.moe else ""),
+                "params_total": counts.total,
+                "params_active": counts.active,
+                "published_params": spec.published_params,
+                "max_context": spec.max_context,
+                "source": spec.source,
+            }
+        )
     if args.json:
         print_json(rows)
         return 0
@@ -40,9 +50,18 @@ def list_models(args: argparse.Namespace) -> int:
     for column in ("id", "layers", "hidden", "heads/kv", "attn", "mlp", "params", "active", "published", "context"):
         table.add_column(column, justify="left" if column in ("id", "attn", "mlp") else "right")
     for r in rows:
-        table.add_row(r["id"], str(r["layers"]), str(r["hidden"]), f"{r['heads']}/{r['kv_heads']}", r["attention"],
-                      r["mlp"], si(r["params_total"]), si(r["params_active"]), si(r["published_params"]),
-                      str(r["max_context"]))  # fmt: skip
+        table.add_row(
+            r["id"],
+            str(r["layers"]),
+            str(r["hidden"]),
+            f"{r['heads']}/{r['kv_heads']}",
+            r["attention"],
+            r["mlp"],
+            si(r["params_total"]),
+            si(r["params_active"]),
+            si(r["published_params"]),
+            str(r["max_context"]),
+        )
     console().print(table)
     return 0
 
@@ -59,11 +78,15 @@ def list_hardware(args: argparse.Namespace) -> int:
         bf16 = spec.peak_tflops.get("bf16") or spec.peak_tflops.get("fp16")
         fp8 = spec.peak_tflops.get("fp8")
         table.add_row(
-            spec.id, f"{spec.memory_gb:g} GB", f"{spec.hbm_bandwidth_gb_s:g} GB/s",
-            f"{bf16:g} TF" if bf16 else "—", f"{fp8:g} TF" if fp8 else "—",
+            spec.id,
+            f"{spec.memory_gb:g} GB",
+            f"{spec.hbm_bandwidth_gb_s:g} GB/s",
+            f"{bf16:g} TF" if bf16 else "—",
+            f"{fp8:g} TF" if fp8 else "—",
             f"{spec.intra_node_bandwidth_gb_s:g} GB/s" if spec.intra_node_bandwidth_gb_s else "—",
-            str(spec.devices_per_node), f"{spec.tdp_w:g} W" if spec.tdp_w else "—",
+            str(spec.devices_per_node),
+            f"{spec.tdp_w:g} W" if spec.tdp_w else "—",
             f"{spec.price_usd_per_hour:.2f}" if spec.price_usd_per_hour else "—",
-        )  # fmt: skip
+        )
     console().print(table)
     return 0

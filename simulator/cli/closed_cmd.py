@@ -13,14 +13,22 @@ from simulator.cli.common import add_dtype_arguments, add_profile_argument, cons
 from simulator.planner.closed_model import closed_model_frame, percentiles
 from simulator.planner.partial_spec import load_partial_spec
 
-UNITS = {"ttft_s": "time to first token", "tpot_s": "time per output token", "e2e_s": "end to end",
-         "usd_per_million_tokens": "$ per 1M tokens", "devices": "devices", "num_layers": "layers",
-         "hidden_size": "hidden size", "ffn_dim": "MLP width (per expert for MoE)"}  # fmt: skip
+UNITS = {
+    "ttft_s": "time to first token",
+    "tpot_s": "time per output token",
+    "e2e_s": "end to end",
+    "usd_per_million_tokens": "$ per 1M tokens",
+    "devices": "devices",
+    "num_layers": "layers",
+    "hidden_size": "hidden size",
+    "ffn_dim": "MLP width (per expert for MoE)",
+}
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("closed", help="estimate a closed model from a partial spec (sampled)",
-                                 description=__doc__)  # fmt: skip
+    parser = commands.add_parser(
+        "closed", help="estimate a closed model from a partial spec (sampled)", description=__doc__
+    )
     parser.add_argument("--spec", required=True, help="partial spec YAML (see examples/)")
     parser.add_argument("--hardware", required=True, help="catalog id (see `idealrt hardware`)")
     parser.add_argument("--prompt", type=int, required=True, help="prompt tokens per sequence")
@@ -36,26 +44,49 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = load_partial_spec(args.spec)
-    frame = closed_model_frame(spec, args.hardware, args.prompt, args.output, batch=args.batch,
-                               samples=args.samples, seed=args.seed, profile=args.profile,
-                               weights_dtype=args.weights_dtype, kv_dtype=args.kv_dtype)  # fmt: skip
+    frame = closed_model_frame(
+        spec,
+        args.hardware,
+        args.prompt,
+        args.output,
+        batch=args.batch,
+        samples=args.samples,
+        seed=args.seed,
+        profile=args.profile,
+        weights_dtype=args.weights_dtype,
+        kv_dtype=args.kv_dtype,
+    )
     summary = percentiles(frame)
     fitting = int(frame["fits"].sum()) if len(frame) else 0
-    record = {"model": spec.id, "hardware": args.hardware, "prompt_tokens": args.prompt, "output_tokens": args.output,
-              "batch": args.batch, "seed": args.seed, "profile_note": frame.attrs["profile_note"],
-              "candidates_drawn": frame.attrs["drawn"], "candidates_consistent": frame.attrs["consistent"],
-              "samples_accepted": frame.attrs["accepted"],
-              "samples_fitting": fitting, "percentiles": summary, "assumptions": spec.assumptions}  # fmt: skip
+    record = {
+        "model": spec.id,
+        "hardware": args.hardware,
+        "prompt_tokens": args.prompt,
+        "output_tokens": args.output,
+        "batch": args.batch,
+        "seed": args.seed,
+        "profile_note": frame.attrs["profile_note"],
+        "candidates_drawn": frame.attrs["drawn"],
+        "candidates_consistent": frame.attrs["consistent"],
+        "samples_accepted": frame.attrs["accepted"],
+        "samples_fitting": fitting,
+        "percentiles": summary,
+        "assumptions": spec.assumptions,
+    }
     if args.json:
         print_json(record)
         return 0
     out = console()
-    out.print(f"[bold]{spec.name}[/bold] on {args.hardware}: batch {args.batch}, prompt {args.prompt}, "
-              f"output {args.output}; weights {args.weights_dtype}")  # fmt: skip
+    out.print(
+        f"[bold]{spec.name}[/bold] on {args.hardware}: batch {args.batch}, prompt {args.prompt}, "
+        f"output {args.output}; weights {args.weights_dtype}"
+    )
     attrs = frame.attrs
-    out.print(f"{attrs['consistent']} of {attrs['drawn']} candidate architectures match the totals within "
-              f"{spec.tolerance:.0%} (seed {args.seed}); the first {attrs['accepted']} are used; {fitting} fit in "
-              f"memory, each run on its fewest devices (tp in a server, then pipeline stages)")  # fmt: skip
+    out.print(
+        f"{attrs['consistent']} of {attrs['drawn']} candidate architectures match the totals within "
+        f"{spec.tolerance:.0%} (seed {args.seed}); the first {attrs['accepted']} are used; {fitting} fit in "
+        f"memory, each run on its fewest devices (tp in a server, then pipeline stages)"
+    )
     out.print(frame.attrs["profile_note"])
     table = Table(title_justify="left")
     for column in ("quantity", "p10", "p50", "p90"):

@@ -15,8 +15,11 @@ from simulator.dtypes import BYTES_PER_ELEMENT
 
 def add_deployment_arguments(parser: argparse.ArgumentParser, *, hardware_required: bool = True) -> None:
     parser.add_argument("--model", required=True, help="catalog id (see `idealrt models`) or a config.json path")
-    parser.add_argument("--hardware", required=hardware_required,
-                        help="catalog id (see `idealrt hardware`) or a hardware spec YAML path")  # fmt: skip
+    parser.add_argument(
+        "--hardware",
+        required=hardware_required,
+        help="catalog id (see `idealrt hardware`) or a hardware spec YAML path",
+    )
     parser.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (default 1)")
     parser.add_argument("--pp", type=int, default=1, help="pipeline-parallel stages (default 1)")
     parser.add_argument("--ep", type=int, default=1, help="expert-parallel groups (MoE only; default 1)")
@@ -25,17 +28,32 @@ def add_deployment_arguments(parser: argparse.ArgumentParser, *, hardware_requir
 
 def add_dtype_arguments(parser: argparse.ArgumentParser) -> None:
     dtypes = sorted(BYTES_PER_ELEMENT)
-    parser.add_argument("--weights-dtype", default="bf16", choices=dtypes,
-                        help="block weights (default bf16; int8/int4 are weight-only)")  # fmt: skip
-    parser.add_argument("--act-dtype", default=None, choices=dtypes,
-                        help="activations and GEMM math (default: follows the weights; bf16 for int8/int4)")  # fmt: skip
-    parser.add_argument("--kv-dtype", default=None, choices=dtypes,
-                        help="KV cache (default: the activation dtype, bf16 if that is 8-bit)")  # fmt: skip
+    parser.add_argument(
+        "--weights-dtype",
+        default="bf16",
+        choices=dtypes,
+        help="block weights (default bf16; int8/int4 are weight-only)",
+    )
+    parser.add_argument(
+        "--act-dtype",
+        default=None,
+        choices=dtypes,
+        help="activations and GEMM math (default: follows the weights; bf16 for int8/int4)",
+    )
+    parser.add_argument(
+        "--kv-dtype",
+        default=None,
+        choices=dtypes,
+        help="KV cache (default: the activation dtype, bf16 if that is 8-bit)",
+    )
 
 
 def add_profile_argument(parser: argparse.ArgumentParser, default: str = "ideal") -> None:
-    parser.add_argument("--profile", default=default,
-                        help=f"ideal | auto | a shipped profile name | a profile.json path (default {default})")  # fmt: skip
+    parser.add_argument(
+        "--profile",
+        default=default,
+        help=f"ideal | auto | a shipped profile name | a profile.json path (default {default})",
+    )
 
 
 def print_json(value: Any) -> None:

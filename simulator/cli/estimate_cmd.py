@@ -10,8 +10,13 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from simulator.cli.common import (
-    add_deployment_arguments, add_profile_argument, console, print_json, seconds, si,
-)  # fmt: skip
+    add_deployment_arguments,
+    add_profile_argument,
+    console,
+    print_json,
+    seconds,
+    si,
+)
 from simulator.estimate import EstimateInputs, estimate_record, run_estimate
 from simulator.simulation import Simulation
 
@@ -20,8 +25,9 @@ if TYPE_CHECKING:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("estimate", help="time, memory and per-op breakdown of one request",
-                                 description=__doc__)  # fmt: skip
+    parser = commands.add_parser(
+        "estimate", help="time, memory and per-op breakdown of one request", description=__doc__
+    )
     add_deployment_arguments(parser)
     parser.add_argument("--batch", type=int, default=1, help="sequences in the request (default 1)")
     parser.add_argument("--prompt", type=int, required=True, help="prompt tokens per sequence")
@@ -29,31 +35,58 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_profile_argument(parser)
     parser.add_argument("--naive-attention", action="store_true", help="materialize the score matrix in HBM")
     head = parser.add_mutually_exclusive_group()
-    head.add_argument("--lm-head-all-positions", dest="lm_head_all_positions", action="store_true", default=None,
-                      help="prefill runs the LM head on every prompt position (default: as the profile says)")  # fmt: skip
-    head.add_argument("--lm-head-last-only", dest="lm_head_all_positions", action="store_false",
-                      help="prefill runs the LM head on the last position only")  # fmt: skip
-    parser.add_argument("--no-memory-check", action="store_true",
-                        help="estimate even when the model does not fit (then fits=false)")  # fmt: skip
+    head.add_argument(
+        "--lm-head-all-positions",
+        dest="lm_head_all_positions",
+        action="store_true",
+        default=None,
+        help="prefill runs the LM head on every prompt position (default: as the profile says)",
+    )
+    head.add_argument(
+        "--lm-head-last-only",
+        dest="lm_head_all_positions",
+        action="store_false",
+        help="prefill runs the LM head on the last position only",
+    )
+    parser.add_argument(
+        "--no-memory-check", action="store_true", help="estimate even when the model does not fit (then fits=false)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object (stable field names)")
-    parser.add_argument("--breakdown", action="store_true",
-                        help="split the calibrated time into datasheet roofline, kernel inefficiency, "
-                             "latency/host overhead and communication")  # fmt: skip
-    parser.add_argument("--plot", type=Path, metavar="FILE",
-                        help="write a roofline PNG to FILE and, next to it, the time by op class "
-                             "(FILE_time.png) and, under a calibrated profile, the ideal → calibrated parts "
-                             "(FILE_ideal_to_calibrated.png)")  # fmt: skip
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="split the calibrated time into datasheet roofline, kernel inefficiency, "
+        "latency/host overhead and communication",
+    )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE",
+        help="write a roofline PNG to FILE and, next to it, the time by op class "
+        "(FILE_time.png) and, under a calibrated profile, the ideal → calibrated parts "
+        "(FILE_ideal_to_calibrated.png)",
+    )
     parser.set_defaults(handler=run)
 
 
 def inputs_from_args(args: argparse.Namespace) -> EstimateInputs:
     return EstimateInputs(
-        model=args.model, hardware=args.hardware, prompt_tokens=args.prompt, output_tokens=args.output,
-        batch=args.batch, tp=args.tp, pp=args.pp, ep=args.ep, weights_dtype=args.weights_dtype,
-        act_dtype=args.act_dtype, kv_dtype=args.kv_dtype, profile=args.profile,
-        naive_attention=args.naive_attention, lm_head_all_positions=args.lm_head_all_positions,
+        model=args.model,
+        hardware=args.hardware,
+        prompt_tokens=args.prompt,
+        output_tokens=args.output,
+        batch=args.batch,
+        tp=args.tp,
+        pp=args.pp,
+        ep=args.ep,
+        weights_dtype=args.weights_dtype,
+        act_dtype=args.act_dtype,
+        kv_dtype=args.kv_dtype,
+        profile=args.profile,
+        naive_attention=args.naive_attention,
+        lm_head_all_positions=args.lm_head_all_positions,
         check_memory=not args.no_memory_check,
-    )  # fmt: skip
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,29 +113,38 @@ def ideal_to_calibrated_parts(sim: Simulation, lm_head_all_positions: bool | Non
         return None
     from simulator.planner.breakdown import ideal_to_calibrated
 
-    return ideal_to_calibrated(sim.deployment, sim.profile, int(sim.batch[0]), int(sim.prompt[0]),
-                               int(sim.output[0]), lm_head_all_positions)  # fmt: skip
+    return ideal_to_calibrated(
+        sim.deployment, sim.profile, int(sim.batch[0]), int(sim.prompt[0]), int(sim.output[0]), lm_head_all_positions
+    )
 
 
 def print_breakdown(breakdown: pd.DataFrame | None) -> None:
     out = console()
     if breakdown is None:
-        out.print("breakdown: under the 'ideal' profile the prediction is the datasheet roofline itself; "
-                  "nothing to break down")  # fmt: skip
+        out.print(
+            "breakdown: under the 'ideal' profile the prediction is the datasheet roofline itself; "
+            "nothing to break down"
+        )
         return
     table = Table(title="Ideal → calibrated (parts add up to the calibrated time)", title_justify="left")
     for column in ("part", "prefill", "decode (all steps)", "end to end", "share"):
         table.add_column(column, justify="left" if column == "part" else "right")
     for part, row in breakdown.iterrows():
-        table.add_row(str(part).replace("_", " "), seconds(row["prefill_s"]), seconds(row["decode_s"]),
-                      seconds(row["e2e_s"]), f"{100 * row['share']:.1f}%")  # fmt: skip
+        table.add_row(
+            str(part).replace("_", " "),
+            seconds(row["prefill_s"]),
+            seconds(row["decode_s"]),
+            seconds(row["e2e_s"]),
+            f"{100 * row['share']:.1f}%",
+        )
     totals = breakdown[["prefill_s", "decode_s", "e2e_s"]].sum()
     table.add_row("total", *(seconds(totals[name]) for name in ("prefill_s", "decode_s", "e2e_s")), "100%")
     out.print(table)
 
 
-def write_plots(sim: Simulation, path: Path, breakdown: pd.DataFrame | None,
-                lm_head_all_positions: bool | None) -> list[Path]:  # fmt: skip
+def write_plots(
+    sim: Simulation, path: Path, breakdown: pd.DataFrame | None, lm_head_all_positions: bool | None
+) -> list[Path]:
     """The roofline at `path`, the time by op class beside it, and the ideal → calibrated parts when calibrated."""
     from simulator.plots.figure import simulation_title
     from simulator.plots.roofline import plot_roofline
@@ -115,15 +157,16 @@ def write_plots(sim: Simulation, path: Path, breakdown: pd.DataFrame | None,
     if breakdown is not None:
         from simulator.plots.ideal_to_calibrated import plot_ideal_to_calibrated
 
-        written.append(plot_ideal_to_calibrated(breakdown, f"{sibling}_ideal_to_calibrated.png",
-                                                simulation_title(sim)))  # fmt: skip
+        written.append(plot_ideal_to_calibrated(breakdown, f"{sibling}_ideal_to_calibrated.png", simulation_title(sim)))
     return written
 
 
 def print_human(record: dict[str, Any]) -> None:
     out = console()
-    for phase, title in (("prefill", "Prefill (one pass over the prompt)"),
-                         ("decode", f"Decode ({record['output_tokens'] - 1} steps, summed)")):  # fmt: skip
+    for phase, title in (
+        ("prefill", "Prefill (one pass over the prompt)"),
+        ("decode", f"Decode ({record['output_tokens'] - 1} steps, summed)"),
+    ):
         rows = [row for row in record["ops"] if row["phase"] == phase]
         phase_time = sum(row["time_s"] for row in rows)
         if not phase_time:
@@ -134,29 +177,44 @@ def print_human(record: dict[str, Any]) -> None:
         for row in rows:
             intensity = row["arithmetic_intensity"]
             table.add_row(
-                row["name"], row["op_class"], str(row["runs_per_pass"]), si(row["flops"]), si(row["bytes"], "B"),
-                "—" if intensity is None else f"{intensity:.3g}", row["bound"], seconds(row["time_s"]),
+                row["name"],
+                row["op_class"],
+                str(row["runs_per_pass"]),
+                si(row["flops"]),
+                si(row["bytes"], "B"),
+                "—" if intensity is None else f"{intensity:.3g}",
+                row["bound"],
+                seconds(row["time_s"]),
                 f"{100 * row['time_s'] / phase_time:.1f}%",
-            )  # fmt: skip
+            )
         out.print(table)
     d = record
     layout = f"tp={d['tp']} pp={d['pp']}" + (f" ep={d['ep']}" if d["ep"] > 1 else "")
-    out.print(f"[bold]{d['model']}[/bold] on {d['n_accelerators']} × {d['hardware']} ({layout}), "
-              f"batch {d['batch']}, prompt {d['prompt_tokens']}, output {d['output_tokens']}; "
-              f"weights {d['weights_dtype']}, activations {d['act_dtype']}, KV {d['kv_dtype']}")  # fmt: skip
+    out.print(
+        f"[bold]{d['model']}[/bold] on {d['n_accelerators']} × {d['hardware']} ({layout}), "
+        f"batch {d['batch']}, prompt {d['prompt_tokens']}, output {d['output_tokens']}; "
+        f"weights {d['weights_dtype']}, activations {d['act_dtype']}, KV {d['kv_dtype']}"
+    )
     out.print(f"{d['profile_note']}")
     band = d["profile"] != "ideal"
-    for name, label in (("ttft_s", "time to first token"), ("tpot_s", "time per output token"),
-                        ("e2e_s", "end to end")):  # fmt: skip
+    for name, label in (
+        ("ttft_s", "time to first token"),
+        ("tpot_s", "time per output token"),
+        ("e2e_s", "end to end"),
+    ):
         extra = f"  (p10–p90 {seconds(d[name + '_low'])} – {seconds(d[name + '_high'])})" if band else ""
         out.print(f"  {label:<22} {seconds(d[name])}{extra}")
-    out.print(f"  params {si(d['params_total'])} total, {si(d['params_active'])} active; "
-              f"weights {si(d['weights_bytes'], 'B')}; KV cache {si(d['kv_cache_bytes_per_token'], 'B')}/token")  # fmt: skip
-    out.print(f"  memory per device {si(d['memory_bytes_per_accelerator'], 'B')} of "
-              f"{si(d['memory_capacity_bytes_per_accelerator'], 'B')} usable "
-              f"(weights {si(d['weights_bytes_per_accelerator'], 'B')}, "
-              f"KV {si(d['kv_cache_bytes_per_accelerator'], 'B')}, "
-              f"activations {si(d['activation_bytes_per_accelerator'], 'B')}) — "
-              f"{'fits' if d['fits'] else 'DOES NOT FIT'}")  # fmt: skip
+    out.print(
+        f"  params {si(d['params_total'])} total, {si(d['params_active'])} active; "
+        f"weights {si(d['weights_bytes'], 'B')}; KV cache {si(d['kv_cache_bytes_per_token'], 'B')}/token"
+    )
+    out.print(
+        f"  memory per device {si(d['memory_bytes_per_accelerator'], 'B')} of "
+        f"{si(d['memory_capacity_bytes_per_accelerator'], 'B')} usable "
+        f"(weights {si(d['weights_bytes_per_accelerator'], 'B')}, "
+        f"KV {si(d['kv_cache_bytes_per_accelerator'], 'B')}, "
+        f"activations {si(d['activation_bytes_per_accelerator'], 'B')}) — "
+        f"{'fits' if d['fits'] else 'DOES NOT FIT'}"
+    )
     for warning in d["extrapolation"]:
         out.print(f"  [yellow]extrapolating:[/yellow] {warning}")

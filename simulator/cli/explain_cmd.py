@@ -6,16 +6,16 @@ import argparse
 
 import sympy as sp
 
+from hardware_specs import load_hardware
 from simulator.cli.common import console, si
 from simulator.deployment import Deployment
+from simulator.engine import pass_pieces
 from simulator.errors import unknown_name_error
 from simulator.evaluate import evaluate, model_bindings
 from simulator.graph import BuildOptions, Phase
-from simulator.engine import pass_pieces
 from simulator.model.catalog import load_model
 from simulator.ops import symbols as sym
 from simulator.ops.cost import OpCost
-from hardware_specs import load_hardware
 
 QUANTITIES = ("flops", "bytes_read", "bytes_written", "weight_params", "gemm_m", "gemm_n", "gemm_k", "wire_bytes")
 
@@ -29,8 +29,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--ep", type=int, default=1)
     parser.add_argument("--batch", type=int, default=1, help="b (default 1)")
     parser.add_argument("--prompt", type=int, default=1024, help="prompt tokens (default 1024)")
-    parser.add_argument("--context", type=int, default=None,
-                        help="decode: KV context c (default prompt + 1, the first decode step)")  # fmt: skip
+    parser.add_argument(
+        "--context", type=int, default=None, help="decode: KV context c (default prompt + 1, the first decode step)"
+    )
     parser.add_argument("--weights-dtype", default="bf16")
     parser.set_defaults(handler=run)
 
@@ -38,8 +39,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     # Any hardware with bf16 math serves for counting; explain shows counts, not times.
-    deployment = Deployment(model=model, hardware=load_hardware("h100-sxm"), tp=args.tp, ep=args.ep,
-                            weights_dtype=args.weights_dtype)  # fmt: skip
+    deployment = Deployment(
+        model=model, hardware=load_hardware("h100-sxm"), tp=args.tp, ep=args.ep, weights_dtype=args.weights_dtype
+    )
     phase = Phase(args.phase)
     pieces = pass_pieces(model, BuildOptions(phase=phase, tp=args.tp, ep=args.ep))
     ops: dict[str, OpCost] = {}

@@ -17,8 +17,12 @@ from simulator.cli.common import add_profile_argument, console, print_json
 from simulator.dtypes import BYTES_PER_ELEMENT
 from simulator.errors import UserError
 from simulator.planner.idealized import (
-    EXAMPLE_REQUESTS, PAPER_NAMES, PAPER_WEIGHTS_DTYPE, PaperComparison, paper_comparison,
-)  # fmt: skip
+    EXAMPLE_REQUESTS,
+    PAPER_NAMES,
+    PAPER_WEIGHTS_DTYPE,
+    PaperComparison,
+    paper_comparison,
+)
 
 DEFAULT_HARDWARE = "a100-sxm-80gb"
 DEFAULT_PROFILE = "megatron-a100-2022"
@@ -27,22 +31,30 @@ ALPHA_COLUMNS = ("1", "512", "1920")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("paper", help="the paper's idealized runtime and cost per model",
-                                 description=__doc__)  # fmt: skip
+    parser = commands.add_parser("paper", help="the paper's idealized runtime and cost per model", description=__doc__)
     parser.add_argument("--hardware", default=DEFAULT_HARDWARE, help=f"catalog id (default {DEFAULT_HARDWARE})")
     add_profile_argument(parser, default=DEFAULT_PROFILE)
-    parser.add_argument("--price-usd-per-hour", type=float, default=None,
-                        help="per device-hour (default: the paper's $4.096 on A100s, else the catalog's)")  # fmt: skip
-    parser.add_argument("--weights-dtype", default=PAPER_WEIGHTS_DTYPE, choices=sorted(BYTES_PER_ELEMENT),
-                        help=f"weights and math (default {PAPER_WEIGHTS_DTYPE}, as in the paper)")  # fmt: skip
+    parser.add_argument(
+        "--price-usd-per-hour",
+        type=float,
+        default=None,
+        help="per device-hour (default: the paper's $4.096 on A100s, else the catalog's)",
+    )
+    parser.add_argument(
+        "--weights-dtype",
+        default=PAPER_WEIGHTS_DTYPE,
+        choices=sorted(BYTES_PER_ELEMENT),
+        help=f"weights and math (default {PAPER_WEIGHTS_DTYPE}, as in the paper)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list, one object per model")
     parser.add_argument("--plot", type=Path, metavar="FILE", help="write a PNG of α_p against prompt size")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    comparison = paper_comparison(args.hardware, args.profile, args.price_usd_per_hour,
-                                  weights_dtype=args.weights_dtype)  # fmt: skip
+    comparison = paper_comparison(
+        args.hardware, args.profile, args.price_usd_per_hour, weights_dtype=args.weights_dtype
+    )
     if args.json:
         print_json(comparison.records)
     else:
@@ -70,8 +82,13 @@ def print_modern(hardware: str, weights_dtype: str) -> None:
 
 def print_table(comparison: PaperComparison) -> None:
     out = console()
-    table = Table(title=f"Idealized runtime at batch 1 on {comparison.hardware.id}", title_justify="left",
-                  box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))  # fmt: skip
+    table = Table(
+        title=f"Idealized runtime at batch 1 on {comparison.hardware.id}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+    )
     columns = ["model", "GPUs", "tp×pp", *(f"α{p} ms" for p in ALPHA_COLUMNS), "β ms"]
     for prompt, output in EXAMPLE_REQUESTS:
         columns += [f"{prompt}/{output} s", "¢/req"]
@@ -97,6 +114,8 @@ def print_table(comparison: PaperComparison) -> None:
     prompt, output = EXAMPLE_REQUESTS[-1]
     out.print(f"{comparison.profile_note}; weights {comparison.records[0]['weights_dtype']}; davinci = gpt3-175b")
     out.print(f"price: {comparison.price_note}")
-    out.print(f"p/o s, ¢/req: runtime and cents of a request of p prompt and o output tokens; $/1M in, out: "
-              f"from the {prompt}/{output} request")  # fmt: skip
+    out.print(
+        f"p/o s, ¢/req: runtime and cents of a request of p prompt and o output tokens; $/1M in, out: "
+        f"from the {prompt}/{output} request"
+    )
     out.print(f"α_p + β·(o−1) is within {100 * worst:.2g}% of the simulated end-to-end time on the paper's grid")

@@ -11,9 +11,13 @@ from simulator.predict import predict_cases, read_cases
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("predict", help="predict many cases from a CSV", description=__doc__)
-    parser.add_argument("--cases", required=True, type=Path,
-                        help="CSV with model, hardware, tp, pp, batch, prompt_tokens, output_tokens "
-                             "[, ep, weights_dtype, act_dtype, kv_dtype, profile]")  # fmt: skip
+    parser.add_argument(
+        "--cases",
+        required=True,
+        type=Path,
+        help="CSV with model, hardware, tp, pp, batch, prompt_tokens, output_tokens "
+        "[, ep, weights_dtype, act_dtype, kv_dtype, profile]",
+    )
     parser.add_argument("--out", required=True, type=Path, help="CSV to write")
     add_profile_argument(parser)
     parser.set_defaults(handler=run)

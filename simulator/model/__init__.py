@@ -2,4 +2,4 @@
 
 from simulator.model.spec import MLAConfig, ModelSpec, MoEConfig
 
-__all__ = ["MLAConfig", "ModelSpec", "MoEConfig"]
+__all__ = ["MLAConfig", "MoEConfig", "ModelSpec"]

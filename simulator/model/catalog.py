@@ -36,5 +36,3 @@ def _load_file(path: Path) -> ModelSpec:
     if is_hf_config(data):
         return spec_from_hf_config(data, source=str(path))
     return validated(ModelSpec, data, path)
-
-

@@ -17,8 +17,13 @@ from pydantic import ValidationError
 
 from simulator.errors import UserError, first_validation_problem
 from simulator.model.hf_config import (
-    HFConfig, SpecFields, llama_like, moe_layout, sliding_layers, with_window,
-)  # fmt: skip
+    HFConfig,
+    SpecFields,
+    llama_like,
+    moe_layout,
+    sliding_layers,
+    with_window,
+)
 from simulator.model.spec import ModelSpec
 
 

@@ -47,7 +47,8 @@ def attention(
         op_class=OpClass.ATTENTION,
         description=description,
         flops=2 * b * heads * (qk_dim + v_dim) * pairs,
-        bytes_read=b * s * heads * qk_dim * a_bytes + b * kv_tokens * kv_heads * kv_width * kv_element_bytes
+        bytes_read=b * s * heads * qk_dim * a_bytes
+        + b * kv_tokens * kv_heads * kv_width * kv_element_bytes
         + 2 * scores_bytes,
         bytes_written=b * s * heads * v_dim * a_bytes + 2 * scores_bytes,
         precision=MathPrecision.HIGH,

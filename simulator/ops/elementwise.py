@@ -17,8 +17,9 @@ NORM_PARAMS_PER_CHANNEL = {"rmsnorm": 1, "layernorm": 2}
 ACTIVATION_FLOPS_PER_ELEMENT = {"gelu": 8, "relu": 1, "swiglu": 6, "geglu": 9}
 
 
-def _elementwise(name: str, description: str, flops: sp.Expr, read: sp.Expr, written: sp.Expr,
-                 weight_params: sp.Expr = sp.Integer(0)) -> OpCost:  # fmt: skip
+def _elementwise(
+    name: str, description: str, flops: sp.Expr, read: sp.Expr, written: sp.Expr, weight_params: sp.Expr = sp.Integer(0)
+) -> OpCost:
     return OpCost(
         name=name,
         op_class=OpClass.ELEMENTWISE,
@@ -35,57 +36,62 @@ def _elementwise(name: str, description: str, flops: sp.Expr, read: sp.Expr, wri
 def norm(name: str, description: str, kind: str, rows: sp.Expr, width: sp.Expr) -> OpCost:
     params = NORM_PARAMS_PER_CHANNEL[kind] * width
     return _elementwise(
-        name, description,
+        name,
+        description,
         flops=NORM_FLOPS_PER_ELEMENT[kind] * rows * width,
         read=rows * width * a_bytes + params * p_bytes,
         written=rows * width * a_bytes,
         weight_params=params,
-    )  # fmt: skip
+    )
 
 
 def add(name: str, description: str, rows: sp.Expr, width: sp.Expr, inputs: int = 2) -> OpCost:
     return _elementwise(
-        name, description,
+        name,
+        description,
         flops=(inputs - 1) * rows * width,
         read=inputs * rows * width * a_bytes,
         written=rows * width * a_bytes,
-    )  # fmt: skip
+    )
 
 
 def activation(name: str, description: str, kind: str, rows: sp.Expr, width: sp.Expr, gated: bool) -> OpCost:
     """`width` is the output width; a gated activation reads two inputs of that width (gate and up)."""
     inputs = 2 if gated else 1
     return _elementwise(
-        name, description,
+        name,
+        description,
         flops=ACTIVATION_FLOPS_PER_ELEMENT[kind] * rows * width,
         read=inputs * rows * width * a_bytes,
         written=rows * width * a_bytes,
-    )  # fmt: skip
+    )
 
 
 def rotary(name: str, description: str, rows: sp.Expr, width: sp.Expr) -> OpCost:
     """x·cos + rotate(x)·sin on the rotated part of Q and K."""
-    return _elementwise(name, description, flops=3 * rows * width,
-                        read=rows * width * a_bytes, written=rows * width * a_bytes)  # fmt: skip
+    return _elementwise(
+        name, description, flops=3 * rows * width, read=rows * width * a_bytes, written=rows * width * a_bytes
+    )
 
 
 def cache_write(name: str, description: str, rows: sp.Expr, width: sp.Expr, element_bytes: sp.Expr) -> OpCost:
-    return _elementwise(name, description, flops=sp.Integer(0),
-                        read=rows * width * a_bytes, written=rows * width * element_bytes)  # fmt: skip
+    return _elementwise(
+        name, description, flops=sp.Integer(0), read=rows * width * a_bytes, written=rows * width * element_bytes
+    )
 
 
 def lookup(name: str, description: str, rows: sp.Expr, width: sp.Expr, table_rows: sp.Expr) -> OpCost:
     """Gather `rows` rows of a `table_rows` × `width` table (embeddings); stores the whole table."""
     return _elementwise(
-        name, description,
+        name,
+        description,
         flops=sp.Integer(0),
         read=rows * width * p_bytes,
         written=rows * width * a_bytes,
         weight_params=table_rows * width,
-    )  # fmt: skip
+    )
 
 
 def reduction(name: str, description: str, rows: sp.Expr, width: sp.Expr) -> OpCost:
     """Read a rows × width matrix and keep one value per row (argmax sampling, top-k routing)."""
-    return _elementwise(name, description, flops=rows * width,
-                        read=rows * width * a_bytes, written=rows * a_bytes)  # fmt: skip
+    return _elementwise(name, description, flops=rows * width, read=rows * width * a_bytes, written=rows * a_bytes)

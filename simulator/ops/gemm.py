@@ -35,9 +35,7 @@ def linear(
     )
 
 
-def batched_linear(
-    name: str, description: str, batch: sp.Expr, m: sp.Expr, n: sp.Expr, k: sp.Expr
-) -> OpCost:
+def batched_linear(name: str, description: str, batch: sp.Expr, m: sp.Expr, n: sp.Expr, k: sp.Expr) -> OpCost:
     """`batch` independent GEMMs of the same shape, one weight matrix each (MLA's per-head absorbed projections)."""
     return OpCost(
         name=name,

@@ -44,11 +44,33 @@ kv_bytes = sp.Symbol("kv_bytes", positive=True)  # KV cache
 
 WORKLOAD_SYMBOLS = (b, s, c)
 ALL_SYMBOLS: tuple[sp.Symbol, ...] = (
-    b, s, c,
-    h, n_q, n_kv, d_head, f, V, W, n_pos, E, k_top, f_e, f_sh, r_q, r_kv, d_nope, d_rope, d_v,
-    tp, ep,
-    w_bytes, p_bytes, a_bytes, kv_bytes,
-)  # fmt: skip
+    b,
+    s,
+    c,
+    h,
+    n_q,
+    n_kv,
+    d_head,
+    f,
+    V,
+    W,
+    n_pos,
+    E,
+    k_top,
+    f_e,
+    f_sh,
+    r_q,
+    r_kv,
+    d_nope,
+    d_rope,
+    d_v,
+    tp,
+    ep,
+    w_bytes,
+    p_bytes,
+    a_bytes,
+    kv_bytes,
+)
 
 # Derived quantities, named once so every formula reads the same way.
 tokens = b * s  # tokens processed in this pass

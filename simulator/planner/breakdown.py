@@ -23,8 +23,14 @@ PARTS = ("roofline", "kernel_inefficiency", "launch_host_overhead", "communicati
 PHASE_COLUMNS = {"prefill": "prefill_s", "decode": "decode_s"}
 
 
-def ideal_to_calibrated(deployment: Deployment, profile: Profile, batch: int, prompt: int, output: int,
-                        lm_head_all_positions: bool | None = None) -> pd.DataFrame:  # fmt: skip
+def ideal_to_calibrated(
+    deployment: Deployment,
+    profile: Profile,
+    batch: int,
+    prompt: int,
+    output: int,
+    lm_head_all_positions: bool | None = None,
+) -> pd.DataFrame:
     """Rows PARTS, columns prefill_s, decode_s (all output − 1 steps) and e2e_s; the e2e_s column sums to the
     calibrated e2e. Rows carry a `share` of e2e."""
     if lm_head_all_positions is None:

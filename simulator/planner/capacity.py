@@ -104,8 +104,14 @@ def _ceil(x: np.ndarray) -> np.ndarray:
     return np.ceil(x * (1 - _ROUNDING))
 
 
-def size_replicas(step_s: np.ndarray, prefill: PrefillStats, decode_tokens: float, qps: float, targets: Targets,
-                  cap: float = UTILIZATION_CAP) -> Sizing | None:  # fmt: skip
+def size_replicas(
+    step_s: np.ndarray,
+    prefill: PrefillStats,
+    decode_tokens: float,
+    qps: float,
+    targets: Targets,
+    cap: float = UTILIZATION_CAP,
+) -> Sizing | None:
     """Fewest replicas, and the smallest B achieving it, for decode-step times step_s[B − 1], B = 1 … len;
     None when no B meets the targets at any replica count."""
     step = np.asarray(step_s, dtype=np.float64)
@@ -155,10 +161,18 @@ def step_times(deployment: Deployment, profile: Profile, max_batch: int, context
     return simulate(deployment, profile, np.arange(1, max_batch + 1), prompt, 2).tpot_s
 
 
-def capacity_frame(model: str, hardware: list[str], qps: float, prompt: LengthDistribution,
-                   output: LengthDistribution, targets: Targets, profile: str = "auto",
-                   max_devices: int = DEFAULT_MAX_DEVICES, weights_dtype: str = "bf16",
-                   kv_dtype: str | None = None) -> pd.DataFrame:  # fmt: skip
+def capacity_frame(
+    model: str,
+    hardware: list[str],
+    qps: float,
+    prompt: LengthDistribution,
+    output: LengthDistribution,
+    targets: Targets,
+    profile: str = "auto",
+    max_devices: int = DEFAULT_MAX_DEVICES,
+    weights_dtype: str = "bf16",
+    kv_dtype: str | None = None,
+) -> pd.DataFrame:
     """The fewest-device configuration per hardware meeting the targets, cheapest per hour first.
     Raises UserError with the best achievable tpot and ttft p99 when no hardware meets them."""
     if qps <= 0 or targets.ttft_p99_s <= 0 or targets.tpot_s <= 0:
@@ -171,8 +185,9 @@ def capacity_frame(model: str, hardware: list[str], qps: float, prompt: LengthDi
         notes.append(f"{device.id}: {note}")
         candidates = []
         for layout in layouts(spec, device, max_devices, weights_dtype, kv_dtype):
-            slots = min(largest_batch(layout, chosen, math.ceil(prompt.mean()), math.ceil(output.mean())),
-                        MAX_CONCURRENCY)  # fmt: skip
+            slots = min(
+                largest_batch(layout, chosen, math.ceil(prompt.mean()), math.ceil(output.mean())), MAX_CONCURRENCY
+            )
             if slots < 1:
                 continue
             step = step_times(layout, chosen, slots, decode_context(prompt, output))
@@ -199,19 +214,32 @@ def capacity_frame(model: str, hardware: list[str], qps: float, prompt: LengthDi
     return frame
 
 
-def capacity_row(layout: Deployment, sizing: Sizing, qps: float, prompt: LengthDistribution,
-                 output: LengthDistribution, profile: Profile) -> dict:  # fmt: skip
+def capacity_row(
+    layout: Deployment,
+    sizing: Sizing,
+    qps: float,
+    prompt: LengthDistribution,
+    output: LengthDistribution,
+    profile: Profile,
+) -> dict:
     """One hardware's answer (field names are the `capacity --json` API); cost is one hour of the fleet."""
     devices = sizing.replicas * layout.n_accelerators
     hour = SECONDS_PER_HOUR
-    cost = request_cost(layout.hardware, devices, hour * sizing.prefill_utilization,
-                        hour * (1 - sizing.prefill_utilization), round(hour * qps * prompt.mean()),
-                        round(hour * qps * output.mean()))  # fmt: skip
+    cost = request_cost(
+        layout.hardware,
+        devices,
+        hour * sizing.prefill_utilization,
+        hour * (1 - sizing.prefill_utilization),
+        round(hour * qps * prompt.mean()),
+        round(hour * qps * output.mean()),
+    )
     return {
         "hardware": layout.hardware.id,
         "devices": devices,
         "replicas": sizing.replicas,
-        "tp": layout.tp, "pp": layout.pp, "ep": layout.ep,
+        "tp": layout.tp,
+        "pp": layout.pp,
+        "ep": layout.ep,
         "devices_per_replica": layout.n_accelerators,
         "batch": sizing.batch,
         "ttft_p99_s": sizing.ttft_p99_s,
@@ -225,7 +253,7 @@ def capacity_row(layout: Deployment, sizing: Sizing, qps: float, prompt: LengthD
         "usd_per_million_input_tokens": cost.usd_per_million_input_tokens,
         "usd_per_million_output_tokens": cost.usd_per_million_output_tokens,
         "profile": profile.name,
-    }  # fmt: skip
+    }
 
 
 def _layout_text(layout: Deployment) -> str:

@@ -7,7 +7,6 @@ identical architectures are simulated once. The summary is p10 / p50 / p90 over 
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 
@@ -20,13 +19,30 @@ from simulator.planner.partial_spec import PartialSpec, sample_architectures
 from simulator.profile import Profile, resolve_profile
 from simulator.simulation import simulate
 
-SUMMARY_COLUMNS = ("ttft_s", "tpot_s", "e2e_s", "usd_per_million_tokens", "devices", "num_layers", "hidden_size",
-                   "ffn_dim")  # fmt: skip
+SUMMARY_COLUMNS = (
+    "ttft_s",
+    "tpot_s",
+    "e2e_s",
+    "usd_per_million_tokens",
+    "devices",
+    "num_layers",
+    "hidden_size",
+    "ffn_dim",
+)
 
 
-def closed_model_frame(spec: PartialSpec, hardware: str, prompt: int, output: int, batch: int = 1,
-                       samples: int = 100, seed: int = 0, profile: str = "auto", weights_dtype: str = "bf16",
-                       kv_dtype: str | None = None) -> pd.DataFrame:  # fmt: skip
+def closed_model_frame(
+    spec: PartialSpec,
+    hardware: str,
+    prompt: int,
+    output: int,
+    batch: int = 1,
+    samples: int = 100,
+    seed: int = 0,
+    profile: str = "auto",
+    weights_dtype: str = "bf16",
+    kv_dtype: str | None = None,
+) -> pd.DataFrame:
     """One row per accepted architecture: its dimensions, counts, the fewest-device layout that holds it
     (tp inside a server, then pipeline stages) and its times and cost. attrs: drawn, accepted, profile note."""
     if min(prompt, output, batch, samples) < 1:
@@ -41,9 +57,17 @@ def closed_model_frame(spec: PartialSpec, hardware: str, prompt: int, output: in
         if key not in results:
             start = Deployment(model, device, weights_dtype=weights_dtype, kv_dtype=kv_dtype)
             results[key] = _simulate_on_fewest(start, chosen, batch, prompt, output)
-        rows.append({"sample": model.id, "num_layers": model.num_layers, "hidden_size": model.hidden_size,
-                     "num_heads": model.num_heads, "num_kv_heads": model.kv_heads, "ffn_dim": model.ffn_dim,
-                     **results[key]})  # fmt: skip
+        rows.append(
+            {
+                "sample": model.id,
+                "num_layers": model.num_layers,
+                "hidden_size": model.hidden_size,
+                "num_heads": model.num_heads,
+                "num_kv_heads": model.kv_heads,
+                "ffn_dim": model.ffn_dim,
+                **results[key],
+            }
+        )
     frame = pd.DataFrame(rows)
     frame.attrs |= {"drawn": drawn, "consistent": consistent, "accepted": len(models), "profile_note": note}
     return frame
@@ -58,14 +82,25 @@ def _simulate_on_fewest(start: Deployment, profile: Profile, batch: int, prompt:
     sim = simulate(layout, profile, batch, prompt, output)
     ttft, decode = float(sim.ttft_s[0]), float(sim.decode_s[0])
     cost = request_cost(layout.hardware, layout.n_accelerators, ttft, decode, batch * prompt, batch * output)
-    return {"fits": True, "devices": layout.n_accelerators, "tp": layout.tp, "pp": layout.pp, "ttft_s": ttft,
-            "tpot_s": float(sim.tpot_s[0]), "e2e_s": float(sim.e2e_s[0]),
-            "usd_per_million_tokens": cost.usd_per_million_tokens}  # fmt: skip
+    return {
+        "fits": True,
+        "devices": layout.n_accelerators,
+        "tp": layout.tp,
+        "pp": layout.pp,
+        "ttft_s": ttft,
+        "tpot_s": float(sim.tpot_s[0]),
+        "e2e_s": float(sim.e2e_s[0]),
+        "usd_per_million_tokens": cost.usd_per_million_tokens,
+    }
 
 
 def percentiles(frame: pd.DataFrame, columns: tuple[str, ...] = SUMMARY_COLUMNS) -> dict[str, dict[str, float]]:
     """p10 / p50 / p90 of each column over the samples that fit."""
     fitting = frame[frame["fits"]] if "fits" in frame else frame
-    return {column: dict(zip(("p10", "p50", "p90"), (float(v) for v in np.percentile(fitting[column], [10, 50, 90])),
-                             strict=True))
-            for column in columns if column in fitting and len(fitting)}  # fmt: skip
+    return {
+        column: dict(
+            zip(("p10", "p50", "p90"), (float(v) for v in np.percentile(fitting[column], [10, 50, 90])), strict=True)
+        )
+        for column in columns
+        if column in fitting and len(fitting)
+    }

@@ -41,9 +41,16 @@ def device_price(hardware: HardwareSpec, override_usd_per_hour: float | None = N
     return hardware.price_usd_per_hour
 
 
-def request_cost(hardware: HardwareSpec, n_accelerators: int, prefill_s: float, decode_s: float,
-                 input_tokens: int, output_tokens: int, busy_s: float | None = None,
-                 price_usd_per_hour: float | None = None) -> RequestCost:  # fmt: skip
+def request_cost(
+    hardware: HardwareSpec,
+    n_accelerators: int,
+    prefill_s: float,
+    decode_s: float,
+    input_tokens: int,
+    output_tokens: int,
+    busy_s: float | None = None,
+    price_usd_per_hour: float | None = None,
+) -> RequestCost:
     price = device_price(hardware, price_usd_per_hour)
     runtime = prefill_s + decode_s
     usd_per_second = n_accelerators * price / SECONDS_PER_HOUR

@@ -32,13 +32,40 @@ from simulator.deployment import Deployment
 from simulator.errors import UserError
 from simulator.model.catalog import load_model
 from simulator.model.spec import ModelSpec
-from simulator.planner.cost import RequestCost, device_price, request_cost
 from simulator.placement import fewest_devices
+from simulator.planner.cost import RequestCost, device_price, request_cost
 from simulator.profile import Profile, resolve_profile
 from simulator.simulation import simulate
 
-PROMPT_SIZES = (1, 16, 32, 64, 128, 192, 256, 320, 384, 428, 472, 512, 576, 640, 704, 768, 832, 896, 960, 1024, 1152,
-                1280, 1408, 1536, 1664, 1792, 1920)  # fmt: skip
+PROMPT_SIZES = (
+    1,
+    16,
+    32,
+    64,
+    128,
+    192,
+    256,
+    320,
+    384,
+    428,
+    472,
+    512,
+    576,
+    640,
+    704,
+    768,
+    832,
+    896,
+    960,
+    1024,
+    1152,
+    1280,
+    1408,
+    1536,
+    1664,
+    1792,
+    1920,
+)
 OUTPUT_TOKENS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64)
 PAPER_SEQUENCE_LENGTH = 2048
 PAPER_WEIGHTS_DTYPE = "fp16"
@@ -128,8 +155,9 @@ def _slope_through_origin(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.sum(x * y) / np.sum(x * x))
 
 
-def paper_deployment(model: ModelSpec, hardware: HardwareSpec, profile: Profile,
-                     weights_dtype: str = PAPER_WEIGHTS_DTYPE) -> Deployment:  # fmt: skip
+def paper_deployment(
+    model: ModelSpec, hardware: HardwareSpec, profile: Profile, weights_dtype: str = PAPER_WEIGHTS_DTYPE
+) -> Deployment:
     """The fewest devices holding the model and a 2048-token request at batch 1 (the longest prompt the paper
     serves, 1920 tokens, plus outputs up to 2048): `fewest_devices`, the paper's rule."""
     base = Deployment(model=model, hardware=hardware, weights_dtype=weights_dtype)
@@ -137,21 +165,34 @@ def paper_deployment(model: ModelSpec, hardware: HardwareSpec, profile: Profile,
     layout = fewest_devices(base, profile, 1, prompt, PAPER_SEQUENCE_LENGTH - prompt)
     if layout is None:
         per_node = hardware.devices_per_node
-        raise UserError(f"{model.id} does not fit on any layout of {hardware.id} (tensor parallelism inside a "
-                        f"{per_node}-device server, pipeline stages of full servers beyond)")  # fmt: skip
+        raise UserError(
+            f"{model.id} does not fit on any layout of {hardware.id} (tensor parallelism inside a "
+            f"{per_node}-device server, pipeline stages of full servers beyond)"
+        )
     return layout
 
 
-def idealized_for(model: ModelSpec, hardware: HardwareSpec, profile: Profile,
-                  weights_dtype: str = PAPER_WEIGHTS_DTYPE) -> IdealizedRuntime:  # fmt: skip
+def idealized_for(
+    model: ModelSpec, hardware: HardwareSpec, profile: Profile, weights_dtype: str = PAPER_WEIGHTS_DTYPE
+) -> IdealizedRuntime:
     """The paper's deployment of the model on this hardware, decomposed into α_p and β."""
     return decompose(paper_deployment(model, hardware, profile, weights_dtype), profile)
 
 
 # --- the paper's comparison: its models, its price, example requests -------------------------------------------
 
-PAPER_MODELS = ("gpt3-175b", "j1-large", "j1-grande", "j1-jumbo", "anthropic-52b", "cohere-xl", "mt-nlg-530b",
-                "gpt-j-6b", "yalm-100b", "bloom-176b")  # fmt: skip
+PAPER_MODELS = (
+    "gpt3-175b",
+    "j1-large",
+    "j1-grande",
+    "j1-jumbo",
+    "anthropic-52b",
+    "cohere-xl",
+    "mt-nlg-530b",
+    "gpt-j-6b",
+    "yalm-100b",
+    "bloom-176b",
+)
 PAPER_NAMES = {"gpt3-175b": "davinci"}  # the API names the paper used, where they differ from the catalog id
 PAPER_USD_PER_A100_HOUR = 4.096
 EXAMPLE_REQUESTS = ((512, 32), (1920, 64))
@@ -183,34 +224,53 @@ def paper_price(hardware: HardwareSpec, override_usd_per_hour: float | None = No
     return price, f"catalog on-demand ${price:g} per device-hour ({hardware.price_date})"
 
 
-def idealized_cost(runtime: IdealizedRuntime, prompt: int, output: int, price_usd_per_hour: float | None = None,
-                   extrapolate: bool = False) -> RequestCost:  # fmt: skip
+def idealized_cost(
+    runtime: IdealizedRuntime,
+    prompt: int,
+    output: int,
+    price_usd_per_hour: float | None = None,
+    extrapolate: bool = False,
+) -> RequestCost:
     """Dollars and joules of one batch-1 request at its idealized runtime: α(p) is charged to the input tokens,
     β·(o − 1) to the output tokens."""
     deployment = runtime.deployment
     alpha = float(runtime.alpha(prompt, extrapolate))
     total = float(runtime.idealized_runtime(prompt, output, extrapolate))
     return request_cost(
-        deployment.hardware, deployment.n_accelerators, prefill_s=alpha, decode_s=total - alpha,
-        input_tokens=prompt, output_tokens=output, busy_s=float(runtime.busy_s(prompt, output, extrapolate)),
+        deployment.hardware,
+        deployment.n_accelerators,
+        prefill_s=alpha,
+        decode_s=total - alpha,
+        input_tokens=prompt,
+        output_tokens=output,
+        busy_s=float(runtime.busy_s(prompt, output, extrapolate)),
         price_usd_per_hour=price_usd_per_hour,
-    )  # fmt: skip
+    )
 
 
 def request_record(runtime: IdealizedRuntime, prompt: int, output: int, price: float) -> dict[str, Any]:
     cost = idealized_cost(runtime, prompt, output, price)
     return {
-        "prompt_tokens": prompt, "output_tokens": output, "runtime_s": cost.runtime_s, "usd": cost.usd,
+        "prompt_tokens": prompt,
+        "output_tokens": output,
+        "runtime_s": cost.runtime_s,
+        "usd": cost.usd,
         "usd_per_million_input_tokens": cost.usd_per_million_input_tokens,
         "usd_per_million_output_tokens": cost.usd_per_million_output_tokens,
-        "usd_per_million_tokens": cost.usd_per_million_tokens, "utilization": cost.utilization,
-        "energy_j": cost.energy_j, "energy_busy_j": cost.energy_busy_j,
-    }  # fmt: skip
+        "usd_per_million_tokens": cost.usd_per_million_tokens,
+        "utilization": cost.utilization,
+        "energy_j": cost.energy_j,
+        "energy_busy_j": cost.energy_busy_j,
+    }
 
 
-def paper_comparison(hardware: str | HardwareSpec, profile: str | Profile, price_usd_per_hour: float | None = None,
-                     models: tuple[str, ...] = PAPER_MODELS,
-                     weights_dtype: str = PAPER_WEIGHTS_DTYPE) -> PaperComparison:  # fmt: skip
+def paper_comparison(
+    hardware: str | HardwareSpec,
+    profile: str | Profile,
+    price_usd_per_hour: float | None = None,
+    models: tuple[str, ...] = PAPER_MODELS,
+    weights_dtype: str = PAPER_WEIGHTS_DTYPE,
+) -> PaperComparison:
     """The paper's table for each model: its devices, α_p, β, idealized runtime and cost of EXAMPLE_REQUESTS.
     `profile` is a name (`auto` included), a path, or a Profile."""
     spec = load_hardware(hardware) if isinstance(hardware, str) else hardware
@@ -223,21 +283,35 @@ def paper_comparison(hardware: str | HardwareSpec, profile: str | Profile, price
     for model_id in models:
         model = load_model(model_id)
         record: dict[str, Any] = {
-            "model": model.id, "paper_name": PAPER_NAMES.get(model.id, model.id), "hardware": spec.id,
-            "profile": chosen.name, "profile_note": profile_note, "weights_dtype": weights_dtype,
-        }  # fmt: skip
+            "model": model.id,
+            "paper_name": PAPER_NAMES.get(model.id, model.id),
+            "hardware": spec.id,
+            "profile": chosen.name,
+            "profile_note": profile_note,
+            "weights_dtype": weights_dtype,
+        }
         try:
             runtime = idealized_for(model, spec, chosen, weights_dtype)
         except UserError as exc:
-            records.append(record | {"n_accelerators": None, "tp": None, "pp": None, "beta_s": None,
-                                     "alpha_s": None, "error": str(exc)})  # fmt: skip
+            records.append(
+                record
+                | {"n_accelerators": None, "tp": None, "pp": None, "beta_s": None, "alpha_s": None, "error": str(exc)}
+            )
             continue
         d = runtime.deployment
         runtimes.append(runtime)
-        records.append(record | {
-            "n_accelerators": d.n_accelerators, "tp": d.tp, "pp": d.pp, "beta_s": runtime.beta_s,
-            "alpha_s": runtime.alpha_by_size(), "decomposition_max_relative_error": runtime.max_relative_error,
-            "price_usd_per_device_hour": price, "price_note": price_note,
-            "requests": [request_record(runtime, p, o, price) for p, o in EXAMPLE_REQUESTS],
-        })  # fmt: skip
+        records.append(
+            record
+            | {
+                "n_accelerators": d.n_accelerators,
+                "tp": d.tp,
+                "pp": d.pp,
+                "beta_s": runtime.beta_s,
+                "alpha_s": runtime.alpha_by_size(),
+                "decomposition_max_relative_error": runtime.max_relative_error,
+                "price_usd_per_device_hour": price,
+                "price_note": price_note,
+                "requests": [request_record(runtime, p, o, price) for p, o in EXAMPLE_REQUESTS],
+            }
+        )
     return PaperComparison(spec, chosen, profile_note, price, price_note, runtimes, records)

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from simulator.errors import UserError, first_validation_problem
 from simulator.evaluate import arguments, evaluate_many
 from simulator.graph import BuildOptions, LayerKind, Phase, epilogue_graph, layer_graph, prologue_graph
-from simulator.model.spec import MLPKind, MoEConfig, ModelSpec, NormKind, PositionKind
+from simulator.model.spec import MLPKind, ModelSpec, MoEConfig, NormKind, PositionKind
 from simulator.ops import symbols as sym
 
 FFN_MULTIPLE = 128
@@ -62,8 +62,11 @@ class PartialSpec(BaseModel):
     num_layers: int | IntRange | None = None
     hidden_size: int | IntRange | None = None
     head_dim: int = Field(default=128, ge=1)
-    heads_multiple: int = Field(default=8, ge=1, description="query heads come in multiples of this (8: every "
-                                "tensor-parallel degree up to 8 divides them)")  # fmt: skip
+    heads_multiple: int = Field(
+        default=8,
+        ge=1,
+        description="query heads come in multiples of this (8: every tensor-parallel degree up to 8 divides them)",
+    )
     num_kv_heads: int | IntRange | None = Field(default=None, description="absent: MHA (one KV head per query head)")
     ffn_ratio: float | FloatRange | None = Field(default=None, description="MLP width / hidden (MoE: per expert)")
     mlp: MLPKind = "swiglu"
@@ -81,8 +84,10 @@ class PartialSpec(BaseModel):
         if len(absent) > 1:
             raise ValueError(f"{' and '.join(absent)} are both absent; give all but one (the one solved for)")
         if not absent and not isinstance(self.ffn_ratio, tuple):
-            raise ValueError("with num_layers, hidden_size and ffn_ratio all given, ffn_ratio must be a range (a "
-                             "filter on the solved MLP width); or leave one of the three out to solve for it")
+            raise ValueError(
+                "with num_layers, hidden_size and ffn_ratio all given, ffn_ratio must be a range (a "
+                "filter on the solved MLP width); or leave one of the three out to solve for it"
+            )
         if self.active_params is not None and self.moe is None:
             raise ValueError("active_params needs a moe section (dense models use every parameter)")
         if self.active_params is not None and self.active_params > self.total_params:
@@ -111,24 +116,39 @@ class ParamCounter:
     @classmethod
     def for_family(cls, template: ModelSpec) -> ParamCounter:
         opts = BuildOptions(phase=Phase.PREFILL)
-        edge_ops = [op for g in (prologue_graph(template, opts), epilogue_graph(template, opts))
-                    for _, op in g.nodes(data="cost")]  # fmt: skip
+        edge_ops = [
+            op
+            for g in (prologue_graph(template, opts), epilogue_graph(template, opts))
+            for _, op in g.nodes(data="cost")
+        ]
         kind = LayerKind(local_attention=False, moe=template.moe is not None)
         layer = [op for _, op in layer_graph(template, kind, opts).nodes(data="cost")]
-        return cls(tuple(op.expressions()["weight_params"] for op in edge_ops),
-                   tuple(op.expressions()["weight_params"] for op in layer),
-                   tuple(op.expressions()["active_params"] for op in layer))  # fmt: skip
+        return cls(
+            tuple(op.expressions()["weight_params"] for op in edge_ops),
+            tuple(op.expressions()["weight_params"] for op in layer),
+            tuple(op.expressions()["active_params"] for op in layer),
+        )
 
     def count(self, arch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         values = {
-            sym.h: arch["hidden_size"], sym.n_q: arch["hidden_size"] / arch["head_dim"], sym.n_kv: arch["kv_heads"],
-            sym.d_head: arch["head_dim"], sym.f: arch["ffn"], sym.V: arch["vocab"], sym.W: arch["context"],
-            sym.n_pos: arch["context"], sym.E: arch["experts"], sym.k_top: arch["top_k"], sym.f_e: arch["ffn"],
+            sym.h: arch["hidden_size"],
+            sym.n_q: arch["hidden_size"] / arch["head_dim"],
+            sym.n_kv: arch["kv_heads"],
+            sym.d_head: arch["head_dim"],
+            sym.f: arch["ffn"],
+            sym.V: arch["vocab"],
+            sym.W: arch["context"],
+            sym.n_pos: arch["context"],
+            sym.E: arch["experts"],
+            sym.k_top: arch["top_k"],
+            sym.f_e: arch["ffn"],
             sym.f_sh: np.maximum(arch["shared"] * arch["ffn"], 1.0),
-        }  # fmt: skip
+        }
         args = arguments(values)
-        edge, total, active = (np.sum(np.broadcast_arrays(*evaluate_many(exprs, args)), axis=0)
-                               for exprs in (self.edge, self.layer_total, self.layer_active))  # fmt: skip
+        edge, total, active = (
+            np.sum(np.broadcast_arrays(*evaluate_many(exprs, args)), axis=0)
+            for exprs in (self.edge, self.layer_total, self.layer_active)
+        )
         return edge + arch["num_layers"] * total, edge + arch["num_layers"] * active
 
 
@@ -238,8 +258,18 @@ def _acceptable(spec: PartialSpec, counter: ParamCounter, arch: dict[str, np.nda
 
 def _template(spec: PartialSpec) -> ModelSpec:
     """Any member of the family: the op graphs (which ops exist) do not depend on the numbers."""
-    arch = {"num_layers": 1, "hidden_size": spec.head_dim, "head_dim": spec.head_dim, "kv_heads": 1, "ffn": 1,
-            "vocab": spec.vocab_size, "context": spec.max_context, "experts": 2, "top_k": 1, "shared": 0}  # fmt: skip
+    arch = {
+        "num_layers": 1,
+        "hidden_size": spec.head_dim,
+        "head_dim": spec.head_dim,
+        "kv_heads": 1,
+        "ffn": 1,
+        "vocab": spec.vocab_size,
+        "context": spec.max_context,
+        "experts": 2,
+        "top_k": 1,
+        "shared": 0,
+    }
     if spec.moe is not None:
         top_k = spec.moe.top_k if isinstance(spec.moe.top_k, int) else spec.moe.top_k[0]
         arch |= {"experts": max(2, top_k), "top_k": top_k, "shared": spec.moe.num_shared_experts}
@@ -249,14 +279,29 @@ def _template(spec: PartialSpec) -> ModelSpec:
 def _model_spec(spec: PartialSpec, arch: dict[str, float], index: int) -> ModelSpec:
     moe = None
     if spec.moe is not None:
-        moe = MoEConfig(num_experts=int(arch["experts"]), top_k=int(arch["top_k"]), expert_ffn_dim=int(arch["ffn"]),
-                        num_shared_experts=int(arch["shared"]))  # fmt: skip
+        moe = MoEConfig(
+            num_experts=int(arch["experts"]),
+            top_k=int(arch["top_k"]),
+            expert_ffn_dim=int(arch["ffn"]),
+            num_shared_experts=int(arch["shared"]),
+        )
     return ModelSpec(
-        id=f"{spec.id}-sample-{index}", name=f"{spec.name} (sample {index})", source=spec.source,
-        published_params=spec.total_params, published_active_params=spec.active_params,
-        num_layers=int(arch["num_layers"]), hidden_size=int(arch["hidden_size"]),
-        num_heads=int(arch["hidden_size"] // arch["head_dim"]), num_kv_heads=int(arch["kv_heads"]),
-        head_dim=int(arch["head_dim"]), ffn_dim=int(arch["ffn"]), mlp=spec.mlp, norm=spec.norm,
-        position=spec.position, vocab_size=int(arch["vocab"]), max_context=int(arch["context"]),
-        tied_embeddings=spec.tied_embeddings, moe=moe,
-    )  # fmt: skip
+        id=f"{spec.id}-sample-{index}",
+        name=f"{spec.name} (sample {index})",
+        source=spec.source,
+        published_params=spec.total_params,
+        published_active_params=spec.active_params,
+        num_layers=int(arch["num_layers"]),
+        hidden_size=int(arch["hidden_size"]),
+        num_heads=int(arch["hidden_size"] // arch["head_dim"]),
+        num_kv_heads=int(arch["kv_heads"]),
+        head_dim=int(arch["head_dim"]),
+        ffn_dim=int(arch["ffn"]),
+        mlp=spec.mlp,
+        norm=spec.norm,
+        position=spec.position,
+        vocab_size=int(arch["vocab"]),
+        max_context=int(arch["context"]),
+        tied_embeddings=spec.tied_embeddings,
+        moe=moe,
+    )

@@ -41,8 +41,13 @@ OBJECTIVES: dict[str, tuple[str, bool]] = {
 }
 
 
-def layouts(model: ModelSpec, hardware: HardwareSpec, max_devices: int = DEFAULT_MAX_DEVICES,
-            weights_dtype: str = "bf16", kv_dtype: str | None = None) -> list[Deployment]:  # fmt: skip
+def layouts(
+    model: ModelSpec,
+    hardware: HardwareSpec,
+    max_devices: int = DEFAULT_MAX_DEVICES,
+    weights_dtype: str = "bf16",
+    kv_dtype: str | None = None,
+) -> list[Deployment]:
     """Every valid (tp, pp, ep) of at most `max_devices` devices, in (ep, tp, pp) order."""
     node = hardware.devices_per_node
     experts = model.moe.num_experts if model.moe is not None else 1
@@ -54,15 +59,17 @@ def layouts(model: ModelSpec, hardware: HardwareSpec, max_devices: int = DEFAULT
             for pp in range(1, min(stages_allowed, model.num_layers) + 1):
                 try:
                     check_parallelism(model, tp, pp, ep)
-                    found.append(Deployment(model, hardware, tp=tp, pp=pp, ep=ep, weights_dtype=weights_dtype,
-                                            kv_dtype=kv_dtype))  # fmt: skip
+                    found.append(
+                        Deployment(model, hardware, tp=tp, pp=pp, ep=ep, weights_dtype=weights_dtype, kv_dtype=kv_dtype)
+                    )
                 except UserError:  # heads not divisible, or no link spec for a group that spans servers
                     continue
     return found
 
 
-def largest_batch(deployment: Deployment, profile: Profile, prompt: float, output: float,
-                  limit: int = MAX_BATCH) -> int:  # fmt: skip
+def largest_batch(
+    deployment: Deployment, profile: Profile, prompt: float, output: float, limit: int = MAX_BATCH
+) -> int:
     """The largest batch (≤ limit) whose memory fits; 0 when batch 1 does not.
 
     Memory is convex in the sequences per expert-parallel group g = ⌈batch/ep⌉ (weights, plus KV cache linear
@@ -87,14 +94,19 @@ def configuration_row(deployment: Deployment, profile: Profile, batch: int, prom
     sim = simulate(deployment, profile, batch, prompt, output)
     ttft, tpot, e2e, decode = (float(x[0]) for x in (sim.ttft_s, sim.tpot_s, sim.e2e_s, sim.decode_s))
     busy = float(np.ravel(sim.prefill.device_busy)[0] + np.sum(sim.decode_steps_per_node * sim.decode.device_busy))
-    cost = request_cost(deployment.hardware, deployment.n_accelerators, ttft, decode,
-                        batch * prompt, batch * output, busy_s=busy)  # fmt: skip
+    cost = request_cost(
+        deployment.hardware, deployment.n_accelerators, ttft, decode, batch * prompt, batch * output, busy_s=busy
+    )
     return {
         "hardware": deployment.hardware.id,
-        "tp": deployment.tp, "pp": deployment.pp, "ep": deployment.ep,
+        "tp": deployment.tp,
+        "pp": deployment.pp,
+        "ep": deployment.ep,
         "devices": deployment.n_accelerators,
         "batch": batch,
-        "ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e,
+        "ttft_s": ttft,
+        "tpot_s": tpot,
+        "e2e_s": e2e,
         "output_tokens_per_s": batch * output / e2e,
         "tokens_per_s": batch * (prompt + output) / e2e,
         "usd_per_request": cost.usd,
@@ -107,7 +119,7 @@ def configuration_row(deployment: Deployment, profile: Profile, batch: int, prom
         "memory_capacity_gb_per_device": sim.memory.capacity_bytes / GB,
         "fits": bool(sim.memory.fits[0]),
         "profile": profile.name,
-    }  # fmt: skip
+    }
 
 
 def pareto_mask(cost: np.ndarray, latency: np.ndarray) -> np.ndarray:
@@ -130,9 +142,17 @@ def rank(frame: pd.DataFrame, objective: str) -> pd.DataFrame:
     return ranked
 
 
-def hardware_rows(model: ModelSpec, hardware: HardwareSpec, profile: Profile, prompt: int, output: int,
-                  batch: int | None, max_devices: int, weights_dtype: str,
-                  kv_dtype: str | None) -> list[dict]:  # fmt: skip
+def hardware_rows(
+    model: ModelSpec,
+    hardware: HardwareSpec,
+    profile: Profile,
+    prompt: int,
+    output: int,
+    batch: int | None,
+    max_devices: int,
+    weights_dtype: str,
+    kv_dtype: str | None,
+) -> list[dict]:
     """Rows of every layout that fits on one hardware (batch None: each layout's largest batch)."""
     rows = []
     for layout in layouts(model, hardware, max_devices, weights_dtype, kv_dtype):
@@ -145,9 +165,18 @@ def hardware_rows(model: ModelSpec, hardware: HardwareSpec, profile: Profile, pr
     return rows
 
 
-def plan_frame(model: str, hardware: list[str], prompt: int, output: int, batch: int | None = 1,
-               objective: str = "latency", profile: str = "auto", max_devices: int = DEFAULT_MAX_DEVICES,
-               weights_dtype: str = "bf16", kv_dtype: str | None = None) -> pd.DataFrame:  # fmt: skip
+def plan_frame(
+    model: str,
+    hardware: list[str],
+    prompt: int,
+    output: int,
+    batch: int | None = 1,
+    objective: str = "latency",
+    profile: str = "auto",
+    max_devices: int = DEFAULT_MAX_DEVICES,
+    weights_dtype: str = "bf16",
+    kv_dtype: str | None = None,
+) -> pd.DataFrame:
     """Every feasible configuration, ranked by `objective`, with a `pareto` column; batch None: max batch.
 
     `frame.attrs["notes"]` holds the profile used per hardware and why a hardware had no feasible layout.
@@ -172,8 +201,9 @@ def plan_frame(model: str, hardware: list[str], prompt: int, output: int, batch:
         found = hardware_rows(spec, device, chosen, prompt, output, batch, max_devices, weights_dtype, kv_dtype)
         if not found:
             first_miss = first_miss or (device, chosen)
-            misses.append(no_fit_clause(spec, device, chosen, batch or 1, prompt, output, max_devices,
-                                        weights_dtype, kv_dtype))  # fmt: skip
+            misses.append(
+                no_fit_clause(spec, device, chosen, batch or 1, prompt, output, max_devices, weights_dtype, kv_dtype)
+            )
         rows.extend(found)
     if not rows:
         assert first_miss is not None
@@ -191,14 +221,26 @@ def plan_frame(model: str, hardware: list[str], prompt: int, output: int, batch:
 def memory_needed(single: Deployment, profile: Profile, batch: int, prompt: int, output: int) -> str:
     """`<model> needs 812 GB at batch 1 (weights … + KV cache … + activations …)`, on one device's terms."""
     memory = memory_for(single, profile, batch, prompt, output)
-    weights, kv, activations = (float(x[0]) / GB for x in (memory.weights_bytes, memory.kv_cache_bytes,
-                                                             memory.activation_bytes))  # fmt: skip
-    return (f"{single.model.id} needs {weights + kv + activations:.0f} GB at batch {batch} (weights {weights:.1f} GB"
-            f" + KV cache {kv:.1f} GB + activations {activations:.1f} GB)")  # fmt: skip
+    weights, kv, activations = (
+        float(x[0]) / GB for x in (memory.weights_bytes, memory.kv_cache_bytes, memory.activation_bytes)
+    )
+    return (
+        f"{single.model.id} needs {weights + kv + activations:.0f} GB at batch {batch} (weights {weights:.1f} GB"
+        f" + KV cache {kv:.1f} GB + activations {activations:.1f} GB)"
+    )
 
 
-def no_fit_clause(spec: ModelSpec, device: HardwareSpec, profile: Profile, batch: int, prompt: int, output: int,
-                  max_devices: int, weights_dtype: str, kv_dtype: str | None) -> str:  # fmt: skip
+def no_fit_clause(
+    spec: ModelSpec,
+    device: HardwareSpec,
+    profile: Profile,
+    batch: int,
+    prompt: int,
+    output: int,
+    max_devices: int,
+    weights_dtype: str,
+    kv_dtype: str | None,
+) -> str:
     """Why one hardware has no feasible layout, and how many devices would fit (tp in a server, then pp)."""
     clause = f"no layout of up to {max_devices} × {device.id} fits"
     start = Deployment(spec, device, weights_dtype=weights_dtype, kv_dtype=kv_dtype)

@@ -37,13 +37,16 @@ def duration_label(seconds: float) -> str:
 def case_title(deployment: Deployment, profile_name: str, batch: int, prompt: int, output: int) -> str:
     """Two title lines naming the configuration, so a figure reads without the terminal."""
     d = deployment
-    return (f"{d.model.id} on {d.n_accelerators}× {d.hardware.id} (tp {d.tp}, pp {d.pp})\n"
-            f"batch {batch}, prompt {prompt}, output {output}, profile '{profile_name}'")  # fmt: skip
+    return (
+        f"{d.model.id} on {d.n_accelerators}× {d.hardware.id} (tp {d.tp}, pp {d.pp})\n"
+        f"batch {batch}, prompt {prompt}, output {output}, profile '{profile_name}'"
+    )
 
 
 def simulation_title(sim: Simulation, case: int = 0) -> str:
-    return case_title(sim.deployment, sim.profile.name, int(sim.batch[case]), int(sim.prompt[case]),
-                      int(sim.output[case]))  # fmt: skip
+    return case_title(
+        sim.deployment, sim.profile.name, int(sim.batch[case]), int(sim.prompt[case]), int(sim.output[case])
+    )
 
 
 def stacked_bars(figure: Figure, labels: list[str], parts: dict[str, list[float]], title: str) -> None:

@@ -16,15 +16,26 @@ def plot_pareto(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
     for hardware, rows in frame.groupby("hardware", sort=True):
         axes.scatter(rows["e2e_s"], rows["usd_per_million_tokens"], s=22, alpha=0.55, label=f"{hardware}")
     front = frame[frame["pareto"]].sort_values("e2e_s")
-    axes.step(front["e2e_s"], front["usd_per_million_tokens"], where="post", color="black", linewidth=1.2,
-              label=f"Pareto front ({len(front)} configurations)")  # fmt: skip
-    axes.scatter(front["e2e_s"], front["usd_per_million_tokens"], s=70, facecolors="none", edgecolors="black",
-                 linewidths=1.4)  # fmt: skip
+    axes.step(
+        front["e2e_s"],
+        front["usd_per_million_tokens"],
+        where="post",
+        color="black",
+        linewidth=1.2,
+        label=f"Pareto front ({len(front)} configurations)",
+    )
+    axes.scatter(
+        front["e2e_s"], front["usd_per_million_tokens"], s=70, facecolors="none", edgecolors="black", linewidths=1.4
+    )
     for _, row in front.iterrows():
         layout = f"tp{row['tp']}·pp{row['pp']}" + (f"·ep{row['ep']}" if row["ep"] > 1 else "")
-        axes.annotate(f"{row['hardware']} {row['devices']}× {layout}, b={row['batch']}",
-                      (row["e2e_s"], row["usd_per_million_tokens"]), textcoords="offset points", xytext=(6, 4),
-                      fontsize="x-small")  # fmt: skip
+        axes.annotate(
+            f"{row['hardware']} {row['devices']}× {layout}, b={row['batch']}",
+            (row["e2e_s"], row["usd_per_million_tokens"]),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize="x-small",
+        )
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_xlabel("end-to-end latency of a request (seconds, log scale)")

@@ -18,8 +18,11 @@ from simulator.simulation import Simulation
 
 PHASE_MARKERS = {"prefill": "o", "decode": "^"}
 CLASS_COLORS = {"gemm": "tab:blue", "attention": "tab:red", "elementwise": "tab:green"}
-PRECISION_LABELS = {MathPrecision.COMPUTE: "compute dtype", MathPrecision.HIGH: "16-bit",
-                    MathPrecision.VECTOR: "fp32 vector"}  # fmt: skip
+PRECISION_LABELS = {
+    MathPrecision.COMPUTE: "compute dtype",
+    MathPrecision.HIGH: "16-bit",
+    MathPrecision.VECTOR: "fp32 vector",
+}
 
 
 def compute_roofs(sim: Simulation) -> dict[str, float]:
@@ -58,9 +61,15 @@ def plot_roofline(sim: Simulation, path: str | Path, case: int = 0) -> Path:
     seen: set[tuple[str, str]] = set()
     for op in ops:
         key = (str(op["phase"]), str(op["op_class"]))
-        axes.scatter(op["arithmetic_intensity"], op["attained_flops_per_s"], marker=PHASE_MARKERS[key[0]],
-                     color=CLASS_COLORS.get(key[1], "tab:gray"), s=40, zorder=3,
-                     label=None if key in seen else f"{key[0]} {key[1]}")  # fmt: skip
+        axes.scatter(
+            op["arithmetic_intensity"],
+            op["attained_flops_per_s"],
+            marker=PHASE_MARKERS[key[0]],
+            color=CLASS_COLORS.get(key[1], "tab:gray"),
+            s=40,
+            zorder=3,
+            label=None if key in seen else f"{key[0]} {key[1]}",
+        )
         seen.add(key)
     for (x_at, y_at), names in _labels(ops).items():
         axes.annotate(", ".join(names), (x_at, y_at), fontsize=6, xytext=(4, -3), textcoords="offset points")

@@ -37,4 +37,3 @@ def plot_time_breakdown(sim: Simulation, path: str | Path, case: int = 0) -> Pat
     parts = {part: [times[phase][part] for phase in PHASES] for part in (*OP_CLASSES, "host overhead")}
     stacked_bars(figure, labels, parts, f"Time by op class — {simulation_title(sim, case)}")
     return save_png(figure, path)
-
