@@ -8,9 +8,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from calibration.store import SHIPPED_DATA_DIR
 from simulator.errors import UserError
-from simulator.profile import write_profile
+
+# The shipped data directory, named here without importing the data store (pandas) at parser construction.
+SHIPPED_DATA_DIR = Path(__file__).parent / "data"
 
 SECTIONS = ("lower-bound", "kernels", "megatron", "end-to-end", "cpu")
 
@@ -72,6 +73,8 @@ def run_fit(args: argparse.Namespace) -> int:
         profile, _ = measured_kernel_profile(args.data, command=_command())
         if args.name:
             profile = profile.model_copy(update={"name": args.name})
+    from simulator.profile import write_profile
+
     write_profile(profile, args.out)
     fit = profile.fit
     print(

@@ -298,7 +298,7 @@ def end_to_end_profile(
 
 def _parameter_range(records: Sequence[EndToEndMeasurement], data_dir: Path) -> tuple[float, float]:
     from calibration.fit.targets import dataset_model
-    from simulator.model.params import parameter_counts
+    from simulator.parameters import parameter_counts
 
     totals = [parameter_counts(dataset_model(m, data_dir)).total for m in sorted({r.model for r in records})]
     return float(min(totals)), float(max(totals))

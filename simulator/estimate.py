@@ -6,12 +6,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from hardware_specs import load_hardware
 from simulator.deployment import Deployment
 from simulator.errors import UserError
+from simulator.hardware import load_hardware
 from simulator.memory import model_sizes
 from simulator.model.catalog import load_model
-from simulator.model.params import parameter_counts
+from simulator.parameters import parameter_counts
 from simulator.profile import Profile, resolve_profile
 from simulator.report import host_overhead_s, op_rows
 from simulator.simulation import Simulation, simulate

@@ -9,7 +9,7 @@ import pandas as pd
 
 from simulator.errors import UserError
 from simulator.estimate import EstimateInputs, build_deployment, extrapolation_warnings, interval
-from simulator.model.params import parameter_counts
+from simulator.parameters import parameter_counts
 from simulator.profile import resolve_profile
 from simulator.simulation import simulate
 

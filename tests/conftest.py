@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hardware_specs import load_hardware
 from simulator.deployment import Deployment
+from simulator.hardware import load_hardware
 from simulator.model.catalog import load_model
 from simulator.profile import IDEAL
 from simulator.simulation import Simulation, simulate

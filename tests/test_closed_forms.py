@@ -8,7 +8,7 @@ from conftest import deployment, ideal
 
 from simulator.memory import model_sizes
 from simulator.model.catalog import load_model
-from simulator.model.params import parameter_counts
+from simulator.parameters import parameter_counts
 
 
 def decode_step_flops(model: str, context: int = 1, **kwargs: object) -> float:

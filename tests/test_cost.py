@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from hardware_specs import load_hardware
 from simulator.errors import UserError
+from simulator.hardware import load_hardware
 from simulator.model.catalog import load_model
 from simulator.planner.idealized import (
     PAPER_USD_PER_A100_HOUR,

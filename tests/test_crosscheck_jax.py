@@ -13,10 +13,10 @@ import pytest
 jax = pytest.importorskip("jax")
 import jax.numpy as jnp  # noqa: E402
 
-from hardware_specs import load_hardware  # noqa: E402
 from simulator.deployment import Deployment  # noqa: E402
 from simulator.engine import count_pass  # noqa: E402
 from simulator.graph import Phase  # noqa: E402
+from simulator.hardware import load_hardware  # noqa: E402
 from simulator.model.spec import ModelSpec  # noqa: E402
 
 

@@ -15,10 +15,10 @@ torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from calibration.harness.model import build_transformer  # noqa: E402
-from hardware_specs import load_hardware  # noqa: E402
 from simulator.deployment import Deployment  # noqa: E402
 from simulator.engine import count_pass  # noqa: E402
 from simulator.graph import Phase  # noqa: E402
+from simulator.hardware import load_hardware  # noqa: E402
 from simulator.model.catalog import load_model  # noqa: E402
 from simulator.ops.cost import OpClass  # noqa: E402
 

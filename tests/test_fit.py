@@ -12,8 +12,8 @@ from calibration.fit.optimize import fit_constants, log_residuals
 from calibration.fit.parameters import FRACTION_CEILING, select
 from calibration.fit.targets import end_to_end_targets
 from calibration.records import EndToEndMeasurement, OpMeasurement, Provenance
-from hardware_specs import load_hardware
 from simulator.deployment import Deployment
+from simulator.hardware import load_hardware
 from simulator.model.catalog import load_model
 from simulator.profile import IDEAL, Behaviours
 from simulator.simulation import simulate

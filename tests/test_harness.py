@@ -20,11 +20,11 @@ from calibration.harness.model import build_transformer, generate, parameter_cou
 from calibration.harness.timing import TimingPolicy, time_op  # noqa: E402
 from calibration.records import OpMeasurement  # noqa: E402
 from calibration.store import read_e2e_records, read_op_records, read_provenance  # noqa: E402
-from hardware_specs import load_hardware  # noqa: E402
 from simulator.errors import UserError  # noqa: E402
+from simulator.hardware import load_hardware  # noqa: E402
 from simulator.model.catalog import load_model  # noqa: E402
-from simulator.model.params import parameter_counts  # noqa: E402
 from simulator.model.spec import ModelSpec  # noqa: E402
+from simulator.parameters import parameter_counts  # noqa: E402
 
 CPU = torch.device("cpu")
 FAST = TimingPolicy(budget_s=0.01, warmups=2, min_repeats=5, max_repeats=50)

@@ -18,7 +18,7 @@ from simulator.model import ModelSpec
 from simulator.model.catalog import load_model
 from simulator.model.hf_config import layer_pattern
 from simulator.model.hf_import import FAMILIES, imported_id, spec_from_hf_config
-from simulator.model.params import ParameterCounts, parameter_counts
+from simulator.parameters import ParameterCounts, parameter_counts
 
 CONFIG_DIR = Path(__file__).parent / "data" / "hf_configs"
 

@@ -7,8 +7,8 @@ import pytest
 from conftest import deployment
 
 import simulator.planner.idealized as idealized
-from hardware_specs import load_hardware
 from simulator.errors import UserError
+from simulator.hardware import load_hardware
 from simulator.model.catalog import load_model
 from simulator.planner.idealized import (
     OUTPUT_TOKENS,

@@ -17,8 +17,8 @@ from calibration.importers.build import build, main
 from calibration.importers.registry import IMPORTERS
 from calibration.records import OpMeasurement
 from calibration.store import SHIPPED_DATA_DIR, read_e2e_records, read_op_records, read_provenance
-from hardware_specs.catalog import hardware_ids
 from simulator.errors import UserError
+from simulator.hardware import hardware_ids
 from simulator.model.catalog import model_ids
 from simulator.model.spec import ModelSpec
 

@@ -16,7 +16,7 @@ import yaml
 from simulator.errors import UserError
 from simulator.model import ModelSpec
 from simulator.model.catalog import CATALOG_DIR, load_model, model_ids
-from simulator.model.params import ParameterCounts, parameter_counts
+from simulator.parameters import ParameterCounts, parameter_counts
 
 PARAM_TOLERANCE = 0.02
 

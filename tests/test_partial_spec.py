@@ -11,7 +11,7 @@ import pytest
 
 from simulator.cli import main
 from simulator.errors import UserError
-from simulator.model.params import parameter_counts
+from simulator.parameters import parameter_counts
 from simulator.planner.closed_model import closed_model_frame, percentiles
 from simulator.planner.partial_spec import ParamCounter, PartialSpec, load_partial_spec, sample_architectures
 

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from conftest import deployment
 
-from hardware_specs import load_hardware
 from simulator.cli import main
 from simulator.deployment import check_parallelism
 from simulator.errors import UserError
+from simulator.hardware import load_hardware
 from simulator.model.catalog import load_model
 from simulator.placement import memory_for
 from simulator.planner.plan import OBJECTIVES, largest_batch, layouts, pareto_mask, plan_frame, rank

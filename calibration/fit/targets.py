@@ -17,13 +17,13 @@ import numpy as np
 
 from calibration.records import EndToEndMeasurement, OpMeasurement, Provenance
 from calibration.store import SHIPPED_DATA_DIR
-from hardware_specs import load_hardware
 from hardware_specs.schema import HardwareSpec
 from simulator.deployment import Deployment
 from simulator.dtypes import bytes_per_element
 from simulator.engine import PassCounts, count_pass, time_pass
 from simulator.errors import UserError
 from simulator.graph import Phase
+from simulator.hardware import load_hardware
 from simulator.model.catalog import load_model
 from simulator.model.spec import ModelSpec
 from simulator.ops.attention import causal_pairs

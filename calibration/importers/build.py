@@ -26,8 +26,8 @@ from calibration.importers.readme import render_readme
 from calibration.importers.registry import IMPORTERS
 from calibration.records import EndToEndMeasurement, OpMeasurement
 from calibration.store import read_records, write_provenance, write_records
-from hardware_specs.catalog import hardware_ids, load_hardware
 from simulator.errors import UserError
+from simulator.hardware import hardware_ids, load_hardware
 from simulator.model.catalog import load_model, model_ids
 from simulator.model.spec import ModelSpec
 

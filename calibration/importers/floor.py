@@ -15,8 +15,8 @@ import numpy as np
 
 from calibration.records import EndToEndMeasurement
 from simulator.dtypes import bytes_per_element
-from simulator.model.params import parameter_counts
 from simulator.model.spec import ModelSpec
+from simulator.parameters import parameter_counts
 
 
 @cache

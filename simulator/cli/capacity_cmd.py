@@ -14,14 +14,15 @@ chunked, every decode step as if all B slots were full, p99s of the TTFT parts a
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from rich.table import Table
 
 from simulator.cli.common import add_dtype_arguments, add_profile_argument, console, print_json, seconds
-from simulator.planner.capacity import Targets, capacity_frame
-from simulator.planner.distributions import parse_distribution
-from simulator.planner.plan import DEFAULT_MAX_DEVICES
+from simulator.planner.options import DEFAULT_MAX_DEVICES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DISTRIBUTIONS = (
     "const:N | uniform:LOW:HIGH (inclusive) | lognormal:MEDIAN:SIGMA (median tokens, σ of ln length); "
@@ -56,6 +57,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from simulator.planner.capacity import Targets, capacity_frame
+    from simulator.planner.distributions import parse_distribution
+
     prompt = parse_distribution(args.prompt_dist, "--prompt-dist")
     output = parse_distribution(args.output_dist, "--output-dist")
     targets = Targets(ttft_p99_s=args.ttft_p99, tpot_s=args.tpot)

@@ -6,10 +6,7 @@ import argparse
 
 from rich.table import Table
 
-from hardware_specs import hardware_ids, load_hardware
 from simulator.cli.common import console, print_json, si
-from simulator.model.catalog import load_model, model_ids
-from simulator.model.params import parameter_counts
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -22,6 +19,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def list_models(args: argparse.Namespace) -> int:
+    from simulator.model.catalog import load_model, model_ids
+    from simulator.parameters import parameter_counts
+
     rows = []
     for model_id in model_ids():
         spec = load_model(model_id)
@@ -67,6 +67,8 @@ def list_models(args: argparse.Namespace) -> int:
 
 
 def list_hardware(args: argparse.Namespace) -> int:
+    from simulator.hardware import hardware_ids, load_hardware
+
     specs = [load_hardware(hardware_id) for hardware_id in hardware_ids()]
     if args.json:
         print_json([spec.model_dump() for spec in specs])

@@ -10,8 +10,6 @@ import argparse
 from rich.table import Table
 
 from simulator.cli.common import add_dtype_arguments, add_profile_argument, console, print_json, seconds
-from simulator.planner.closed_model import closed_model_frame, percentiles
-from simulator.planner.partial_spec import load_partial_spec
 
 UNITS = {
     "ttft_s": "time to first token",
@@ -43,6 +41,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from simulator.planner.closed_model import closed_model_frame, percentiles
+    from simulator.planner.partial_spec import load_partial_spec
+
     spec = load_partial_spec(args.spec)
     frame = closed_model_frame(
         spec,

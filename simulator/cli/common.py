@@ -6,11 +6,12 @@ import argparse
 import json
 import math
 import sys
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from simulator.dtypes import BYTES_PER_ELEMENT
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def add_deployment_arguments(parser: argparse.ArgumentParser, *, hardware_required: bool = True) -> None:
@@ -69,6 +70,8 @@ def _jsonable(value: Any) -> Any:
 
 def console() -> Console:
     """Rich output; at least 120 columns wide even when piped, so tables do not fold."""
+    from rich.console import Console
+
     width = Console().width
     return Console(highlight=False, soft_wrap=False, width=max(width, 120))
 

@@ -17,11 +17,12 @@ from simulator.cli.common import (
     seconds,
     si,
 )
-from simulator.estimate import EstimateInputs, estimate_record, run_estimate
-from simulator.simulation import Simulation
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from simulator.estimate import EstimateInputs
+    from simulator.simulation import Simulation
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -70,6 +71,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def inputs_from_args(args: argparse.Namespace) -> EstimateInputs:
+    from simulator.estimate import EstimateInputs
+
     return EstimateInputs(
         model=args.model,
         hardware=args.hardware,
@@ -90,6 +93,8 @@ def inputs_from_args(args: argparse.Namespace) -> EstimateInputs:
 
 
 def run(args: argparse.Namespace) -> int:
+    from simulator.estimate import estimate_record, run_estimate
+
     sim, note = run_estimate(inputs_from_args(args))
     record = estimate_record(sim, note)
     breakdown = ideal_to_calibrated_parts(sim, args.lm_head_all_positions) if args.breakdown else None

@@ -4,19 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import sympy as sp
-
-from hardware_specs import load_hardware
-from simulator.cli.common import console, si
-from simulator.deployment import Deployment
-from simulator.engine import pass_pieces
-from simulator.errors import unknown_name_error
-from simulator.evaluate import evaluate, model_bindings
-from simulator.graph import BuildOptions, Phase
-from simulator.model.catalog import load_model
-from simulator.ops import symbols as sym
-from simulator.ops.cost import OpCost
-
 QUANTITIES = ("flops", "bytes_read", "bytes_written", "weight_params", "gemm_m", "gemm_n", "gemm_k", "wire_bytes")
 
 
@@ -24,7 +11,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("explain", help="show an op's FLOP and byte formulas", description=__doc__)
     parser.add_argument("--model", required=True)
     parser.add_argument("--op", help="op name (omit to list the ops of each phase)")
-    parser.add_argument("--phase", choices=[p.value for p in Phase], default="prefill")
+    parser.add_argument("--phase", choices=("prefill", "decode"), default="prefill")
     parser.add_argument("--tp", type=int, default=1)
     parser.add_argument("--ep", type=int, default=1)
     parser.add_argument("--batch", type=int, default=1, help="b (default 1)")
@@ -37,6 +24,19 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sympy as sp
+
+    from simulator.cli.common import console, si
+    from simulator.deployment import Deployment
+    from simulator.engine import pass_pieces
+    from simulator.errors import unknown_name_error
+    from simulator.evaluate import evaluate, model_bindings
+    from simulator.graph import BuildOptions, Phase
+    from simulator.hardware import load_hardware
+    from simulator.model.catalog import load_model
+    from simulator.ops import symbols as sym
+    from simulator.ops.cost import OpCost
+
     model = load_model(args.model)
     # Any hardware with bf16 math serves for counting; explain shows counts, not times.
     deployment = Deployment(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.table import Table
@@ -16,13 +17,10 @@ from rich.table import Table
 from simulator.cli.common import add_profile_argument, console, print_json
 from simulator.dtypes import BYTES_PER_ELEMENT
 from simulator.errors import UserError
-from simulator.planner.idealized import (
-    EXAMPLE_REQUESTS,
-    PAPER_NAMES,
-    PAPER_WEIGHTS_DTYPE,
-    PaperComparison,
-    paper_comparison,
-)
+from simulator.planner.options import PAPER_WEIGHTS_DTYPE
+
+if TYPE_CHECKING:
+    from simulator.planner.idealized import PaperComparison
 
 DEFAULT_HARDWARE = "a100-sxm-80gb"
 DEFAULT_PROFILE = "megatron-a100-2022"
@@ -52,6 +50,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from simulator.planner.idealized import paper_comparison
+
     comparison = paper_comparison(
         args.hardware, args.profile, args.price_usd_per_hour, weights_dtype=args.weights_dtype
     )
@@ -72,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_modern(hardware: str, weights_dtype: str) -> None:
+    from simulator.planner.idealized import paper_comparison
+
     try:
         comparison = paper_comparison(hardware, "auto", weights_dtype=weights_dtype)
     except UserError as exc:
@@ -81,6 +83,8 @@ def print_modern(hardware: str, weights_dtype: str) -> None:
 
 
 def print_table(comparison: PaperComparison) -> None:
+    from simulator.planner.idealized import EXAMPLE_REQUESTS, PAPER_NAMES
+
     out = console()
     table = Table(
         title=f"Idealized runtime at batch 1 on {comparison.hardware.id}",

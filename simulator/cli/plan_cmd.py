@@ -4,12 +4,15 @@ cost per 1M tokens against end-to-end latency (★ marks Pareto-optimal rows).""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from rich.table import Table
 
 from simulator.cli.common import add_dtype_arguments, add_profile_argument, console, print_json, seconds, si
-from simulator.planner.plan import DEFAULT_MAX_DEVICES, OBJECTIVES, plan_frame
+from simulator.planner.options import DEFAULT_MAX_DEVICES, OBJECTIVES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TABLE_WIDTH = 150  # every column unabbreviated, even when piped
 
@@ -50,6 +53,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from simulator.planner.plan import plan_frame
+
     hardware = [name.strip() for name in args.hardware.split(",") if name.strip()]
     frame = plan_frame(
         args.model,

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from simulator.cli.common import add_profile_argument
-from simulator.predict import predict_cases, read_cases
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -24,6 +23,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from simulator.predict import predict_cases, read_cases
+
     cases = read_cases(args.cases)
     result = predict_cases(cases, default_profile=args.profile, source=str(args.cases))
     args.out.parent.mkdir(parents=True, exist_ok=True)

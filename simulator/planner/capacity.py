@@ -38,13 +38,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hardware_specs import load_hardware
 from simulator.deployment import Deployment
 from simulator.errors import UserError
+from simulator.hardware import load_hardware
 from simulator.model.catalog import load_model
 from simulator.planner.cost import SECONDS_PER_HOUR, request_cost
 from simulator.planner.distributions import LengthDistribution
-from simulator.planner.plan import DEFAULT_MAX_DEVICES, largest_batch, layouts
+from simulator.planner.options import DEFAULT_MAX_DEVICES
+from simulator.planner.plan import largest_batch, layouts
 from simulator.profile import Profile, resolve_profile
 from simulator.simulation import simulate
 

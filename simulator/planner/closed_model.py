@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hardware_specs import load_hardware
 from simulator.deployment import Deployment
 from simulator.errors import UserError
+from simulator.hardware import load_hardware
 from simulator.placement import fewest_devices
 from simulator.planner.cost import request_cost
 from simulator.planner.partial_spec import PartialSpec, sample_architectures

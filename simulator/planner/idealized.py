@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from hardware_specs import load_hardware
 from hardware_specs.schema import HardwareSpec
 from simulator.deployment import Deployment
 from simulator.errors import UserError
+from simulator.hardware import load_hardware
 from simulator.model.catalog import load_model
 from simulator.model.spec import ModelSpec
 from simulator.placement import fewest_devices
@@ -68,7 +68,7 @@ PROMPT_SIZES = (
 )
 OUTPUT_TOKENS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64)
 PAPER_SEQUENCE_LENGTH = 2048
-PAPER_WEIGHTS_DTYPE = "fp16"
+from simulator.planner.options import PAPER_WEIGHTS_DTYPE  # noqa: E402  (re-exported)
 
 
 @dataclass(frozen=True)

@@ -19,26 +19,19 @@ import math
 import numpy as np
 import pandas as pd
 
-from hardware_specs import load_hardware
 from hardware_specs.schema import HardwareSpec
 from simulator.deployment import Deployment, check_parallelism
 from simulator.errors import UserError
+from simulator.hardware import load_hardware
 from simulator.model.catalog import load_model
 from simulator.model.spec import ModelSpec
 from simulator.placement import fewest_devices, memory_for
 from simulator.planner.cost import request_cost
+from simulator.planner.options import DEFAULT_MAX_DEVICES, MAX_BATCH, OBJECTIVES
 from simulator.profile import Profile, resolve_profile
 from simulator.simulation import simulate
 
 GB = 1e9
-MAX_BATCH = 16384  # the largest batch `largest_batch` reports; serving engines cap concurrency far lower
-DEFAULT_MAX_DEVICES = 64
-# objective → (column, ascending)
-OBJECTIVES: dict[str, tuple[str, bool]] = {
-    "latency": ("e2e_s", True),
-    "cost": ("usd_per_million_tokens", True),
-    "throughput": ("output_tokens_per_s", False),
-}
 
 
 def layouts(

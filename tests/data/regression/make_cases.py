@@ -1,6 +1,9 @@
 """Fixed regression cases: many deployments and profiles, outputs ≤ 9 (every decode step evaluated exactly)."""
-import csv, itertools
+
+import csv
+
 import numpy as np
+
 rng = np.random.default_rng(7)
 deployments = [
     ("llama-3.1-8b", "h100-sxm", 1, 1, 1, "bf16", "h100-sxm-kernels"),
@@ -22,7 +25,9 @@ deployments = [
 ]
 with open("tests/data/regression/cases.csv", "w", newline="") as fh:
     w = csv.writer(fh)
-    w.writerow(["model", "hardware", "tp", "pp", "ep", "weights_dtype", "profile", "batch", "prompt_tokens", "output_tokens"])
+    w.writerow(
+        ["model", "hardware", "tp", "pp", "ep", "weights_dtype", "profile", "batch", "prompt_tokens", "output_tokens"]
+    )
     for d in deployments:
         for _ in range(12):
             batch = int(rng.choice([1, 2, 3, 8, 17, 64]))

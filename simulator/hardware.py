@@ -1,19 +1,15 @@
-"""Find accelerator specs by catalog id (shipped YAML files) or by path (a user's file, or one `measure` wrote)."""
+"""Find accelerator specs (`hardware_specs/`) by catalog id or by path (a user's file, or one `measure` wrote)."""
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
 
-from hardware_specs.schema import HardwareSpec
+from hardware_specs import CATALOG_DIR, HardwareSpec, hardware_ids
 from simulator.errors import unknown_name_error
 from simulator.files import read_mapping, validated
 
-CATALOG_DIR = Path(__file__).parent / "data"
-
-
-def hardware_ids() -> list[str]:
-    return sorted(path.stem for path in CATALOG_DIR.glob("*.yaml"))
+__all__ = ["hardware_ids", "load_hardware"]
 
 
 def load_hardware(id_or_path: str) -> HardwareSpec:
