@@ -83,6 +83,9 @@ class HardwareSpec(BaseModel):
             raise ValueError("price_usd_per_hour needs a price_date")
         return self
 
+    def __hash__(self) -> int:  # the figures hold dicts; a spec is immutable, so its JSON identifies it
+        return hash(self.model_dump_json())
+
     # --- SI-unit views used by the simulator ---
     @property
     def memory_bytes(self) -> float:

@@ -9,8 +9,7 @@ from hardware_specs.schema import HardwareSpec
 from simulator.dtypes import bytes_per_element, default_activation_dtype
 from simulator.errors import UserError
 from simulator.model.spec import ModelSpec
-from simulator.ops import symbols as sym
-from simulator.ops.cost import MathPrecision
+from simulator.op_kinds import MathPrecision
 
 FLOAT_16_32 = ("fp32", "fp16", "bf16")
 
@@ -25,7 +24,6 @@ class Deployment:
     weights_dtype: str = "bf16"
     act_dtype: str | None = None  # None: follows the weights (bf16 for integer weight-only formats)
     kv_dtype: str | None = None  # None: the activation dtype if 16/32-bit, else bf16
-    naive_attention: bool = False
 
     def __post_init__(self) -> None:
         check_parallelism(self.model, self.tp, self.pp, self.ep)
@@ -35,7 +33,7 @@ class Deployment:
         for dtype in (self.weights_dtype, self.act_dtype, self.kv_dtype):
             if dtype is not None:
                 bytes_per_element(dtype)
-        if self.activations in ("int4",):
+        if self.activation_dtype in ("int4",):
             raise UserError("int4 is a weight-only format; activations cannot be int4")
         for precision in MathPrecision:
             self.peak_flops(precision)
@@ -60,21 +58,23 @@ class Deployment:
         return self.n_accelerators if self.pp > 1 else 1
 
     @property
-    def activations(self) -> str:
+    def activation_dtype(self) -> str:
+        """The dtype of activations and of the blocks' GEMM math (`act_dtype`, else following the weights)."""
         return self.act_dtype or default_activation_dtype(self.weights_dtype)
 
     @property
-    def kv_cache(self) -> str:
+    def kv_cache_dtype(self) -> str:
+        """The KV cache's dtype (`kv_dtype`, else the activations', bf16 when those are 8-bit)."""
         if self.kv_dtype is not None:
             return self.kv_dtype
-        return self.activations if self.activations in FLOAT_16_32 else "bf16"
+        return self.activation_dtype if self.activation_dtype in FLOAT_16_32 else "bf16"
 
     @property
-    def other_params(self) -> str:
+    def other_params_dtype(self) -> str:
         """Embeddings, LM head, norms, biases, router: never quantized (as AWQ/GPTQ/FP8 checkpoints keep them)."""
         if self.weights_dtype in FLOAT_16_32:
             return self.weights_dtype
-        return self.activations if self.activations in FLOAT_16_32 else "bf16"
+        return self.activation_dtype if self.activation_dtype in FLOAT_16_32 else "bf16"
 
     @cached_property
     def stage_layers(self) -> list[range]:
@@ -87,14 +87,15 @@ class Deployment:
             start += size
         return stages
 
-    def bindings(self) -> dict:
+    def bindings(self) -> dict[str, float]:
+        """The parallelism and number formats, by formula symbol name (`formula_inputs.SYMBOL_NAMES`)."""
         return {
-            sym.tp: float(self.tp),
-            sym.ep: float(self.ep),
-            sym.w_bytes: bytes_per_element(self.weights_dtype),
-            sym.p_bytes: bytes_per_element(self.other_params),
-            sym.a_bytes: bytes_per_element(self.activations),
-            sym.kv_bytes: bytes_per_element(self.kv_cache),
+            "tp": float(self.tp),
+            "ep": float(self.ep),
+            "w_bytes": bytes_per_element(self.weights_dtype),
+            "p_bytes": bytes_per_element(self.other_params_dtype),
+            "a_bytes": bytes_per_element(self.activation_dtype),
+            "kv_bytes": bytes_per_element(self.kv_cache_dtype),
         }
 
     def peak_flops(self, precision: MathPrecision) -> float:
@@ -115,10 +116,10 @@ class Deployment:
 
     def _math_dtype(self, precision: MathPrecision) -> str:
         if precision is MathPrecision.COMPUTE:
-            return self.activations
+            return self.activation_dtype
         if precision is MathPrecision.VECTOR:
             return "fp32"
-        return self.activations if self.activations in FLOAT_16_32 else "bf16"
+        return self.activation_dtype if self.activation_dtype in FLOAT_16_32 else "bf16"
 
     def crosses_nodes(self, devices_spanned: int) -> bool:
         return devices_spanned > self.hardware.devices_per_node
@@ -142,6 +143,12 @@ class Deployment:
                 f"and its spec has no inter-node bandwidth; use fewer devices per group"
             )
         return hw.inter_node_bytes_per_s
+
+
+def in_network_reduction_factor(group: float) -> float:
+    """Wire bytes of an all-reduce with in-network reduction (NVLink SHARP) relative to the ring: each device sends
+    its payload to the switch once and receives the reduced result once, so payload instead of 2(g−1)/g·payload."""
+    return 1.0 if group <= 2 else group / (2 * (group - 1))
 
 
 def check_parallelism(model: ModelSpec, tp: int, pp: int, ep: int) -> None:

@@ -51,7 +51,6 @@ def build_deployment(inputs: EstimateInputs) -> Deployment:
         weights_dtype=inputs.weights_dtype,
         act_dtype=inputs.act_dtype,
         kv_dtype=inputs.kv_dtype,
-        naive_attention=inputs.naive_attention,
     )
 
 
@@ -60,7 +59,13 @@ def run_estimate(inputs: EstimateInputs) -> tuple[Simulation, str]:
     deployment = build_deployment(inputs)
     profile, note = resolve_profile(inputs.profile, deployment.hardware.id)
     sim = simulate(
-        deployment, profile, inputs.batch, inputs.prompt_tokens, inputs.output_tokens, inputs.lm_head_all_positions
+        deployment,
+        profile,
+        inputs.batch,
+        inputs.prompt_tokens,
+        inputs.output_tokens,
+        inputs.lm_head_all_positions,
+        inputs.naive_attention,
     )
     if inputs.check_memory and not bool(sim.memory.fits[0]):
         raise UserError(does_not_fit_message(sim))
@@ -120,8 +125,8 @@ def estimate_record(sim: Simulation, profile_note: str, case: int = 0) -> dict[s
         "prompt_tokens": int(sim.prompt[case]),
         "output_tokens": int(sim.output[case]),
         "weights_dtype": d.weights_dtype,
-        "act_dtype": d.activations,
-        "kv_dtype": d.kv_cache,
+        "act_dtype": d.activation_dtype,
+        "kv_dtype": d.kv_cache_dtype,
         "profile": sim.profile.name,
         "profile_note": profile_note,
         "ttft_s": ttft,
@@ -148,7 +153,7 @@ def estimate_record(sim: Simulation, profile_note: str, case: int = 0) -> dict[s
         "memory_capacity_bytes_per_accelerator": memory.capacity_bytes,
         "fits": bool(memory.fits[case]),
         "prefill_host_overhead_s": host_overhead_s(sim.prefill, case),
-        "decode_host_overhead_s": host_overhead_s(sim.decode, case, sim.decode_steps_per_node[case]),
+        "decode_host_overhead_s": host_overhead_s(sim.decode, case, sim.decode_step_weights[case]),
         "extrapolation": extrapolation_warnings(
             sim.profile,
             {

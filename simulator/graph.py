@@ -1,19 +1,18 @@
 """The op graph: which kernels a layer runs in a pass, in what order, and what depends on what.
 
-One networkx DAG per piece of the model (prologue, each kind of layer, epilogue) and phase. Nodes are op names
+Built from a `PassKey` (the model's structure and the pass's structural options) alone. One networkx DAG per
+piece of the model (prologue, each kind of layer, epilogue) and phase. Nodes are op names
 with the op's `OpCost` under the `cost` attribute; edges are data dependencies. The device executes a graph in
 `stream_order`, a deterministic topological order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from enum import Enum
+from dataclasses import replace
 
 import networkx as nx
 import sympy as sp
 
-from simulator.model.spec import ModelSpec
 from simulator.ops import attention as attn
 from simulator.ops import collectives as coll
 from simulator.ops import elementwise as ew
@@ -46,32 +45,7 @@ from simulator.ops.symbols import (
     tokens,
     tp,
 )
-
-
-class Phase(str, Enum):
-    PREFILL = "prefill"
-    DECODE = "decode"
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """Structural choices that change which ops exist (numbers enter later, through the symbols)."""
-
-    phase: Phase
-    tp: int = 1
-    ep: int = 1
-    naive_attention: bool = False
-    lm_head_all_positions: bool = False  # prefill: LM head over every prompt position, not only the last
-
-
-@dataclass(frozen=True, order=True)
-class LayerKind:
-    local_attention: bool
-    moe: bool
-
-    @property
-    def label(self) -> str:
-        return ("local" if self.local_attention else "global") + ("-moe" if self.moe else "")
+from simulator.structure import BuildOptions, LayerKind, ModelStructure, PassKey, Phase, layer_piece
 
 
 class _GraphBuilder:
@@ -98,17 +72,12 @@ def stream_order(graph: nx.DiGraph) -> list[OpCost]:
     return [graph.nodes[name]["cost"] for name in order]
 
 
-def layer_kinds(spec: ModelSpec) -> list[LayerKind]:
-    """The kind of every layer, in order."""
-    return [LayerKind(spec.is_local_layer(i), spec.is_moe_layer(i)) for i in range(spec.num_layers)]
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Prologue and epilogue
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def prologue_graph(spec: ModelSpec, opts: BuildOptions) -> nx.DiGraph:
+def prologue_graph(structure: ModelStructure, opts: BuildOptions) -> nx.DiGraph:
     g = _GraphBuilder()
     rows = tokens
     g.add(
@@ -120,21 +89,21 @@ def prologue_graph(spec: ModelSpec, opts: BuildOptions) -> nx.DiGraph:
             table_rows=V / tp,
         )
     )
-    if spec.position == "learned":
+    if structure.position == "learned":
         g.add(ew.lookup("position_embedding", "learned position-embedding lookup", rows, h, table_rows=n_pos))
         g.add(ew.add("embedding_add", "token + position embeddings", rows, h))
-    if opts.tp > 1:
+    if opts.tensor_parallel:
         g.add(coll.all_reduce("embedding_all_reduce", "sum the vocabulary-parallel lookups", rows * h * a_bytes, tp))
-    if spec.embedding_norm:
-        g.add(ew.norm("embedding_norm", "norm of the embeddings", spec.norm, rows, h))
+    if structure.embedding_norm:
+        g.add(ew.norm("embedding_norm", "norm of the embeddings", structure.norm, rows, h))
     return g.graph
 
 
-def epilogue_graph(spec: ModelSpec, opts: BuildOptions) -> nx.DiGraph:
+def epilogue_graph(structure: ModelStructure, opts: BuildOptions) -> nx.DiGraph:
     g = _GraphBuilder()
     all_positions = opts.phase is Phase.PREFILL and opts.lm_head_all_positions
     logit_rows = tokens if all_positions else b
-    g.add(ew.norm("final_norm", "final norm", spec.norm, tokens, h))
+    g.add(ew.norm("final_norm", "final norm", structure.norm, tokens, h))
     lm_head = gemm.linear(
         "lm_head",
         "output projection to vocabulary logits (vocabulary-parallel), "
@@ -142,14 +111,14 @@ def epilogue_graph(spec: ModelSpec, opts: BuildOptions) -> nx.DiGraph:
         logit_rows,
         sp.ceiling(V / tp),
         h,
-        bias=spec.lm_head_bias,
+        bias=structure.lm_head_bias,
         weight_element_bytes=p_bytes,
         precision=MathPrecision.HIGH,
     )
-    if spec.tied_embeddings:  # shares the embedding table; its parameters are counted there
+    if structure.tied_embeddings:  # shares the embedding table; its parameters are counted there
         lm_head = _without_params(lm_head)
     g.add(lm_head)
-    if opts.tp > 1:
+    if opts.tensor_parallel:
         g.add(
             coll.all_gather("logits_all_gather", "gather vocabulary shards of the logits", logit_rows * V * a_bytes, tp)
         )
@@ -166,27 +135,27 @@ def _without_params(op: OpCost) -> OpCost:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def layer_graph(spec: ModelSpec, kind: LayerKind, opts: BuildOptions) -> nx.DiGraph:
+def layer_graph(structure: ModelStructure, kind: LayerKind, opts: BuildOptions) -> nx.DiGraph:
     """One decoder layer: attention block and MLP (or MoE) block, sequential or parallel."""
     g = _GraphBuilder()
     rows = tokens
-    attn_norm = g.add(ew.norm("attn_norm", "pre-attention norm", spec.norm, rows, h))
-    if spec.mla is not None:
-        _mla_block(g, spec, opts)
+    attn_norm = g.add(ew.norm("attn_norm", "pre-attention norm", structure.norm, rows, h))
+    if structure.mla:
+        _mla_block(g, structure, opts)
     else:
-        _attention_block(g, spec, kind, opts)
+        _attention_block(g, structure, kind, opts)
     attn_out = g.last
     assert attn_out is not None
 
-    if spec.parallel_attention_mlp:
-        if spec.norms_per_layer == 1:
+    if structure.parallel_attention_mlp:
+        if structure.norms_per_layer == 1:
             mlp_input = attn_norm
         else:
-            mlp_input = g.add(ew.norm("mlp_norm", "pre-MLP norm (parallel branch)", spec.norm, rows, h), after=[])
+            mlp_input = g.add(ew.norm("mlp_norm", "pre-MLP norm (parallel branch)", structure.norm, rows, h), after=[])
         g.last = mlp_input
-        _mlp_or_moe(g, spec, kind, opts, reduce=False)
+        _mlp_or_moe(g, structure, kind, opts, reduce=False)
         branches = [attn_out, g.last]
-        if opts.tp > 1:
+        if opts.tensor_parallel:
             g.add(
                 coll.all_reduce(
                     "all_reduce",
@@ -200,24 +169,24 @@ def layer_graph(spec: ModelSpec, kind: LayerKind, opts: BuildOptions) -> nx.DiGr
         g.add(ew.add("residual", "x + attention(x) + mlp(x)", rows, h, inputs=3), after=branches)
         return g.graph
 
-    if opts.tp > 1:
+    if opts.tensor_parallel:
         g.add(
             coll.all_reduce(
                 "attn_all_reduce", "sum attention partial outputs across tensor-parallel ranks", rows * h * a_bytes, tp
             )
         )
-    if spec.norms_per_layer == 4:
-        g.add(ew.norm("attn_post_norm", "post-attention norm (sandwich)", spec.norm, rows, h))
+    if structure.norms_per_layer == 4:
+        g.add(ew.norm("attn_post_norm", "post-attention norm (sandwich)", structure.norm, rows, h))
     g.add(ew.add("attn_residual", "residual add after attention", rows, h))
-    g.add(ew.norm("mlp_norm", "pre-MLP norm", spec.norm, rows, h))
-    _mlp_or_moe(g, spec, kind, opts, reduce=True)
-    if spec.norms_per_layer == 4:
-        g.add(ew.norm("mlp_post_norm", "post-MLP norm (sandwich)", spec.norm, rows, h))
+    g.add(ew.norm("mlp_norm", "pre-MLP norm", structure.norm, rows, h))
+    _mlp_or_moe(g, structure, kind, opts, reduce=True)
+    if structure.norms_per_layer == 4:
+        g.add(ew.norm("mlp_post_norm", "post-MLP norm (sandwich)", structure.norm, rows, h))
     g.add(ew.add("mlp_residual", "residual add after the MLP", rows, h))
     return g.graph
 
 
-def _attention_block(g: _GraphBuilder, spec: ModelSpec, kind: LayerKind, opts: BuildOptions) -> None:
+def _attention_block(g: _GraphBuilder, structure: ModelStructure, kind: LayerKind, opts: BuildOptions) -> None:
     rows = tokens
     q_heads = n_q / tp
     g.add(
@@ -227,10 +196,10 @@ def _attention_block(g: _GraphBuilder, spec: ModelSpec, kind: LayerKind, opts: B
             rows,
             (q_heads + 2 * kv_heads_per_device) * d_head,
             h,
-            bias=spec.qkv_bias,
+            bias=structure.qkv_bias,
         )
     )
-    if spec.position == "rotary":
+    if structure.position == "rotary":
         g.add(
             ew.rotary("rotary", "rotary position embedding of Q and K", rows, (q_heads + kv_heads_per_device) * d_head)
         )
@@ -262,20 +231,19 @@ def _attention_block(g: _GraphBuilder, spec: ModelSpec, kind: LayerKind, opts: B
             rows,
             h,
             q_heads * d_head,
-            bias=spec.attn_out_bias,
+            bias=structure.attn_out_bias,
         )
     )
 
 
-def _mla_block(g: _GraphBuilder, spec: ModelSpec, opts: BuildOptions) -> None:
+def _mla_block(g: _GraphBuilder, structure: ModelStructure, opts: BuildOptions) -> None:
     """Multi-head latent attention. Prefill materializes per-head K and V from the latent; decode uses the
     absorbed form (queries projected into the latent space), which reads only the latent cache."""
-    assert spec.mla is not None
     rows = tokens
     heads = n_q / tp
-    if spec.mla.q_lora_rank is not None:
+    if structure.mla_query_lora:
         g.add(gemm.linear("q_down_proj", "query down-projection to the q LoRA rank (replicated)", rows, r_q, h))
-        g.add(ew.norm("q_norm", "norm of the query latent", spec.norm, rows, r_q))
+        g.add(ew.norm("q_norm", "norm of the query latent", structure.norm, rows, r_q))
         g.add(gemm.linear("q_up_proj", "query up-projection (column-parallel)", rows, heads * (d_nope + d_rope), r_q))
     else:
         g.add(gemm.linear("q_proj", "query projection (column-parallel)", rows, heads * (d_nope + d_rope), h))
@@ -284,7 +252,7 @@ def _mla_block(g: _GraphBuilder, spec: ModelSpec, opts: BuildOptions) -> None:
             "kv_down_proj", "key/value down-projection to the latent plus the shared rotary key", rows, r_kv + d_rope, h
         )
     )
-    g.add(ew.norm("kv_norm", "norm of the key/value latent", spec.norm, rows, r_kv))
+    g.add(ew.norm("kv_norm", "norm of the key/value latent", structure.norm, rows, r_kv))
     g.add(ew.rotary("rotary", "rotary embedding of the query and key rotary parts", rows, (heads + 1) * d_rope))
     g.add(
         ew.cache_write(
@@ -346,13 +314,13 @@ def _mla_block(g: _GraphBuilder, spec: ModelSpec, opts: BuildOptions) -> None:
     g.add(gemm.linear("attn_out_proj", "attention output projection (row-parallel)", rows, h, heads * d_v))
 
 
-def _mlp_or_moe(g: _GraphBuilder, spec: ModelSpec, kind: LayerKind, opts: BuildOptions, reduce: bool) -> None:
+def _mlp_or_moe(g: _GraphBuilder, structure: ModelStructure, kind: LayerKind, opts: BuildOptions, reduce: bool) -> None:
     """The MLP (or MoE) block; `reduce` adds the tensor-parallel all-reduce of its output."""
     if kind.moe:
-        _moe_block(g, spec, opts)
+        _moe_block(g, structure, opts)
     else:
-        _dense_mlp(g, spec, "mlp", f, "MLP")
-    if reduce and opts.tp > 1:
+        _dense_mlp(g, structure, "mlp", f, "MLP")
+    if reduce and opts.tensor_parallel:
         g.add(
             coll.all_reduce(
                 "mlp_all_reduce", "sum MLP partial outputs across tensor-parallel ranks", tokens * h * a_bytes, tp
@@ -360,32 +328,42 @@ def _mlp_or_moe(g: _GraphBuilder, spec: ModelSpec, kind: LayerKind, opts: BuildO
         )
 
 
-def _dense_mlp(g: _GraphBuilder, spec: ModelSpec, prefix: str, width: sp.Expr, what: str) -> None:
+def _dense_mlp(g: _GraphBuilder, structure: ModelStructure, prefix: str, width: sp.Expr, what: str) -> None:
     rows = tokens
-    gates = 2 if spec.gated_mlp else 1
+    gates = 2 if structure.gated_mlp else 1
     g.add(
         gemm.linear(
             f"{prefix}_up_proj",
-            f"{what} up projection{' (gate and up fused)' if spec.gated_mlp else ''} (column-parallel)",
+            f"{what} up projection{' (gate and up fused)' if structure.gated_mlp else ''} (column-parallel)",
             rows,
             gates * width / tp,
             h,
-            bias=spec.mlp_bias,
+            bias=structure.mlp_bias,
         )
     )
     g.add(
         ew.activation(
-            f"{prefix}_act", f"{what} activation ({spec.mlp})", spec.mlp, rows, width / tp, gated=spec.gated_mlp
+            f"{prefix}_act",
+            f"{what} activation ({structure.mlp})",
+            structure.mlp,
+            rows,
+            width / tp,
+            gated=structure.gated_mlp,
         )
     )
     g.add(
         gemm.linear(
-            f"{prefix}_down_proj", f"{what} down projection (row-parallel)", rows, h, width / tp, bias=spec.mlp_bias
+            f"{prefix}_down_proj",
+            f"{what} down projection (row-parallel)",
+            rows,
+            h,
+            width / tp,
+            bias=structure.mlp_bias,
         )
     )
 
 
-def _moe_block(g: _GraphBuilder, spec: ModelSpec, opts: BuildOptions) -> None:
+def _moe_block(g: _GraphBuilder, structure: ModelStructure, opts: BuildOptions) -> None:
     """Routed experts split over `ep` groups (each expert tensor-parallel over the group's `tp` devices).
 
     Attention is data-parallel over the groups, so the MoE layer sees the tokens of all ep groups:
@@ -393,9 +371,8 @@ def _moe_block(g: _GraphBuilder, spec: ModelSpec, opts: BuildOptions) -> None:
     given expert is skipped by one token with probability 1 − k/E, so a group touches
     (E/ep)·(1 − (1 − k/E)^(b·s·ep)) of its experts: k at decode batch 1, all of them at large batch.
     """
-    assert spec.moe is not None
     rows = tokens
-    gates = 2 if spec.gated_mlp else 1
+    gates = 2 if structure.gated_mlp else 1
     experts_per_group = E / ep
     touched = experts_per_group * (1 - (1 - k_top / E) ** (rows * ep))
     assignments = rows * k_top
@@ -411,7 +388,7 @@ def _moe_block(g: _GraphBuilder, spec: ModelSpec, opts: BuildOptions) -> None:
         )
     )
     g.add(ew.reduction("router_top_k", "softmax and top-k expert choice", rows, E))
-    if opts.ep > 1:
+    if opts.expert_parallel:
         g.add(
             coll.all_to_all(
                 "moe_dispatch", "send each token to its experts' groups", assignments * h * a_bytes / tp, ep
@@ -432,11 +409,11 @@ def _moe_block(g: _GraphBuilder, spec: ModelSpec, opts: BuildOptions) -> None:
     g.add(
         ew.activation(
             "expert_act",
-            f"routed experts' activation ({spec.mlp})",
-            spec.mlp,
+            f"routed experts' activation ({structure.mlp})",
+            structure.mlp,
             assignments,
             f_e / tp,
-            gated=spec.gated_mlp,
+            gated=structure.gated_mlp,
         )
     )
     g.add(
@@ -451,12 +428,29 @@ def _moe_block(g: _GraphBuilder, spec: ModelSpec, opts: BuildOptions) -> None:
             k=f_e / tp,
         )
     )
-    if opts.ep > 1:
+    if opts.expert_parallel:
         g.add(
             coll.all_to_all(
                 "moe_combine", "return expert outputs to their tokens' groups", assignments * h * a_bytes / tp, ep
             )
         )
-    g.add(ew.add("moe_weighted_sum", "weighted sum of each token's k expert outputs", rows, h, inputs=spec.moe.top_k))
-    if spec.moe.num_shared_experts:
-        _dense_mlp(g, spec, "shared_expert", f_sh, "shared experts'")
+    g.add(ew.add("moe_weighted_sum", "weighted sum of each token's k expert outputs", rows, h, inputs=k_top))
+    if structure.shared_experts:
+        _dense_mlp(g, structure, "shared_expert", f_sh, "shared experts'")
+
+
+def send_recv_transfer() -> OpCost:
+    """The activations one pipeline stage sends to the next."""
+    return coll.send_recv("stage_send_recv", "activations to the next pipeline stage", tokens * h * a_bytes)
+
+
+def pass_ops(key: PassKey) -> dict[str, list[OpCost]]:
+    """Every piece of one pass in stream order: 'prologue', 'layer:<kind>' per layer kind, 'epilogue', and
+    'stage_transfer' (run between pipeline stages)."""
+    structure, options = key.structure, key.options
+    pieces = {"prologue": stream_order(prologue_graph(structure, options))}
+    for kind in structure.layer_kinds:
+        pieces[layer_piece(kind)] = stream_order(layer_graph(structure, kind, options))
+    pieces["epilogue"] = stream_order(epilogue_graph(structure, options))
+    pieces["stage_transfer"] = [send_recv_transfer()]
+    return pieces

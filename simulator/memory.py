@@ -7,9 +7,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from simulator.counting import CountingOptions, PassCounts, count_pass
 from simulator.deployment import Deployment
-from simulator.engine import OpCounts, PassCounts, count_pass
-from simulator.graph import Phase
+from simulator.structure import Phase
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,6 @@ class MemoryUse:
         return self.total_bytes <= self.capacity_bytes
 
 
-def kv_bytes_per_token(cache_write: OpCounts, counts: PassCounts) -> np.ndarray:
-    """KV-cache bytes one token adds in one layer on one device."""
-    return cache_write.counts["bytes_written"] / (counts.sequences_per_group * cache_write.new_tokens)
-
-
 def memory_use(
     deployment: Deployment, prefill: PassCounts, prompt: np.ndarray, output: np.ndarray, memory_utilization: float
 ) -> MemoryUse:
@@ -45,19 +40,21 @@ def memory_use(
     last = len(prefill.stages) - 1
     per_stage = []
     for index, kinds in enumerate(prefill.stages):
-        edge_ops = (prefill.prologue.op_counts() if index == 0 else []) + (
-            prefill.epilogue.op_counts() if index == last else []
-        )
-        weights: np.ndarray = sum((op.counts["weight_bytes"] for op in edge_ops), np.zeros(()))
+        weights: np.ndarray = np.zeros(())
+        for edge in ([prefill.prologue] if index == 0 else []) + ([prefill.epilogue] if index == last else []):
+            for value in edge.static["weight_bytes"]:
+                weights = weights + value
         kv: np.ndarray = np.zeros(())
         for kind, layers in Counter(kinds).items():
-            for op in prefill.layers[kind].op_counts():
-                weights = weights + layers * op.counts["weight_bytes"]
-                if op.op.name == "kv_cache_write":
+            piece = prefill.layers[kind]
+            for op_index in range(len(piece.ops)):
+                weights = weights + layers * piece.static["weight_bytes"][op_index]
+                per_token = piece.static["cache_bytes_per_token"][op_index]
+                if per_token:
                     held = np.minimum(context, window) if kind.local_attention and window else context
-                    kv = kv + layers * kv_bytes_per_token(op, prefill) * held * prefill.sequences_per_group
+                    kv = kv + layers * per_token * held * prefill.sequences_per_group
         if index == last and index > 0 and deployment.model.tied_embeddings:
-            weights = weights + prefill.prologue.counts["weight_bytes"][0]  # the LM head's copy of the table
+            weights = weights + prefill.prologue.static["weight_bytes"][0]  # the LM head's copy of the table
         per_stage.append((weights, kv))
     activations = max_activation_bytes(prefill)
     shape = np.broadcast_shapes(
@@ -75,9 +72,12 @@ def memory_use(
 
 def max_activation_bytes(prefill: PassCounts) -> np.ndarray:
     """The largest op's inputs + outputs other than its weights: the workspace a prefill needs at its peak."""
-    live = [
-        op.counts["bytes_read"] + op.counts["bytes_written"] - op.counts["weight_bytes"] for op, _ in prefill.all_ops()
-    ]
+    live = []
+    for piece, _ in prefill.pieces():
+        for run in piece.runs:
+            weights = piece.static["weight_bytes"][run.start : run.start + len(run)]
+            moved = run.counts["bytes_read"] + run.counts["bytes_written"]
+            live.append(np.max(moved - weights.reshape((-1,) + (1,) * (moved.ndim - 1)), axis=0))
     return np.max(np.stack(np.broadcast_arrays(*live)), axis=0)
 
 
@@ -85,11 +85,12 @@ def model_sizes(deployment: Deployment) -> tuple[float, float]:
     """(weights bytes of the whole model, KV-cache bytes one token adds over all layers), parallelism aside."""
     single = replace(deployment, tp=1, pp=1, ep=1)
     one = np.ones(1)
-    counts = count_pass(single, Phase.PREFILL, one, one, one, lm_head_all_positions=False)
-    weights = sum(float(op.counts["weight_bytes"][0]) * runs for op, runs in counts.all_ops())
-    kv_per_token = sum(
-        float(kv_bytes_per_token(op, counts)[0]) * runs
-        for op, runs in counts.all_ops()
-        if op.op.name == "kv_cache_write"
-    )
+    counts = count_pass(single, Phase.PREFILL, one, one, one, CountingOptions())
+    weights = kv_per_token = 0.0
+    for piece, runs in counts.pieces():
+        for weight_bytes, cache_bytes in zip(
+            piece.static["weight_bytes"], piece.static["cache_bytes_per_token"], strict=True
+        ):
+            weights += float(weight_bytes) * runs
+            kv_per_token += float(cache_bytes) * runs
     return weights, kv_per_token

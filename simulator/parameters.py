@@ -6,9 +6,13 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 
-from simulator.evaluate import evaluate, model_bindings
-from simulator.graph import BuildOptions, Phase, epilogue_graph, layer_graph, layer_kinds, prologue_graph
+from simulator.compiled import compiled_pass
+from simulator.compiled.fields import STATIC_FIELDS
+from simulator.formula_inputs import arguments, model_bindings
 from simulator.model.spec import ModelSpec
+from simulator.structure import BuildOptions, PassKey, Phase, layer_kinds, layer_piece, model_structure
+
+EMBEDDING_OPS = ("embedding", "position_embedding", "lm_head")
 
 
 @dataclass(frozen=True)
@@ -20,19 +24,22 @@ class ParameterCounts:
 
 @cache
 def parameter_counts(spec: ModelSpec) -> ParameterCounts:
-    opts = BuildOptions(phase=Phase.PREFILL)  # one device: tp = ep = 1
-    values = model_bindings(spec)
+    """On one device (tp = ep = 1): the parameters each op keeps, over every layer."""
+    compiled = compiled_pass(PassKey(model_structure(spec), BuildOptions(phase=Phase.PREFILL)))
+    args = arguments(model_bindings(spec))
     total = active = embedding = 0.0
-    for graph in (prologue_graph(spec, opts), epilogue_graph(spec, opts)):
-        for _, op in graph.nodes(data="cost"):
-            params = float(evaluate(op.expressions()["weight_params"], values))
-            total += params
-            active += params
-            if op.name in ("embedding", "position_embedding", "lm_head"):
-                embedding += params
-    for kind, layers in Counter(layer_kinds(spec)).items():
-        for _, op in layer_graph(spec, kind, opts).nodes(data="cost"):
-            exprs = op.expressions()
-            total += layers * float(evaluate(exprs["weight_params"], values))
-            active += layers * float(evaluate(exprs["active_params"], values))
+    layers_of = {layer_piece(kind): layers for kind, layers in Counter(layer_kinds(spec)).items()}
+    for name, piece in compiled.pieces.items():
+        if name == "stage_transfer":
+            continue
+        layers = layers_of.get(name, 1)
+        flat = piece.static(*args)
+        n = len(piece.ops)
+        stored = flat[STATIC_FIELDS.index("weight_params") * n :][:n]
+        used = flat[STATIC_FIELDS.index("active_params") * n :][:n]
+        for op, op_stored, op_used in zip(piece.ops, stored, used, strict=True):
+            total += layers * float(op_stored)
+            active += layers * float(op_used)
+            if op.name in EMBEDDING_OPS and name in ("prologue", "epilogue"):
+                embedding += float(op_stored)
     return ParameterCounts(total=total, active=active, embedding=embedding)

@@ -13,12 +13,12 @@ from dataclasses import replace
 
 import numpy as np
 
+from simulator.counting import count_pass, counting_options
 from simulator.deployment import Deployment, check_parallelism
-from simulator.engine import count_pass
 from simulator.errors import UserError
-from simulator.graph import Phase
 from simulator.memory import MemoryUse, memory_use
 from simulator.profile import Profile
+from simulator.structure import Phase
 
 MAX_PIPELINE_STAGES = 64
 
@@ -30,13 +30,12 @@ def memory_for(
     prompt: int | np.ndarray,
     output: int | np.ndarray,
 ) -> MemoryUse:
-    """Memory of the fullest device; vectorized over array arguments."""
+    """Memory of the fullest device; vectorized over array arguments. Counts as `simulate` does (the profile's
+    behaviours resolved by `counting_options`), so the planner's memory is the estimate's memory."""
     batch, prompt, output = np.broadcast_arrays(
         *(np.atleast_1d(np.asarray(x, dtype=np.float64)) for x in (batch, prompt, output))
     )
-    counts = count_pass(
-        deployment, Phase.PREFILL, batch, prompt, prompt, profile.behaviours.lm_head_all_prompt_positions
-    )
+    counts = count_pass(deployment, Phase.PREFILL, batch, prompt, prompt, counting_options(profile))
     return memory_use(deployment, counts, prompt, output, profile.memory_utilization)
 
 

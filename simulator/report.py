@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from simulator.engine import PassCounts, PassTime
+from simulator.counting import PassCounts
+from simulator.pass_timing import PassTime
 from simulator.simulation import Simulation
 
 BOUND_TERMS = ("compute", "memory", "comm", "overhead")
@@ -15,10 +16,10 @@ BOUND_TERMS = ("compute", "memory", "comm", "overhead")
 def op_rows(sim: Simulation, case: int = 0) -> list[dict[str, Any]]:
     """One row per (phase, op name) for one case; decode rows sum over all output − 1 steps.
 
-    `time_s` is device time along the pipeline path (per device, every layer); `flops` and `bytes` are summed
-    over all devices. `bound` names the largest of the op's compute, memory, communication and fixed-latency
+    `time_s` is device time along the pipeline path (per device, every layer); `flops`, `bytes` (memory traffic)
+    and `wire_bytes` (sent over links by collectives) are summed over all devices. `bound` names the largest of the op's compute, memory, communication and fixed-latency
     terms."""
-    decode_weights = sim.decode_steps_per_node[case]
+    decode_weights = sim.decode_step_weights[case]
     rows = _phase_rows("prefill", sim.prefill_counts, sim.prefill, case, None)
     rows += _phase_rows("decode", sim.decode_counts, sim.decode, case, decode_weights)
     return rows
@@ -43,18 +44,19 @@ def _phase_rows(
     phase: str, counts: PassCounts, timing: PassTime, case: int, weights: np.ndarray | None
 ) -> list[dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
-    for op_counts, runs, op_time in timing.op_times:
-        name = op_counts.op.name
+    for op, op_counts, runs, op_time in timing.op_times():
+        name = op.name
         row = rows.setdefault(
             name,
             {
                 "phase": phase,
                 "name": name,
-                "op_class": op_counts.op.op_class.value,
-                "description": op_counts.op.description,
+                "op_class": op.op_class.value,
+                "description": op.description,
                 "runs_per_pass": 0,
                 "flops": 0.0,
                 "bytes": 0.0,
+                "wire_bytes": 0.0,
                 "time_s": 0.0,
                 "compute_s": 0.0,
                 "memory_s": 0.0,
@@ -63,9 +65,10 @@ def _phase_rows(
             },
         )
         devices = counts.devices_per_op
-        moved = op_counts.counts["bytes_read"] + op_counts.counts["bytes_written"]
+        moved = op_counts["bytes_read"] + op_counts["bytes_written"]
         row["runs_per_pass"] += runs
-        row["flops"] += runs * devices * _collapse(op_counts.counts["flops"], case, weights)
+        row["flops"] += runs * devices * _collapse(op_counts["flops"], case, weights)
+        row["wire_bytes"] += runs * devices * _collapse(op_counts["wire_bytes"], case, weights)
         row["bytes"] += runs * devices * _collapse(moved, case, weights)
         row["time_s"] += runs * _collapse(op_time.total, case, weights)
         for term, value in zip(

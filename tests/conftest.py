@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+os.environ.setdefault("IDEALRT_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".pytest_cache" / "compiled"))
 
 from simulator.deployment import Deployment
 from simulator.hardware import load_hardware
@@ -17,9 +22,18 @@ def deployment(model: str, hardware: str = "h100-sxm", **kwargs: object) -> Depl
 
 
 def ideal(
-    model: str, hardware: str = "h100-sxm", *, batch: int = 1, prompt: int = 128, output: int = 16, **kwargs: object
+    model: str,
+    hardware: str = "h100-sxm",
+    *,
+    batch: int = 1,
+    prompt: int = 128,
+    output: int = 16,
+    naive_attention: bool = False,
+    **kwargs: object,
 ) -> Simulation:
-    return simulate(deployment(model, hardware, **kwargs), IDEAL, batch, prompt, output)
+    return simulate(
+        deployment(model, hardware, **kwargs), IDEAL, batch, prompt, output, naive_attention=naive_attention
+    )
 
 
 @pytest.fixture

@@ -151,12 +151,14 @@ def _rows(sim):  # type: ignore[no-untyped-def]
     return op_rows(sim)
 
 
-def test_decode_nodes_sum_linear_costs_exactly(rng: np.random.Generator) -> None:
-    from simulator.simulation import decode_nodes
+@pytest.mark.parametrize("window", [None, 1024.0])
+def test_decode_points_sum_linear_costs_exactly(rng: np.random.Generator, window: float | None) -> None:
+    from simulator.simulation import decode_points
 
     prompt = rng.integers(1, 3000, 50).astype(float)
     output = rng.integers(1, 700, 50).astype(float)
-    context, steps = decode_nodes(prompt, output)
+    context, steps = decode_points(prompt, output, window)
+    assert np.array_equal(steps.sum(axis=1), output - 1)
     for i in range(50):
         exact = sum(3.0 + 0.5 * (prompt[i] + k) for k in range(1, int(output[i])))
         assert float(np.sum(steps[i] * (3.0 + 0.5 * context[i]))) == pytest.approx(exact, rel=1e-12, abs=1e-9)

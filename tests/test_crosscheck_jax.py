@@ -13,11 +13,11 @@ import pytest
 jax = pytest.importorskip("jax")
 import jax.numpy as jnp  # noqa: E402
 
+from simulator.counting import CountingOptions, count_pass  # noqa: E402
 from simulator.deployment import Deployment  # noqa: E402
-from simulator.engine import count_pass  # noqa: E402
-from simulator.graph import Phase  # noqa: E402
 from simulator.hardware import load_hardware  # noqa: E402
 from simulator.model.spec import ModelSpec  # noqa: E402
+from simulator.structure import Phase  # noqa: E402
 
 
 def _norm(x, weight, bias, kind):  # type: ignore[no-untyped-def]
@@ -109,13 +109,15 @@ SPECS = {
 
 
 def our_layer(spec: ModelSpec, batch: int, seq: int) -> tuple[float, float]:
-    deployment = Deployment(model=spec, hardware=load_hardware("h100-sxm"), weights_dtype="fp32", naive_attention=True)
+    deployment = Deployment(model=spec, hardware=load_hardware("h100-sxm"), weights_dtype="fp32")
     one = np.ones(1)
-    counts = count_pass(deployment, Phase.PREFILL, batch * one, seq * one, seq * one, False)
+    counts = count_pass(
+        deployment, Phase.PREFILL, batch * one, seq * one, seq * one, CountingOptions(naive_attention=True)
+    )
     (piece,) = counts.layers.values()
-    ops = piece.op_counts()
-    flops = sum(float(op.counts["flops"][0]) for op in ops)
-    moved = sum(float(op.counts["bytes_read"][0] + op.counts["bytes_written"][0]) for op in ops)
+    ops = [op_counts for _, op_counts in piece.op_counts()]
+    flops = sum(float(c["flops"][0]) for c in ops)
+    moved = sum(float(c["bytes_read"][0] + c["bytes_written"][0]) for c in ops)
     return flops, moved
 
 

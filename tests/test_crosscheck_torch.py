@@ -15,26 +15,26 @@ torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from calibration.harness.model import build_transformer  # noqa: E402
+from simulator.counting import CountingOptions, count_pass  # noqa: E402
 from simulator.deployment import Deployment  # noqa: E402
-from simulator.engine import count_pass  # noqa: E402
-from simulator.graph import Phase  # noqa: E402
 from simulator.hardware import load_hardware  # noqa: E402
 from simulator.model.catalog import load_model  # noqa: E402
-from simulator.ops.cost import OpClass  # noqa: E402
+from simulator.op_kinds import OpClass  # noqa: E402
+from simulator.structure import Phase  # noqa: E402
 
 MODELS = ["llama-3.1-8b", "gpt3-1.3b", "gpt-j-6b", "gemma-2-27b", "falcon-180b", "bloom-176b", "qwen2.5-7b"]
 
 
 def our_matmul_flops(model_id: str, batch: int, new_tokens: int, context: int, phase: Phase) -> float:
-    deployment = Deployment(model=load_model(model_id), hardware=load_hardware("h100-sxm"), naive_attention=True)
+    deployment = Deployment(model=load_model(model_id), hardware=load_hardware("h100-sxm"))
     one = np.ones(1)
-    counts = count_pass(deployment, phase, batch * one, new_tokens * one, context * one, False)
+    options = CountingOptions(naive_attention=True)
+    counts = count_pass(deployment, phase, batch * one, new_tokens * one, context * one, options)
     total = 0.0
-    for op, runs in counts.all_ops():
-        c = op.counts
-        if op.op.op_class is OpClass.GEMM:
+    for op, c, runs in counts.all_ops():
+        if op.op_class is OpClass.GEMM:
             total += runs * float(2 * c["gemm_m"][0] * c["gemm_n"][0] * c["gemm_k"][0])
-        elif op.op.op_class is OpClass.ATTENTION:
+        elif op.op_class is OpClass.ATTENTION:
             total += runs * float(c["flops"][0])
     return total
 

@@ -62,7 +62,7 @@ def test_launch_bound_steps_cost_the_host_path() -> None:
     launch = 20e-6
     profile = IDEAL.with_params({"host.launch_s": launch})
     sim = simulate(d, profile, 1, 8, 2)
-    kernels = sum(runs for _, runs, _ in sim.decode.op_times)
+    kernels = sum(runs for _, _, runs, _ in sim.decode.op_times())
     device_busy = float(np.asarray(sim.decode.device_busy)[0, 0])
     assert device_busy < kernels * launch
     assert float(sim.tpot_s[0]) == pytest.approx(kernels * launch, rel=0.02)

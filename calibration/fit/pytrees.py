@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cache
 
 from calibration.fit.targets import EndToEndTarget, OpTarget
-from simulator.engine import PassCounts, Piece
+from simulator.counting import OpRun, PassCounts, PieceCounts
 
 
 @cache
@@ -14,10 +14,11 @@ def register() -> None:
     from jax.tree_util import register_dataclass
 
     register_dataclass(
-        Piece,
+        OpRun,
         data_fields=["counts", "peak_flops", "bandwidth", "point_to_point", "crosses_nodes", "new_tokens", "context"],
-        meta_fields=["ops", "classes"],
+        meta_fields=["start", "codes"],
     )
+    register_dataclass(PieceCounts, data_fields=["runs", "static"], meta_fields=["name", "ops"])
     register_dataclass(
         PassCounts,
         data_fields=["prologue", "layers", "epilogue", "stage_transfer", "sequences_per_group"],

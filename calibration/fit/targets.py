@@ -18,18 +18,18 @@ import numpy as np
 from calibration.records import EndToEndMeasurement, OpMeasurement, Provenance
 from calibration.store import SHIPPED_DATA_DIR
 from hardware_specs.schema import HardwareSpec
-from simulator.deployment import Deployment
+from simulator.counting import PassCounts, count_pass, counting_options
+from simulator.deployment import Deployment, in_network_reduction_factor
 from simulator.dtypes import bytes_per_element
-from simulator.engine import PassCounts, count_pass, time_pass
 from simulator.errors import UserError
-from simulator.graph import Phase
 from simulator.hardware import load_hardware
 from simulator.model.catalog import load_model
 from simulator.model.spec import ModelSpec
 from simulator.ops.attention import causal_pairs
-from simulator.ops.collectives import in_network_reduction_factor
+from simulator.pass_timing import time_pass
 from simulator.profile import Behaviours
-from simulator.simulation import decode_nodes
+from simulator.simulation import decode_points
+from simulator.structure import Phase
 from simulator.timing import attention_time, collective_time, elementwise_time, gemm_time
 
 METRICS = ("e2e", "ttft", "tpot")
@@ -89,20 +89,18 @@ def end_to_end_targets(
             ep=ep,
             weights_dtype=weights,
             kv_dtype=kv,
-            naive_attention=behaviours.naive_attention,
         )
         batch = np.array([r.batch for r in members], dtype=np.float64)
         prompt = np.array([r.prompt_tokens for r in members], dtype=np.float64)
         output = np.array([r.output_tokens for r in members], dtype=np.float64)
-        context, steps = decode_nodes(prompt, output)
+        context, steps = decode_points(prompt, output, deployment.model.sliding_window)
+        options = counting_options(behaviours)
         targets.append(
             EndToEndTarget(
                 label=f"{dataset}/{model_id}",
                 records=tuple(members),
-                prefill=count_pass(
-                    deployment, Phase.PREFILL, batch, prompt, prompt, behaviours.lm_head_all_prompt_positions
-                ),
-                decode=count_pass(deployment, Phase.DECODE, batch[:, None], np.ones_like(context), context, False),
+                prefill=count_pass(deployment, Phase.PREFILL, batch, prompt, prompt, options),
+                decode=count_pass(deployment, Phase.DECODE, batch[:, None], 1.0, context, options),
                 decode_steps=steps,
                 metric_index=np.array([METRICS.index(r.metric) for r in members]),
                 measured=np.array([r.time_s for r in members], dtype=np.float64),

@@ -28,14 +28,14 @@ def run(args: argparse.Namespace) -> int:
 
     from simulator.cli.common import console, si
     from simulator.deployment import Deployment
-    from simulator.engine import pass_pieces
     from simulator.errors import unknown_name_error
-    from simulator.evaluate import evaluate, model_bindings
-    from simulator.graph import BuildOptions, Phase
+    from simulator.evaluate import evaluate
+    from simulator.formula_inputs import model_bindings
+    from simulator.graph import pass_ops
     from simulator.hardware import load_hardware
     from simulator.model.catalog import load_model
-    from simulator.ops import symbols as sym
     from simulator.ops.cost import OpCost
+    from simulator.structure import BuildOptions, PassKey, Phase, model_structure
 
     model = load_model(args.model)
     # Any hardware with bf16 math serves for counting; explain shows counts, not times.
@@ -43,10 +43,13 @@ def run(args: argparse.Namespace) -> int:
         model=model, hardware=load_hardware("h100-sxm"), tp=args.tp, ep=args.ep, weights_dtype=args.weights_dtype
     )
     phase = Phase(args.phase)
-    pieces = pass_pieces(model, BuildOptions(phase=phase, tp=args.tp, ep=args.ep))
+    options = BuildOptions(phase=phase, tensor_parallel=args.tp > 1, expert_parallel=args.ep > 1)
+    pieces = pass_ops(PassKey(model_structure(model), options))
     ops: dict[str, OpCost] = {}
-    for op in [*pieces.prologue, *(op for layer in pieces.layers.values() for op in layer), *pieces.epilogue]:
-        ops.setdefault(op.name, op)
+    for name, piece in pieces.items():
+        if name != "stage_transfer":
+            for op in piece:
+                ops.setdefault(op.name, op)
     out = console()
     if args.op is None:
         out.print(f"ops of {model.id} in {phase.value} (tp={args.tp}): " + ", ".join(ops))
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     op = ops[args.op]
     new_tokens = args.prompt if phase is Phase.PREFILL else 1
     context = args.prompt if phase is Phase.PREFILL else (args.context or args.prompt + 1)
-    values = model_bindings(model) | deployment.bindings() | {sym.b: args.batch, sym.s: new_tokens, sym.c: context}
+    values = model_bindings(model) | deployment.bindings() | {"b": args.batch, "s": new_tokens, "c": context}
     out.print(f"[bold]{op.name}[/bold] ({op.op_class.value}): {op.description}")
     out.print(f"model {model.id}, {phase.value}, b={args.batch}, s={new_tokens}, c={context}, tp={args.tp}")
     for name, expr in op.expressions().items():

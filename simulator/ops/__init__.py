@@ -1,5 +1,4 @@
-"""Per-op FLOPs and bytes, each written once as a sympy expression of the named symbols in `symbols`."""
+"""Per-op FLOPs and bytes, each written once as a sympy expression of the named symbols in `symbols`.
 
-from simulator.ops.cost import Collective, MathPrecision, OpClass, OpCost
-
-__all__ = ["Collective", "MathPrecision", "OpClass", "OpCost"]
+The plain-Python kinds of an op (`OpClass`, `Collective`, `MathPrecision`) live in `simulator.op_kinds`.
+"""

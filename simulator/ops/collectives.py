@@ -26,12 +26,6 @@ def all_reduce(name: str, description: str, payload: sp.Expr, group: sp.Expr) ->
     return _collective(name, description, Collective.ALL_REDUCE, group, 2 * (group - 1) / group * payload)
 
 
-def in_network_reduction_factor(group: float) -> float:
-    """Wire bytes of an all-reduce with in-network reduction (NVLink SHARP) relative to the ring: each device sends
-    its payload to the switch once and receives the reduced result once, so payload instead of 2(g−1)/g·payload."""
-    return 1.0 if group <= 2 else group / (2 * (group - 1))
-
-
 def all_gather(name: str, description: str, gathered: sp.Expr, group: sp.Expr) -> OpCost:
     """Each device ends with `gathered` bytes, of which it sends and receives (g−1)/g."""
     return _collective(name, description, Collective.ALL_GATHER, group, (group - 1) / group * gathered)

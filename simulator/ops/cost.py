@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 import sympy as sp
 
+from simulator.op_kinds import Collective, MathPrecision, OpClass
 
-class OpClass(str, Enum):
-    GEMM = "gemm"
-    ATTENTION = "attention"
-    ELEMENTWISE = "elementwise"
-    COLLECTIVE = "collective"
-
-
-class Collective(str, Enum):
-    ALL_REDUCE = "all_reduce"
-    ALL_GATHER = "all_gather"
-    ALL_TO_ALL = "all_to_all"
-    SEND_RECV = "send_recv"
-
-
-class MathPrecision(str, Enum):
-    """Which peak rate the op's math runs at."""
-
-    COMPUTE = "compute"  # the activation (compute) dtype of the transformer blocks
-    HIGH = "high"  # 16-bit: LM head, router, attention when activations are 8-bit
-    VECTOR = "vector"  # non-tensor fp32 vector units: norms, activations, adds
+__all__ = ["ZERO", "Collective", "MathPrecision", "OpClass", "OpCost"]
 
 
 ZERO = sp.Integer(0)
@@ -51,6 +32,7 @@ class OpCost:
     group: sp.Expr = sp.Integer(1)  # devices taking part in the collective
     wire_bytes: sp.Expr = ZERO  # bytes each device sends over links (collectives only)
     precision: MathPrecision = MathPrecision.COMPUTE
+    cache_bytes_per_token: sp.Expr = ZERO  # KV-cache bytes one token adds (cache writes only)
 
     @property
     def bytes_moved(self) -> sp.Expr:
@@ -65,6 +47,7 @@ class OpCost:
             "weight_params": self.weight_params,
             "weight_bytes": self.weight_bytes,
             "active_params": self.weight_params if self.active_params is None else self.active_params,
+            "cache_bytes_per_token": self.cache_bytes_per_token,
         }
         if self.gemm_mnk is not None:
             exprs.update(zip(("gemm_m", "gemm_n", "gemm_k"), self.gemm_mnk, strict=True))

@@ -5,6 +5,8 @@ FLOP counts here are approximate vector-unit operation counts (they never bound 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
 from simulator.ops.cost import MathPrecision, OpClass, OpCost
@@ -45,7 +47,7 @@ def norm(name: str, description: str, kind: str, rows: sp.Expr, width: sp.Expr) 
     )
 
 
-def add(name: str, description: str, rows: sp.Expr, width: sp.Expr, inputs: int = 2) -> OpCost:
+def add(name: str, description: str, rows: sp.Expr, width: sp.Expr, inputs: int | sp.Expr = 2) -> OpCost:
     return _elementwise(
         name,
         description,
@@ -75,9 +77,11 @@ def rotary(name: str, description: str, rows: sp.Expr, width: sp.Expr) -> OpCost
 
 
 def cache_write(name: str, description: str, rows: sp.Expr, width: sp.Expr, element_bytes: sp.Expr) -> OpCost:
-    return _elementwise(
+    """`rows` tokens append `width` elements each to the KV cache."""
+    op = _elementwise(
         name, description, flops=sp.Integer(0), read=rows * width * a_bytes, written=rows * width * element_bytes
     )
+    return replace(op, cache_bytes_per_token=width * element_bytes)
 
 
 def lookup(name: str, description: str, rows: sp.Expr, width: sp.Expr, table_rows: sp.Expr) -> OpCost:

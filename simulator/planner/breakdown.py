@@ -5,15 +5,15 @@ Four parts, per phase, that add up exactly to the calibrated time:
   kernel_inefficiency   the calibrated time of those ops without their fixed latencies, minus the roofline
   launch_host_overhead  their fixed kernel latencies plus the time the device waits for the host
   communication         the calibrated time of the collectives (latency and bandwidth terms)
-Both simulations use the same counts (the stack's behaviours are resolved once, from the calibrated profile).
+Both simulations use the same counts (the stack's behaviours are resolved once, by `counting_options`, from the
+calibrated profile).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pandas as pd
 
+from simulator.counting import counting_options
 from simulator.deployment import Deployment
 from simulator.profile import IDEAL, Profile
 from simulator.report import host_overhead_s, op_rows
@@ -30,15 +30,13 @@ def ideal_to_calibrated(
     prompt: int,
     output: int,
     lm_head_all_positions: bool | None = None,
+    naive_attention: bool = False,
 ) -> pd.DataFrame:
     """Rows PARTS, columns prefill_s, decode_s (all output − 1 steps) and e2e_s; the e2e_s column sums to the
     calibrated e2e. Rows carry a `share` of e2e."""
-    if lm_head_all_positions is None:
-        lm_head_all_positions = profile.behaviours.lm_head_all_prompt_positions
-    if profile.behaviours.naive_attention:  # the ideal run must count the same kernels
-        deployment = replace(deployment, naive_attention=True)
-    calibrated = simulate(deployment, profile, batch, prompt, output, lm_head_all_positions)
-    ideal = simulate(deployment, IDEAL, batch, prompt, output, lm_head_all_positions)
+    options = counting_options(profile, naive_attention, lm_head_all_positions)  # both runs count the same kernels
+    calibrated = simulate(deployment, profile, batch, prompt, output, options=options)
+    ideal = simulate(deployment, IDEAL, batch, prompt, output, options=options)
     frame = pd.DataFrame(index=pd.Index(PARTS, name="part"))
     for phase, column in PHASE_COLUMNS.items():
         frame[column] = pd.Series(_phase_parts(calibrated, ideal, phase))
@@ -53,7 +51,7 @@ def _phase_parts(calibrated: Simulation, ideal: Simulation, phase: str) -> dict[
     if phase == "prefill":
         host_idle = host_overhead_s(calibrated.prefill, 0)
     else:
-        host_idle = host_overhead_s(calibrated.decode, 0, calibrated.decode_steps_per_node[0])
+        host_idle = host_overhead_s(calibrated.decode, 0, calibrated.decode_step_weights[0])
     kernels = [row for row in calibrated_rows if row["op_class"] != "collective"]
     roofline = sum(row["time_s"] for row in ideal_rows if row["op_class"] != "collective")
     latencies = sum(row["overhead_s"] for row in kernels)

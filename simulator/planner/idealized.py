@@ -137,7 +137,7 @@ def decompose(deployment: Deployment, profile: Profile) -> IdealizedRuntime:
     beta = _slope_through_origin(steps, e2e - alpha[:, None])
     # Busy time along the pipeline path, shared by pp stages: what an average device computes.
     prefill_busy = np.asarray(sim.prefill.device_busy).reshape(shape)[:, 0] / deployment.pp
-    decode_busy = np.sum(sim.decode_steps_per_node * sim.decode.device_busy, axis=-1).reshape(shape) / deployment.pp
+    decode_busy = np.sum(sim.decode_step_weights * sim.decode.device_busy, axis=-1).reshape(shape) / deployment.pp
     predicted = alpha[:, None] + beta * steps
     return IdealizedRuntime(
         deployment=deployment,

@@ -18,17 +18,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from simulator.compiled import CompiledPiece, compiled_pass
+from simulator.compiled.fields import STATIC_FIELDS
 from simulator.errors import UserError, first_validation_problem
-from simulator.evaluate import arguments, evaluate_many
-from simulator.graph import BuildOptions, LayerKind, Phase, epilogue_graph, layer_graph, prologue_graph
+from simulator.formula_inputs import arguments
 from simulator.model.spec import MLPKind, ModelSpec, MoEConfig, NormKind, PositionKind
-from simulator.ops import symbols as sym
+from simulator.structure import BuildOptions, LayerKind, PassKey, Phase, layer_piece, model_structure
 
 FFN_MULTIPLE = 128
 ROUND_SIZE = 4096  # candidates drawn per round
@@ -107,48 +108,43 @@ class PartialSpec(BaseModel):
 
 @dataclass(frozen=True)
 class ParamCounter:
-    """Total and active parameters of the spec's family for arrays of architectures (all layers alike)."""
+    """Total and active parameters of the spec's family for arrays of architectures (all layers alike), from the
+    compiled formulas of the family's structure."""
 
-    edge: tuple  # prologue + epilogue weight_params expressions
-    layer_total: tuple
-    layer_active: tuple
+    pieces: dict[str, CompiledPiece]
+    layer: str  # the name of the (one) layer piece
 
     @classmethod
     def for_family(cls, template: ModelSpec) -> ParamCounter:
-        opts = BuildOptions(phase=Phase.PREFILL)
-        edge_ops = [
-            op
-            for g in (prologue_graph(template, opts), epilogue_graph(template, opts))
-            for _, op in g.nodes(data="cost")
-        ]
-        kind = LayerKind(local_attention=False, moe=template.moe is not None)
-        layer = [op for _, op in layer_graph(template, kind, opts).nodes(data="cost")]
-        return cls(
-            tuple(op.expressions()["weight_params"] for op in edge_ops),
-            tuple(op.expressions()["weight_params"] for op in layer),
-            tuple(op.expressions()["active_params"] for op in layer),
-        )
+        structure = model_structure(template)
+        compiled = compiled_pass(PassKey(structure, BuildOptions(phase=Phase.PREFILL)))
+        return cls(compiled.pieces, layer_piece(LayerKind(local_attention=False, moe=template.moe is not None)))
+
+    def _sum(self, piece: str, field: str, args: list[Any]) -> np.ndarray:
+        compiled = self.pieces[piece]
+        n = len(compiled.ops)
+        values = compiled.static(*args)[STATIC_FIELDS.index(field) * n :][:n]
+        return np.sum(np.broadcast_arrays(*values), axis=0)
 
     def count(self, arch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         values = {
-            sym.h: arch["hidden_size"],
-            sym.n_q: arch["hidden_size"] / arch["head_dim"],
-            sym.n_kv: arch["kv_heads"],
-            sym.d_head: arch["head_dim"],
-            sym.f: arch["ffn"],
-            sym.V: arch["vocab"],
-            sym.W: arch["context"],
-            sym.n_pos: arch["context"],
-            sym.E: arch["experts"],
-            sym.k_top: arch["top_k"],
-            sym.f_e: arch["ffn"],
-            sym.f_sh: np.maximum(arch["shared"] * arch["ffn"], 1.0),
+            "h": arch["hidden_size"],
+            "n_q": arch["hidden_size"] / arch["head_dim"],
+            "n_kv": arch["kv_heads"],
+            "d_head": arch["head_dim"],
+            "f": arch["ffn"],
+            "V": arch["vocab"],
+            "W": arch["context"],
+            "n_pos": arch["context"],
+            "E": arch["experts"],
+            "k": arch["top_k"],
+            "f_e": arch["ffn"],
+            "f_sh": np.maximum(arch["shared"] * arch["ffn"], 1.0),
         }
         args = arguments(values)
-        edge, total, active = (
-            np.sum(np.broadcast_arrays(*evaluate_many(exprs, args)), axis=0)
-            for exprs in (self.edge, self.layer_total, self.layer_active)
-        )
+        edge = self._sum("prologue", "weight_params", args) + self._sum("epilogue", "weight_params", args)
+        total = self._sum(self.layer, "weight_params", args)
+        active = self._sum(self.layer, "active_params", args)
         return edge + arch["num_layers"] * total, edge + arch["num_layers"] * active
 
 

@@ -86,7 +86,7 @@ def configuration_row(deployment: Deployment, profile: Profile, batch: int, prom
     """One simulated configuration as a plan row (field names are the `plan --json` API)."""
     sim = simulate(deployment, profile, batch, prompt, output)
     ttft, tpot, e2e, decode = (float(x[0]) for x in (sim.ttft_s, sim.tpot_s, sim.e2e_s, sim.decode_s))
-    busy = float(np.ravel(sim.prefill.device_busy)[0] + np.sum(sim.decode_steps_per_node * sim.decode.device_busy))
+    busy = float(np.ravel(sim.prefill.device_busy)[0] + np.sum(sim.decode_step_weights * sim.decode.device_busy))
     cost = request_cost(
         deployment.hardware, deployment.n_accelerators, ttft, decode, batch * prompt, batch * output, busy_s=busy
     )

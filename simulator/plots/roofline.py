@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.ops.cost import MathPrecision
+from simulator.op_kinds import MathPrecision
 from simulator.plots.figure import new_figure, save_png, simulation_title
 from simulator.report import op_rows
 from simulator.simulation import Simulation

@@ -17,7 +17,7 @@ def phase_times_by_class(sim: Simulation, case: int = 0) -> dict[str, dict[str, 
     rows = op_rows(sim, case)
     idle = {
         "prefill": host_overhead_s(sim.prefill, case),
-        "decode": host_overhead_s(sim.decode, case, sim.decode_steps_per_node[case]),
+        "decode": host_overhead_s(sim.decode, case, sim.decode_step_weights[case]),
     }
     times: dict[str, dict[str, float]] = {}
     for phase in PHASES:

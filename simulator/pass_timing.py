@@ -1,0 +1,142 @@
+"""Time a counted pass under a profile: each op's time by its class's formula (`timing`), then the critical path
+of the host launching kernels and the devices running them, stage after stage.
+
+Generic over the array namespace `xp` (numpy for estimates, jax.numpy when the fitter differentiates through it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+import numpy as np
+
+from simulator.counting import OpRun, PassCounts, PieceCounts
+from simulator.op_kinds import OpInfo
+from simulator.structure import Phase
+from simulator.timing import (
+    OpTime,
+    Segment,
+    attention_time,
+    collective_time,
+    compose,
+    elementwise_time,
+    gemm_time,
+    repeat,
+    segment,
+)
+
+TERMS = ("total", "compute", "memory", "comm", "latency")
+
+
+def _class_time(code: int, run: OpRun, rows: Any, phase: Phase, params: Mapping[str, Any], xp: Any) -> OpTime:
+    """The time terms of the ops `rows` of a run, all of class `code` (rows None: the whole run)."""
+
+    def take(values: np.ndarray) -> np.ndarray:
+        return values if rows is None else values[rows]
+
+    counts = {name: take(values) for name, values in run.counts.items()}
+    per_op = (-1,) + (1,) * (counts["flops"].ndim - 1)
+    peak, bandwidth = take(run.peak_flops).reshape(per_op), take(run.bandwidth).reshape(per_op)
+    flops = counts["flops"]
+    moved = counts["bytes_read"] + counts["bytes_written"]
+    if code == 0:
+        return gemm_time(
+            flops, moved, counts["gemm_m"], counts["gemm_n"], counts["gemm_k"], peak, bandwidth, params, xp
+        )
+    if code == 1:
+        decode = phase is Phase.DECODE
+        return attention_time(flops, moved, run.new_tokens, run.context, decode, peak, bandwidth, params, xp)
+    if code == 2:
+        return elementwise_time(flops, moved, peak, bandwidth, params, xp)
+    return collective_time(
+        counts["wire_bytes"],
+        counts["group"],
+        bandwidth,
+        take(run.point_to_point).reshape(per_op),
+        take(run.crosses_nodes).reshape(per_op),
+        params,
+        xp,
+    )
+
+
+def run_time(run: OpRun, phase: Phase, params: Mapping[str, Any], xp: Any = np) -> OpTime:
+    """Every op's time terms, stacked like the counts: each op class's formula on that class's ops."""
+    codes = np.asarray(run.codes)
+    present = list(dict.fromkeys(run.codes))
+    if len(present) == 1:
+        return _class_time(present[0], run, None, phase, params, xp)
+    order = np.concatenate([np.flatnonzero(codes == code) for code in present])
+    inverse = np.argsort(order, kind="stable")
+    parts = [_class_time(code, run, np.flatnonzero(codes == code), phase, params, xp) for code in present]
+    return OpTime(*(xp.concatenate([getattr(part, term) for part in parts])[inverse] for term in TERMS))
+
+
+def piece_segment(
+    piece: PieceCounts, times: list[OpTime], host_first_extra: Any, params: Mapping[str, Any], xp: Any
+) -> Segment:
+    """The (max, +) summary of a piece: every op costs the host one launch, the first op also `host_first_extra`."""
+    result: Segment | None = None
+    for run, run_times in zip(piece.runs, times, strict=True):
+        device = run_times.total
+        per_op = (-1,) + (1,) * (device.ndim - 1)
+        first = (np.arange(device.shape[0]) + run.start == 0).reshape(per_op)
+        host = (params["host.launch_s"] + host_first_extra * first) * xp.ones_like(device)
+        part = segment(host, device, xp)
+        result = part if result is None else compose(result, part, xp)
+    assert result is not None
+    return result
+
+
+@dataclass(frozen=True)
+class PassTime:
+    total: Any  # seconds from the host starting the pass to the device finishing it (critical path)
+    device_busy: Any  # seconds the devices on the pipeline path are busy: the sum of op times
+    piece_times: list[tuple[PieceCounts, int, list[OpTime]]]  # every piece, its runs per pass, its runs' op times
+
+    def op_times(self) -> Iterator[tuple[OpInfo, dict[str, np.ndarray], int, OpTime]]:
+        """Per op: its counts, runs per pass and time terms (numpy results only)."""
+        for piece, runs, times in self.piece_times:
+            for run, run_times in zip(piece.runs, times, strict=True):
+                for offset in range(len(run)):
+                    yield (
+                        piece.ops[run.start + offset],
+                        {name: values[offset] for name, values in run.counts.items()},
+                        runs,
+                        OpTime(*(np.asarray(getattr(run_times, term))[offset] for term in TERMS)),
+                    )
+
+
+def time_pass(counts: PassCounts, params: Mapping[str, Any], xp: Any = np) -> PassTime:
+    """Critical path of the pass through host launches and device execution, stage after stage."""
+    piece_times: list[tuple[PieceCounts, int, list[OpTime]]] = []
+
+    def summarize(piece: PieceCounts, runs: int, host_first_extra: Any = 0.0) -> Segment:
+        times = [run_time(run, counts.phase, params, xp) for run in piece.runs]
+        piece_times.append((piece, runs, times))
+        return piece_segment(piece, times, host_first_extra, params, xp)
+
+    kind_runs = {kind: sum(stage.count(kind) for stage in counts.stages) for kind in counts.layers}
+    prologue = summarize(counts.prologue, 1)
+    layers = {
+        kind: summarize(piece, kind_runs[kind], params["host.per_layer_s"]) for kind, piece in counts.layers.items()
+    }
+    epilogue = summarize(counts.epilogue, 1)
+    transfer = summarize(counts.stage_transfer, len(counts.stages) - 1) if counts.stage_transfer else None
+
+    step = params["host.per_step_s"]
+    total: Any = 0.0
+    last = len(counts.stages) - 1
+    for index, stage_kinds in enumerate(counts.stages):
+        path = compose(Segment(step, 0.0, step), prologue, xp) if index == 0 else None
+        for kind, run in groupby(stage_kinds):
+            block = repeat(layers[kind], len(list(run)), xp)
+            path = block if path is None else compose(path, block, xp)
+        assert path is not None
+        tail = epilogue if index == last else transfer
+        assert tail is not None
+        total = total + compose(path, tail, xp).critical  # the next stage's host waits for the activations
+    device_busy = sum(runs * sum(xp.sum(t.total, axis=0) for t in times) for _, runs, times in piece_times)
+    return PassTime(total=total, device_busy=device_busy, piece_times=piece_times)

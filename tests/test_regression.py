@@ -1,0 +1,40 @@
+"""Predictions equal those of the previous core (commit 9aed41c) bit for bit wherever no formula changed.
+
+The cases and the expected output are described in tests/data/regression/README.md. Columns that changed on
+purpose, and why:
+- tpot_s, e2e_s and their bands: decode steps are now summed over 16 context points (and a window edge) instead
+  of 8 chunks; every regression case has output ≤ 9, so both evaluate each step on its own and the sums differ
+  only in the order of additions (relative 1e-13).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from simulator.cli import main
+
+DATA = Path(__file__).parent / "data" / "regression"
+EXACT = ("ttft_s", "ttft_s_low", "ttft_s_high", "memory_bytes_per_accelerator", "n_accelerators")
+SUMMED = ("tpot_s", "tpot_s_low", "tpot_s_high", "e2e_s", "e2e_s_low", "e2e_s_high")
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_predictions_equal_the_previous_core(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    assert main(["predict", "--cases", str(DATA / "cases.csv"), "--out", str(out), "--profile", "ideal"]) == 0
+    expected, actual = _rows(DATA / "expected.csv"), _rows(out)
+    assert len(actual) == len(expected) == 192
+    for old, new in zip(expected, actual, strict=True):
+        for column in EXACT:
+            assert float(new[column]) == float(old[column]), (column, old)
+        for column in SUMMED:
+            assert np.isclose(float(new[column]), float(old[column]), rtol=1e-12, atol=0), (column, old)
+        assert new["fits"].lower() == old["fits"].lower()
+        assert new["extrapolation"] == old["extrapolation"]
