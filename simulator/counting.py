@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simulator.compiled import CompiledPiece, compiled_pass
-from simulator.compiled.fields import COUNT_FIELDS, STATIC_FIELDS
+from simulator.compiled.fields import COUNT_FIELDS, NEUTRAL, STATIC_FIELDS
 from simulator.deployment import Deployment, in_network_reduction_factor
 from simulator.formula_inputs import arguments, model_bindings
 from simulator.op_kinds import Collective, OpClass, OpInfo
@@ -52,23 +52,50 @@ def counting_options(
     )
 
 
+# The counts each op class's time formula reads (`timing`); the others are neutral for that class.
+CLASS_FIELDS: dict[int, tuple[str, ...]] = {
+    0: ("flops", "bytes_read", "bytes_written", "gemm_m", "gemm_n", "gemm_k"),
+    1: ("flops", "bytes_read", "bytes_written"),
+    2: ("flops", "bytes_read", "bytes_written"),
+    3: ("wire_bytes", "group"),
+}
+
+
+@dataclass(frozen=True)
+class ClassGroup:
+    """The ops of one class within a run, their counts stacked on axis 0 (each class is timed by its formula)."""
+
+    code: int  # CLASS_CODES
+    rows: tuple[int, ...]  # their positions within the run
+    counts: dict[str, np.ndarray]  # CLASS_FIELDS[code], each (n, *shape)
+    peak_flops: np.ndarray  # (n,) FLOP/s of each op's math
+    bandwidth: np.ndarray  # (n,) HBM bytes/s, or link bytes/s for collectives
+    point_to_point: np.ndarray  # (n,) bool: a send/recv rather than a group collective
+    crosses_nodes: np.ndarray  # (n,) bool: a collective whose traffic leaves the server
+
+
 @dataclass(frozen=True)
 class OpRun:
     """Consecutive ops of one piece whose counts share one array shape: in decode, the context-dependent ops
     (attention) are evaluated at every context point and the others once per case."""
 
     start: int  # index of the run's first op in its piece
-    codes: tuple[int, ...]  # CLASS_CODES of each op
-    counts: dict[str, np.ndarray]  # COUNT_FIELDS, each (n, *shape)
-    peak_flops: np.ndarray  # (n,) FLOP/s of each op's math
-    bandwidth: np.ndarray  # (n,) HBM bytes/s, or link bytes/s for collectives
-    point_to_point: np.ndarray  # (n,) bool: a send/recv rather than a group collective
-    crosses_nodes: np.ndarray  # (n,) bool: a collective whose traffic leaves the server
+    size: int
+    groups: tuple[ClassGroup, ...]
     new_tokens: np.ndarray  # the run's shape
     context: np.ndarray  # the run's shape
 
     def __len__(self) -> int:
-        return len(self.codes)
+        return self.size
+
+    def op_counts(self) -> list[dict[str, np.ndarray]]:
+        """Every field of every op of the run, in op order (fields a class does not use are neutral)."""
+        rows: list[dict[str, Any]] = [{} for _ in range(self.size)]
+        for group in self.groups:
+            for index, row in enumerate(group.rows):
+                rows[row] = {field: group.counts[field][index] if field in group.counts else NEUTRAL.get(field, 0.0)
+                             for field in COUNT_FIELDS}  # fmt: skip
+        return [{field: np.asarray(value) for field, value in row.items()} for row in rows]
 
 
 @dataclass(frozen=True)
@@ -83,8 +110,8 @@ class PieceCounts:
     def op_counts(self) -> Iterator[tuple[OpInfo, dict[str, np.ndarray]]]:
         """Every op with its counts (arrays over the cases, at its run's shape)."""
         for run in self.runs:
-            for offset in range(len(run)):
-                yield self.ops[run.start + offset], {name: values[offset] for name, values in run.counts.items()}
+            for offset, counts in enumerate(run.op_counts()):
+                yield self.ops[run.start + offset], counts
 
 
 @dataclass(frozen=True)
@@ -228,26 +255,39 @@ def _count_piece(
             start += size
     runs = []
     for start, stop, shape in groups:
-        counts = {}
-        for index, field in enumerate(COUNT_FIELDS):
-            stacked = np.empty((stop - start, *shape))
-            for row, value in enumerate(flat[index * n + start : index * n + stop]):
-                stacked[row] = value
-            counts[field] = stacked
-        factor = constants.wire_factor[start:stop]
-        if np.any(factor != 1.0):
-            wire = counts["wire_bytes"]
-            for row in np.flatnonzero(factor != 1.0):
-                wire[row] = wire[row] * factor[row]
+        by_class: dict[int, list[int]] = {}
+        for index in range(start, stop):
+            by_class.setdefault(constants.codes[index], []).append(index)
+        class_groups = []
+        for code, members in by_class.items():
+            counts = {}
+            for field in CLASS_FIELDS[code]:
+                offset = COUNT_FIELDS.index(field) * n
+                stacked = np.empty((len(members), *shape))
+                for row, index in enumerate(members):
+                    stacked[row] = flat[offset + index]
+                counts[field] = stacked
+            if code == 3:
+                for row, index in enumerate(members):
+                    if constants.wire_factor[index] != 1.0:
+                        counts["wire_bytes"][row] = counts["wire_bytes"][row] * constants.wire_factor[index]
+            chosen = np.array(members)
+            class_groups.append(
+                ClassGroup(
+                    code=code,
+                    rows=tuple(index - start for index in members),
+                    counts=counts,
+                    peak_flops=constants.peak_flops[chosen],
+                    bandwidth=constants.bandwidth[chosen],
+                    point_to_point=constants.point_to_point[chosen],
+                    crosses_nodes=constants.crosses_nodes[chosen],
+                )
+            )
         runs.append(
             OpRun(
                 start=start,
-                codes=constants.codes[start:stop],
-                counts=counts,
-                peak_flops=constants.peak_flops[start:stop],
-                bandwidth=constants.bandwidth[start:stop],
-                point_to_point=constants.point_to_point[start:stop],
-                crosses_nodes=constants.crosses_nodes[start:stop],
+                size=stop - start,
+                groups=tuple(class_groups),
                 new_tokens=np.broadcast_to(new_tokens, shape),
                 context=np.broadcast_to(context, shape) if shape == full_shape else np.ones(shape),
             )

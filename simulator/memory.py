@@ -75,9 +75,14 @@ def max_activation_bytes(prefill: PassCounts) -> np.ndarray:
     live = []
     for piece, _ in prefill.pieces():
         for run in piece.runs:
-            weights = piece.static["weight_bytes"][run.start : run.start + len(run)]
-            moved = run.counts["bytes_read"] + run.counts["bytes_written"]
-            live.append(np.max(moved - weights.reshape((-1,) + (1,) * (moved.ndim - 1)), axis=0))
+            for group in run.groups:
+                weights = piece.static["weight_bytes"][[run.start + row for row in group.rows]]
+                if "bytes_read" in group.counts:
+                    moved = group.counts["bytes_read"] + group.counts["bytes_written"]
+                    weights = weights.reshape((-1,) + (1,) * (moved.ndim - 1))
+                else:  # collectives move no device memory of their own
+                    moved = np.zeros(())
+                live.append(np.max(moved - weights, axis=0))
     return np.max(np.stack(np.broadcast_arrays(*live)), axis=0)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator.counting import OpRun, PassCounts, PieceCounts
+from simulator.counting import ClassGroup, OpRun, PassCounts, PieceCounts
 from simulator.op_kinds import OpInfo
 from simulator.structure import Phase
 from simulator.timing import (
@@ -31,47 +31,37 @@ from simulator.timing import (
 TERMS = ("total", "compute", "memory", "comm", "latency")
 
 
-def _class_time(code: int, run: OpRun, rows: Any, phase: Phase, params: Mapping[str, Any], xp: Any) -> OpTime:
-    """The time terms of the ops `rows` of a run, all of class `code` (rows None: the whole run)."""
-
-    def take(values: np.ndarray) -> np.ndarray:
-        return values if rows is None else values[rows]
-
-    counts = {name: take(values) for name, values in run.counts.items()}
-    per_op = (-1,) + (1,) * (counts["flops"].ndim - 1)
-    peak, bandwidth = take(run.peak_flops).reshape(per_op), take(run.bandwidth).reshape(per_op)
+def _group_time(group: ClassGroup, run: OpRun, phase: Phase, params: Mapping[str, Any], xp: Any) -> OpTime:
+    """The time terms of one class's ops in a run, by that class's formula."""
+    counts = group.counts
+    first = next(iter(counts.values()))
+    per_op = (-1,) + (1,) * (first.ndim - 1)
+    peak, bandwidth = group.peak_flops.reshape(per_op), group.bandwidth.reshape(per_op)
+    if group.code == 3:
+        point_to_point, crosses = group.point_to_point.reshape(per_op), group.crosses_nodes.reshape(per_op)
+        return collective_time(counts["wire_bytes"], counts["group"], bandwidth, point_to_point, crosses, params, xp)
     flops = counts["flops"]
     moved = counts["bytes_read"] + counts["bytes_written"]
-    if code == 0:
-        return gemm_time(
-            flops, moved, counts["gemm_m"], counts["gemm_n"], counts["gemm_k"], peak, bandwidth, params, xp
-        )
-    if code == 1:
+    if group.code == 0:
+        m, n, k = counts["gemm_m"], counts["gemm_n"], counts["gemm_k"]
+        return gemm_time(flops, moved, m, n, k, peak, bandwidth, params, xp)
+    if group.code == 1:
         decode = phase is Phase.DECODE
         return attention_time(flops, moved, run.new_tokens, run.context, decode, peak, bandwidth, params, xp)
-    if code == 2:
-        return elementwise_time(flops, moved, peak, bandwidth, params, xp)
-    return collective_time(
-        counts["wire_bytes"],
-        counts["group"],
-        bandwidth,
-        take(run.point_to_point).reshape(per_op),
-        take(run.crosses_nodes).reshape(per_op),
-        params,
-        xp,
-    )
+    return elementwise_time(flops, moved, peak, bandwidth, params, xp)
 
 
-def run_time(run: OpRun, phase: Phase, params: Mapping[str, Any], xp: Any = np) -> OpTime:
-    """Every op's time terms, stacked like the counts: each op class's formula on that class's ops."""
-    codes = np.asarray(run.codes)
-    present = list(dict.fromkeys(run.codes))
-    if len(present) == 1:
-        return _class_time(present[0], run, None, phase, params, xp)
-    order = np.concatenate([np.flatnonzero(codes == code) for code in present])
-    inverse = np.argsort(order, kind="stable")
-    parts = [_class_time(code, run, np.flatnonzero(codes == code), phase, params, xp) for code in present]
-    return OpTime(*(xp.concatenate([getattr(part, term) for part in parts])[inverse] for term in TERMS))
+def run_time(run: OpRun, phase: Phase, params: Mapping[str, Any], xp: Any = np, detail: bool = False) -> OpTime:
+    """Every op's time, stacked in op order; with `detail`, also its compute, memory, comm and latency terms (the
+    hot path needs only the totals)."""
+    parts = [_group_time(group, run, phase, params, xp) for group in run.groups]
+    terms = TERMS if detail else TERMS[:1]
+    if len(parts) == 1:
+        values = [getattr(parts[0], term) for term in terms]
+    else:
+        inverse = np.argsort(np.concatenate([group.rows for group in run.groups]), kind="stable")
+        values = [xp.concatenate([getattr(part, term) for part in parts])[inverse] for term in terms]
+    return OpTime(*values, *([None] * (len(TERMS) - len(terms))))
 
 
 def piece_segment(
@@ -83,7 +73,7 @@ def piece_segment(
         device = run_times.total
         per_op = (-1,) + (1,) * (device.ndim - 1)
         first = (np.arange(device.shape[0]) + run.start == 0).reshape(per_op)
-        host = (params["host.launch_s"] + host_first_extra * first) * xp.ones_like(device)
+        host = params["host.launch_s"] + host_first_extra * first  # per op: the same for every case
         part = segment(host, device, xp)
         result = part if result is None else compose(result, part, xp)
     assert result is not None
@@ -100,21 +90,24 @@ class PassTime:
         """Per op: its counts, runs per pass and time terms (numpy results only)."""
         for piece, runs, times in self.piece_times:
             for run, run_times in zip(piece.runs, times, strict=True):
-                for offset in range(len(run)):
+                if run_times.compute is None:
+                    raise ValueError("op_times needs a pass timed with detail=True")
+                for offset, op_counts in enumerate(run.op_counts()):
                     yield (
                         piece.ops[run.start + offset],
-                        {name: values[offset] for name, values in run.counts.items()},
+                        op_counts,
                         runs,
                         OpTime(*(np.asarray(getattr(run_times, term))[offset] for term in TERMS)),
                     )
 
 
-def time_pass(counts: PassCounts, params: Mapping[str, Any], xp: Any = np) -> PassTime:
-    """Critical path of the pass through host launches and device execution, stage after stage."""
+def time_pass(counts: PassCounts, params: Mapping[str, Any], xp: Any = np, detail: bool = True) -> PassTime:
+    """Critical path of the pass through host launches and device execution, stage after stage. Without
+    `detail`, only op totals are kept (`PassTime.op_times` then has no terms to report)."""
     piece_times: list[tuple[PieceCounts, int, list[OpTime]]] = []
 
     def summarize(piece: PieceCounts, runs: int, host_first_extra: Any = 0.0) -> Segment:
-        times = [run_time(run, counts.phase, params, xp) for run in piece.runs]
+        times = [run_time(run, counts.phase, params, xp, detail) for run in piece.runs]
         piece_times.append((piece, runs, times))
         return piece_segment(piece, times, host_first_extra, params, xp)
 

@@ -1,17 +1,35 @@
-"""`predict`: many cases from a CSV, vectorized — cases sharing a deployment are simulated as one array."""
+"""`predict`: many cases from a CSV or Parquet file, streamed in chunks and vectorized.
+
+Cases that share a deployment are simulated as one numpy array; a file of any length goes through in bounded
+memory (CHUNK_ROWS rows at a time), the output written as it is produced. Columns are read as text and checked
+here, so a bad cell is a one-line error naming its line.
+"""
 
 from __future__ import annotations
 
+import csv
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from simulator.errors import UserError
-from simulator.estimate import EstimateInputs, build_deployment, extrapolation_warnings, interval
+from simulator.estimate import EstimateInputs, build_deployment
 from simulator.parameters import parameter_counts
-from simulator.profile import resolve_profile
+from simulator.profile import Profile, resolve_profile
 from simulator.simulation import simulate
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from simulator.deployment import Deployment
 
 REQUIRED_COLUMNS = ("model", "hardware", "tp", "pp", "batch", "prompt_tokens", "output_tokens")
 OPTIONAL_COLUMNS = ("ep", "weights_dtype", "act_dtype", "kv_dtype", "profile")
@@ -31,106 +49,371 @@ OUTPUT_COLUMNS = (
     "e2e_s_high",
     "memory_bytes_per_accelerator",
     "extrapolation",
+    "profile_used",
 )
+CHUNK_ROWS = 1 << 17  # rows read, simulated and written at a time
+SIMULATION_ROWS = 8192  # cases per numpy pass: small enough for the op arrays to stay in cache
+_SEPARATOR = "\x1f"
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    deployment: Deployment
+    profile: Profile
+    params_total: float
+
+
+@cache
+def _resolve(key: str) -> _Resolved:
+    """The deployment and profile of one distinct combination of the deployment columns."""
+    settings = dict(zip(DEPLOYMENT_COLUMNS, key.split(_SEPARATOR), strict=True))
+    inputs = EstimateInputs(
+        model=settings["model"],
+        hardware=settings["hardware"],
+        prompt_tokens=1,
+        output_tokens=1,
+        tp=int(settings["tp"]),
+        pp=int(settings["pp"]),
+        ep=int(settings["ep"]),
+        weights_dtype=settings["weights_dtype"],
+        act_dtype=settings["act_dtype"] or None,
+        kv_dtype=settings["kv_dtype"] or None,
+        profile=settings["profile"],
+    )
+    deployment = build_deployment(inputs)
+    profile, _ = resolve_profile(inputs.profile, deployment.hardware.id)
+    return _Resolved(deployment, profile, parameter_counts(deployment.model).total)
+
+
+def _text(value: str) -> pa.Scalar:
+    return pa.scalar(value, pa.string())
+
+
+def _skip_pandas_probe() -> None:
+    """pyarrow imports pandas (half a second) on its first conversion, only to check whether values are pandas
+    objects. When pandas is not loaded, let that probe find it absent; pyarrow imports it for real as soon as a
+    pandas conversion is asked for (`to_pandas`), so nothing is lost."""
+    if "pandas" in sys.modules:
+        return
+    blocker = _Unavailable("pandas")
+    sys.meta_path.insert(0, blocker)
+    try:
+        pa.array([0])
+    finally:
+        sys.meta_path.remove(blocker)
+
+
+class _Unavailable:
+    """An import finder for which one module does not exist."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == self.name:
+            raise ImportError(f"{name} is not loaded for this probe")
+
+
+_skip_pandas_probe()
+
+
+# --- reading ----------------------------------------------------------------------------------------------------
+
+
+def _header(path: Path) -> list[str]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return next(csv.reader(handle), [])
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+
+
+def _read_batches(path: Path, progress: _Progress) -> Iterator[pa.Table]:
+    """The file's rows as tables of text columns, CHUNK_ROWS at a time."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            parquet = pq.ParquetFile(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise UserError(f"{path}: not a readable Parquet file ({exc})") from None
+        progress.total = parquet.metadata.num_rows
+        for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
+            table = pa.Table.from_batches([batch])
+            progress.advance(table.num_rows)
+            yield table.cast(pa.schema([(name, pa.string()) for name in table.column_names]))
+        return
+    import pyarrow.csv as pacsv
+
+    names = _header(path)
+    if not names:
+        raise UserError(f"{path}: empty file (expected a header row with {', '.join(REQUIRED_COLUMNS)})")
+    handle = path.open("rb")
+    progress.total = path.stat().st_size
+    try:
+        reader = pacsv.open_csv(
+            handle,
+            read_options=pacsv.ReadOptions(block_size=1 << 24),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        for batch in reader:
+            progress.reached(handle.tell())
+            yield pa.Table.from_batches([batch])
+    except pa.ArrowInvalid as exc:
+        raise UserError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    finally:
+        handle.close()
+
+
+def _rechunked(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    for table in tables:
+        for start in range(0, table.num_rows, CHUNK_ROWS):
+            yield table.slice(start, CHUNK_ROWS)
+
+
+# --- checking and completing the columns ------------------------------------------------------------------------
+
+
+def _normalized(table: pa.Table, default_profile: str, source: str, first_line: int) -> pa.Table:
+    """Required columns present, optional ones filled with their defaults, integer columns parsed and ≥ 1."""
+    missing = [name for name in REQUIRED_COLUMNS if name not in table.column_names]
+    if missing:
+        raise UserError(f"{source}: missing column(s) {', '.join(missing)}; required: {', '.join(REQUIRED_COLUMNS)}")
+    defaults = {"ep": "1", "weights_dtype": "bf16", "act_dtype": "", "kv_dtype": "", "profile": default_profile}
+    for name, default in defaults.items():
+        if name not in table.column_names:
+            table = table.append_column(name, pa.array([default] * table.num_rows, pa.string()))
+        else:
+            column = pc.utf8_trim_whitespace(table[name])
+            table = table.set_column(
+                table.column_names.index(name), name, pc.if_else(pc.equal(column, _text("")), _text(default), column)
+            )
+    for name in INTEGER_COLUMNS:
+        table = table.set_column(table.column_names.index(name), name, _integers(table[name], name, source, first_line))
+    return table
+
+
+def _integers(column: pa.ChunkedArray, name: str, source: str, first_line: int) -> pa.Array:
+    text = pc.utf8_trim_whitespace(column)
+    try:
+        values = pc.cast(text, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        for index, cell in enumerate(text.to_pylist()):
+            try:
+                int(cell)
+            except ValueError:
+                raise UserError(
+                    f"{source}:{first_line + index}: column '{name}' must be a whole number (got '{cell}')"
+                ) from None
+        raise UserError(f"{source}: column '{name}' holds numbers too large for a whole number") from None
+    numbers = values.to_numpy()
+    small = np.flatnonzero(numbers < 1)
+    if len(small):
+        line = first_line + int(small[0])
+        raise UserError(f"{source}:{line}: column '{name}' must be ≥ 1 (got {int(numbers[small[0]])})")
+    return pa.array(numbers)
+
+
+# --- predicting -------------------------------------------------------------------------------------------------
+
+
+def _predict_table(table: pa.Table, source: str, first_line: int) -> pa.Table:
+    """The normalized cases with the output columns appended."""
+    rows = table.num_rows
+    keys = pc.binary_join_element_wise(
+        *(pc.cast(table[name], pa.string()) for name in DEPLOYMENT_COLUMNS), _text(_SEPARATOR)
+    ).combine_chunks()
+    encoded = pc.dictionary_encode(keys)
+    codes = encoded.indices.to_numpy()
+    batch = table["batch"].to_numpy().astype(np.float64)
+    prompt = table["prompt_tokens"].to_numpy().astype(np.float64)
+    output = table["output_tokens"].to_numpy().astype(np.float64)
+    result = {name: np.zeros(rows) for name in ("ttft_s", "tpot_s", "e2e_s", "memory_bytes_per_accelerator")}
+    result |= {name: np.zeros(rows) for name in ("low", "high")}
+    devices = np.zeros(rows, dtype=np.int64)
+    fits = np.zeros(rows, dtype=bool)
+    profile_used = np.empty(rows, dtype=object)
+    warnings: list[pa.Array] = []
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(encoded.dictionary) + 1))
+    for code, key in enumerate(encoded.dictionary.to_pylist()):
+        members = order[bounds[code] : bounds[code + 1]]
+        try:
+            resolved = _resolve(key)
+        except UserError as exc:
+            raise UserError(f"{source}:{first_line + int(members[0])}: {exc}") from None
+        for start in range(0, len(members), SIMULATION_ROWS):
+            chosen = members[start : start + SIMULATION_ROWS]
+            sim = simulate(
+                resolved.deployment, resolved.profile, batch[chosen], prompt[chosen], output[chosen], detail=False
+            )
+            result["ttft_s"][chosen] = sim.ttft_s
+            result["tpot_s"][chosen] = sim.tpot_s
+            result["e2e_s"][chosen] = sim.e2e_s
+            result["memory_bytes_per_accelerator"][chosen] = sim.memory.total_bytes
+            fits[chosen] = sim.memory.fits
+        profile = resolved.profile
+        result["low"][members] = np.exp(profile.fit.log_residual_p10)
+        result["high"][members] = np.exp(profile.fit.log_residual_p90)
+        devices[members] = resolved.deployment.n_accelerators
+        profile_used[members] = profile.name
+        warnings.append(_extrapolation(resolved, members, batch, prompt, output))
+    columns: dict[str, Any] = {name: table[name] for name in table.column_names}
+    for name in ("ttft_s", "tpot_s", "e2e_s"):
+        columns[name] = pa.array(result[name])
+    columns["n_accelerators"] = pa.array(devices)
+    columns["fits"] = pc.if_else(pa.array(fits), _text("True"), _text("False"))
+    for name in ("ttft_s", "tpot_s", "e2e_s"):
+        columns[f"{name}_low"] = pa.array(result[name] * result["low"])
+        columns[f"{name}_high"] = pa.array(result[name] * result["high"])
+    columns["memory_bytes_per_accelerator"] = pa.array(result["memory_bytes_per_accelerator"])
+    columns["extrapolation"] = _scatter_text(warnings, order, rows)
+    columns["profile_used"] = pa.array(profile_used.tolist(), pa.string())
+    ordered = [name for name in table.column_names] + [
+        name for name in OUTPUT_COLUMNS if name not in table.column_names
+    ]
+    return pa.table({name: columns[name] for name in ordered})
+
+
+def _extrapolation(
+    resolved: _Resolved, members: np.ndarray, batch: np.ndarray, prompt: np.ndarray, output: np.ndarray
+) -> pa.Array:
+    """Per case, the inputs outside the profile's fitted range joined by '; ' (as `estimate` words them)."""
+    deployment = resolved.deployment
+    values = {
+        "batch": batch[members],
+        "prompt_tokens": prompt[members],
+        "output_tokens": output[members],
+        "params_total": np.full(len(members), resolved.params_total),
+        "tp": np.full(len(members), float(deployment.tp)),
+        "pp": np.full(len(members), float(deployment.pp)),
+        "prefill_tokens": batch[members] * prompt[members],
+    }
+    joined = pa.array([""] * len(members), pa.string())
+    for name, (low, high) in resolved.profile.valid_range.items():
+        if name not in values:
+            continue
+        outside = ~((low <= values[name]) & (values[name] <= high))
+        if not outside.any():
+            continue
+        distinct, where = np.unique(values[name], return_inverse=True)
+        words = pa.array([f"{name} {value:g} outside the fitted range [{low:g}, {high:g}]" for value in distinct])
+        text = pc.take(words, pa.array(where))
+        appended = pc.if_else(pc.equal(joined, _text("")), text, pc.binary_join_element_wise(joined, text, _text("; ")))
+        joined = pc.if_else(pa.array(outside), appended, joined)
+    return joined
+
+
+def _scatter_text(groups: list[pa.Array], order: np.ndarray, rows: int) -> pa.Array:
+    """Per-group text arrays (groups in `order`) back in row order."""
+    stacked = pa.concat_arrays(groups)
+    return pc.take(stacked, pa.array(np.argsort(order, kind="stable")))
+
+
+# --- progress and writing ---------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """A one-line progress report on stderr, shown once a run has taken more than a second."""
+
+    def __init__(self, stream: IO[str] | None) -> None:
+        self.stream = stream
+        self.started = time.perf_counter()
+        self.total = 0
+        self.done = 0
+        self.cases = 0
+        self.shown = 0.0
+
+    def reached(self, position: int) -> None:
+        self.done = position
+
+    def advance(self, amount: int) -> None:
+        self.done += amount
+
+    def predicted(self, cases: int) -> None:
+        self.cases += cases
+        elapsed = time.perf_counter() - self.started
+        if self.stream is None or elapsed < 1.0 or elapsed - self.shown < 0.2:
+            return
+        self.shown = elapsed
+        share = f" ({100 * min(self.done / self.total, 1):.0f}%)" if self.total else ""
+        rate = self.cases / elapsed
+        self.stream.write(f"\rpredict: {self.cases:,} cases{share}, {elapsed:.1f} s, {rate:,.0f} cases/s")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.stream is not None and self.shown:
+            self.stream.write("\n")
+
+
+def predict_file(cases: Path, out: Path, default_profile: str = "ideal", progress: bool = True) -> int:
+    """Stream `cases` (CSV, or Parquet by its suffix) through the simulator into `out` (CSV or Parquet); the
+    number of cases written."""
+    if not cases.is_file():
+        raise UserError(f"cases file not found: {cases}")
+    source = str(cases)
+    reporter = _Progress(sys.stderr if progress else None)
+    writer: Any = None
+    written = 0
+    try:
+        for table in _rechunked(_read_batches(cases, reporter)):
+            first_line = written + 2  # the header is line 1
+            predicted = _predict_table(_normalized(table, default_profile, source, first_line), source, first_line)
+            if writer is None:
+                writer = _writer(out, predicted.schema)
+            writer.write_table(predicted)
+            written += predicted.num_rows
+            reporter.predicted(predicted.num_rows)
+        if writer is None:
+            raise UserError(f"{source}: no cases (a header but no rows)")
+    finally:
+        if writer is not None:
+            writer.close()
+        reporter.finish()
+    return written
+
+
+def _writer(out: Path, schema: pa.Schema) -> Any:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetWriter(out, schema)
+    import pyarrow.csv as pacsv
+
+    return pacsv.CSVWriter(out, schema)
 
 
 def read_cases(path: Path) -> pd.DataFrame:
-    if not path.exists():
+    """A cases file (CSV or Parquet) as a DataFrame of text columns."""
+    if not path.is_file():
         raise UserError(f"cases file not found: {path}")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
-    return frame
+    tables = list(_read_batches(path, _Progress(None)))
+    if not tables:
+        raise UserError(f"{path}: no cases (a header but no rows)")
+    return pa.concat_tables(tables).to_pandas()
 
 
 def predict_cases(cases: pd.DataFrame, default_profile: str = "ideal", source: str = "cases") -> pd.DataFrame:
-    """The cases with the output columns appended. Errors name the CSV line (header = line 1)."""
-    cases = _normalized(cases, default_profile, source)
-    results = pd.DataFrame(index=cases.index, columns=list(OUTPUT_COLUMNS), dtype=object)
-    for key, group in cases.groupby(list(DEPLOYMENT_COLUMNS), sort=False, dropna=False):
-        settings = dict(zip(DEPLOYMENT_COLUMNS, key, strict=True))
-        first_line = int(group.index[0]) + 2
-        try:
-            inputs = EstimateInputs(
-                model=settings["model"],
-                hardware=settings["hardware"],
-                prompt_tokens=1,
-                output_tokens=1,
-                tp=settings["tp"],
-                pp=settings["pp"],
-                ep=settings["ep"],
-                weights_dtype=settings["weights_dtype"],
-                act_dtype=settings["act_dtype"] or None,
-                kv_dtype=settings["kv_dtype"] or None,
-                profile=settings["profile"],
-            )
-            deployment = build_deployment(inputs)
-            profile, _ = resolve_profile(inputs.profile, deployment.hardware.id)
-        except UserError as exc:
-            raise UserError(f"{source}:{first_line}: {exc}") from None
-        sim = simulate(
-            deployment,
-            profile,
-            group["batch"].to_numpy(),
-            group["prompt_tokens"].to_numpy(),
-            group["output_tokens"].to_numpy(),
-        )
-        block = {
-            "ttft_s": sim.ttft_s,
-            "tpot_s": sim.tpot_s,
-            "e2e_s": sim.e2e_s,
-            "n_accelerators": np.full(len(group), deployment.n_accelerators),
-            "fits": sim.memory.fits,
-            "memory_bytes_per_accelerator": sim.memory.total_bytes,
-        }
-        low, high = interval(profile, 1.0)
-        params_total = parameter_counts(deployment.model).total
-        for name in ("ttft_s", "tpot_s", "e2e_s"):
-            block[f"{name}_low"], block[f"{name}_high"] = block[name] * low, block[name] * high
-        block["extrapolation"] = [
-            "; ".join(
-                extrapolation_warnings(
-                    profile,
-                    {
-                        "batch": b,
-                        "prompt_tokens": p,
-                        "output_tokens": o,
-                        "tp": deployment.tp,
-                        "pp": deployment.pp,
-                        "prefill_tokens": b * p,
-                        "params_total": params_total,
-                    },
-                )
-            )
-            for b, p, o in zip(group["batch"], group["prompt_tokens"], group["output_tokens"], strict=True)
-        ]
-        for name, values in block.items():
-            results.loc[group.index, name] = list(values)
-    return pd.concat([cases, results], axis=1)
+    """The cases (a DataFrame with the columns of `idealrt predict`) with the output columns appended."""
+    text = pa.table({str(name): pa.array(cases[name].map(_cell).tolist(), pa.string()) for name in cases.columns})
+    parts = [
+        _predict_table(_normalized(chunk, default_profile, source, start + 2), source, start + 2)
+        for start, chunk in ((s, text.slice(s, CHUNK_ROWS)) for s in range(0, max(text.num_rows, 1), CHUNK_ROWS))
+        if chunk.num_rows
+    ]
+    if not parts:
+        raise UserError(f"{source}: no cases")
+    frame = pa.concat_tables(parts).to_pandas()
+    frame["fits"] = frame["fits"] == "True"
+    return frame
 
 
-def _normalized(cases: pd.DataFrame, default_profile: str, source: str) -> pd.DataFrame:
-    missing = [name for name in REQUIRED_COLUMNS if name not in cases.columns]
-    if missing:
-        raise UserError(f"{source}: missing column(s) {', '.join(missing)}; required: {', '.join(REQUIRED_COLUMNS)}")
-    cases = cases.reset_index(drop=True).copy()
-    defaults = {"ep": "1", "weights_dtype": "bf16", "act_dtype": "", "kv_dtype": "", "profile": default_profile}
-    for name, default in defaults.items():
-        if name not in cases.columns:
-            cases[name] = default
-        cases[name] = cases[name].fillna("").astype(str).str.strip().replace("", default)
-    for name in INTEGER_COLUMNS:
-        cases[name] = [_positive_int(value, name, source, index + 2) for index, value in enumerate(cases[name])]
-    return cases
-
-
-def _positive_int(value: object, column: str, source: str, line: int) -> int:
-    text = str(value).strip()
-    try:
-        number = int(text)
-    except ValueError:
-        raise UserError(f"{source}:{line}: column '{column}' must be a whole number (got '{text}')") from None
-    if number < 1:
-        raise UserError(f"{source}:{line}: column '{column}' must be ≥ 1 (got {number})")
-    return number
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value)

@@ -104,9 +104,11 @@ def simulate(
     lm_head_all_positions: bool | None = None,
     naive_attention: bool = False,
     options: CountingOptions | None = None,
+    detail: bool = True,
 ) -> Simulation:
     """`options` (already resolved, e.g. another profile's) overrides the behaviours resolved from `profile`,
-    `lm_head_all_positions` and `naive_attention`."""
+    `lm_head_all_positions` and `naive_attention`. Without `detail` only the times are kept, not each op's
+    compute/memory/communication terms (what `report.op_rows` shows)."""
     batch, prompt, output = (np.atleast_1d(np.asarray(x, dtype=np.float64)) for x in (batch, prompt, output))
     batch, prompt, output = np.broadcast_arrays(batch, prompt, output)
     if options is None:
@@ -123,9 +125,9 @@ def simulate(
         prompt=prompt,
         output=output,
         prefill_counts=prefill_counts,
-        prefill=time_pass(prefill_counts, params),
+        prefill=time_pass(prefill_counts, params, detail=detail),
         decode_counts=decode_counts,
-        decode=time_pass(decode_counts, params),
+        decode=time_pass(decode_counts, params, detail=detail),
         decode_step_weights=steps,
         memory=memory_use(deployment, prefill_counts, prompt, output, profile.memory_utilization),
     )

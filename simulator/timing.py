@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 Array = Any  # a numpy or jax array (or a float)
 Params = Mapping[str, Array]
 
@@ -122,17 +124,27 @@ class Segment:
     critical: Array
 
 
+def _no_host_time(host: Array) -> bool:
+    """Host times known to be all zero (numpy, not traced): then the critical path is the device's, exactly."""
+    return isinstance(host, (np.ndarray, float, int)) and not np.any(host)
+
+
 def segment(host_times: Array, device_times: Array, xp: Any) -> Segment:
-    """Summarize ops run in this order (host_times[i] launches device_times[i]); ops along axis 0."""
+    """Summarize ops run in this order (host_times[i] launches device_times[i]); ops along axis 0. Host times may
+    be per op only (shape (n, 1, …)): they are the same for every case."""
     host = xp.asarray(host_times)
     device = xp.asarray(device_times)
     host_prefix = xp.cumsum(host, axis=0)
     device_suffix = xp.flip(xp.cumsum(xp.flip(device, axis=0), axis=0), axis=0)
+    if _no_host_time(host):  # every suffix is ≤ the whole sum: the max is the first
+        return Segment(host_prefix[-1], device_suffix[0], device_suffix[0])
     return Segment(host_prefix[-1], device_suffix[0], xp.max(host_prefix + device_suffix, axis=0))
 
 
 def compose(first: Segment, second: Segment, xp: Any) -> Segment:
     """`first` then `second`."""
+    if _no_host_time(first.host) and _no_host_time(second.host):  # the max below is its first term
+        return Segment(first.host + second.host, first.device + second.device, first.critical + second.device)
     return Segment(
         first.host + second.host,
         first.device + second.device,
@@ -142,6 +154,8 @@ def compose(first: Segment, second: Segment, xp: Any) -> Segment:
 
 def repeat(one: Segment, times: int, xp: Any) -> Segment:
     """`one` run `times` times in a row (times ≥ 1)."""
+    if _no_host_time(one.host):
+        return Segment(one.host * times, one.device * times, one.critical + (times - 1) * one.device)
     return Segment(
         one.host * times,
         one.device * times,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cache
 
 from calibration.fit.targets import EndToEndTarget, OpTarget
-from simulator.counting import OpRun, PassCounts, PieceCounts
+from simulator.counting import ClassGroup, OpRun, PassCounts, PieceCounts
 
 
 @cache
@@ -14,10 +14,11 @@ def register() -> None:
     from jax.tree_util import register_dataclass
 
     register_dataclass(
-        OpRun,
-        data_fields=["counts", "peak_flops", "bandwidth", "point_to_point", "crosses_nodes", "new_tokens", "context"],
-        meta_fields=["start", "codes"],
+        ClassGroup,
+        data_fields=["counts", "peak_flops", "bandwidth", "point_to_point", "crosses_nodes"],
+        meta_fields=["code", "rows"],
     )
+    register_dataclass(OpRun, data_fields=["groups", "new_tokens", "context"], meta_fields=["start", "size"])
     register_dataclass(PieceCounts, data_fields=["runs", "static"], meta_fields=["name", "ops"])
     register_dataclass(
         PassCounts,

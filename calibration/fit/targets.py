@@ -65,8 +65,8 @@ class EndToEndTarget:
     measured: np.ndarray
 
     def predict(self, params: Mapping[str, Any], xp: Any = np) -> Any:
-        ttft = time_pass(self.prefill, params, xp).total
-        decode = xp.sum(self.decode_steps * time_pass(self.decode, params, xp).total, axis=-1)
+        ttft = time_pass(self.prefill, params, xp, detail=False).total
+        decode = xp.sum(self.decode_steps * time_pass(self.decode, params, xp, detail=False).total, axis=-1)
         steps = xp.maximum(self.decode_steps.sum(axis=-1), 1)
         options = xp.stack([ttft + decode, ttft, decode / steps])
         return xp.take_along_axis(options, self.metric_index[None, :], axis=0)[0]

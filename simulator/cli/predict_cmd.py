@@ -1,4 +1,7 @@
-"""`idealrt predict`: a CSV of cases in, the same rows with predicted times out (vectorized)."""
+"""`idealrt predict`: a CSV (or Parquet) of cases in, the same rows with predicted times out.
+
+Streamed: any number of cases in bounded memory, with a progress line on stderr once it runs over a second.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +12,23 @@ from simulator.cli.common import add_profile_argument
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("predict", help="predict many cases from a CSV", description=__doc__)
+    parser = commands.add_parser("predict", help="predict many cases from a CSV or Parquet file", description=__doc__)
     parser.add_argument(
         "--cases",
         required=True,
         type=Path,
-        help="CSV with model, hardware, tp, pp, batch, prompt_tokens, output_tokens "
+        help="CSV or .parquet with model, hardware, tp, pp, batch, prompt_tokens, output_tokens "
         "[, ep, weights_dtype, act_dtype, kv_dtype, profile]",
     )
-    parser.add_argument("--out", required=True, type=Path, help="CSV to write")
+    parser.add_argument("--out", required=True, type=Path, help="CSV (or .parquet) to write")
     add_profile_argument(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.predict import predict_cases, read_cases
+    from simulator.predict import predict_file
 
-    cases = read_cases(args.cases)
-    result = predict_cases(cases, default_profile=args.profile, source=str(args.cases))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    result.to_csv(args.out, index=False)
-    print(f"wrote {len(result)} predictions to {args.out}")
+    written = predict_file(args.cases, args.out, default_profile=args.profile, progress=not args.quiet)
+    print(f"wrote {written} predictions to {args.out}")
     return 0

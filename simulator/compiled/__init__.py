@@ -10,13 +10,14 @@ generated (this one step imports sympy). Evaluating a compiled pass imports neit
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import marshal
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import Any
 
 from simulator.compiled.fields import piece_identifier
@@ -105,10 +106,29 @@ def write_module(key: PassKey, directory: Path) -> Path:
 
 
 def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"simulator.compiled.generated.{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """Execute a generated module. Its code object is cached beside the user cache (marshal, keyed by the
+    interpreter), since a fresh process would otherwise recompile it and bytecode writing may be off."""
+    source = path.read_bytes()
+    digest = hashlib.sha256(source).hexdigest()[:16]
+    code_path = cache_dir() / f"{name}.{digest}.{sys.implementation.cache_tag}.code"
+    code: CodeType | None = None
+    if code_path.is_file():
+        try:
+            code = marshal.loads(code_path.read_bytes())
+        except (EOFError, ValueError, TypeError):
+            code = None
+    if code is None:
+        code = compile(source, str(path), "exec")
+        try:
+            code_path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = code_path.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_bytes(marshal.dumps(code))
+            os.replace(temporary, code_path)
+        except OSError:  # a read-only cache only costs the next process a compile
+            pass
+    module = ModuleType(f"simulator.compiled.generated.{name}")
+    module.__file__ = str(path)
+    exec(code, module.__dict__)
     return module
 
 

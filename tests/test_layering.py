@@ -1,0 +1,93 @@
+"""The layers depend on each other in one direction only, and light commands stay light."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = ("simulator", "hardware_specs", "calibration")
+UPPER = ("simulator.planner", "simulator.cli", "simulator.plots", "simulator.api", "simulator.serving")
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file imports (at any depth: lazy imports count)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """The modules a file imports when it is imported (not inside functions)."""
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def _files(package: str) -> list[Path]:
+    return sorted((ROOT / package.replace(".", "/")).rglob("*.py")) if "/" not in package else []
+
+
+def _under(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
+
+
+def test_hardware_specs_imports_no_project_package() -> None:
+    others = tuple(package for package in PROJECT if package != "hardware_specs")
+    for path in _files("hardware_specs"):
+        assert not {m for m in _imports(path) if _under(m, others)}, path
+
+
+def test_the_core_never_imports_the_planner_cli_or_plots() -> None:
+    core = [p for p in _files("simulator") if not _under(".".join(p.relative_to(ROOT).with_suffix("").parts), UPPER)]
+    assert core
+    for path in core:
+        assert not {m for m in _imports(path) if _under(m, UPPER)}, path
+
+
+def test_the_hot_path_never_imports_sympy_or_networkx() -> None:
+    """Estimating runs on the compiled formulas; sympy and networkx only generate them (on a cache miss, lazily)
+    and teach (explain)."""
+    symbolic = ("simulator.ops", "simulator.graph", "simulator.evaluate", "simulator.compiled.generate")
+    allowed = {*symbolic, "simulator.compiled.build", "simulator.cli.explain_cmd"}
+    for path in _files("simulator"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        if _under(module, tuple(allowed)) or _under(module, UPPER):
+            continue
+        imported = _top_level_imports(path)
+        assert not {m for m in imported if _under(m, ("sympy", "networkx", *symbolic))}, path
+
+
+def test_the_simulator_never_imports_calibration() -> None:
+    for path in _files("simulator"):
+        assert not {m for m in _imports(path) if _under(m, ("calibration",))}, path
+
+
+def test_model_schema_and_catalogs_do_not_depend_on_the_op_graph() -> None:
+    graph = ("simulator.graph", "simulator.ops", "simulator.counting", "simulator.compiled", "simulator.pass_timing")
+    for path in _files("simulator.model"):
+        assert not {m for m in _imports(path) if _under(m, graph)}, path
+
+
+@pytest.mark.parametrize("command", [["--help"], ["models"], ["hardware"], ["predict", "--help"]])
+def test_light_commands_import_no_heavy_library(command: list[str]) -> None:
+    code = (
+        "import sys\nfrom simulator.cli import main\n"
+        f"try:\n    main({command!r})\nexcept SystemExit:\n    pass\n"
+        "heavy = ('sympy', 'pandas', 'matplotlib', 'torch', 'jax', 'networkx', 'scipy')\n"
+        "print(','.join(name for name in heavy if name in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert result.stdout.strip().splitlines()[-1:] in ([], [""]), result.stdout
