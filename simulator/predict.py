@@ -66,7 +66,7 @@ def predict_cases(cases: pd.DataFrame, default_profile: str = "ideal", source: s
                 profile=settings["profile"],
             )
             deployment = build_deployment(inputs)
-            profile, _ = resolve_profile(inputs.profile, deployment.hardware.id)
+            profile, _ = resolve_profile(inputs.profile, deployment.hardware)
         except UserError as exc:
             raise UserError(f"{source}:{first_line}: {exc}") from None
         sim = simulate(
