@@ -71,9 +71,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.planner.idealized import paper_comparison
-
-    comparison = paper_comparison(args.hardware, args.profile, args.price_usd_per_hour, **_options(args))
+    comparison = _comparison(args.hardware, args.profile, args, args.price_usd_per_hour)
     if args.json:
         print_json(comparison.records)
     else:
@@ -91,20 +89,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _options(args: argparse.Namespace) -> dict[str, str]:
-    return {
-        "weights_dtype": args.weights_dtype,
-        "layout": args.layout,
-        "architecture": "published" if args.published_architectures else "paper",
-        "interpolation": args.interpolation,
-    }
+def _comparison(
+    hardware: str, profile: str, args: argparse.Namespace, price_usd_per_hour: float | None = None
+) -> PaperComparison:
+    from simulator.planner.idealized import paper_comparison
+
+    return paper_comparison(
+        hardware,
+        profile,
+        price_usd_per_hour,
+        weights_dtype=args.weights_dtype,
+        layout=args.layout,
+        architecture="published" if args.published_architectures else "paper",
+        interpolation=args.interpolation,
+    )
 
 
 def print_modern(hardware: str, args: argparse.Namespace) -> None:
-    from simulator.planner.idealized import paper_comparison
-
     try:
-        comparison = paper_comparison(hardware, "auto", **_options(args))
+        comparison = _comparison(hardware, "auto", args)
     except UserError as exc:
         console().print(f"\n[yellow]{hardware} skipped:[/yellow] {exc}")
         return
