@@ -6,9 +6,10 @@ At batch 1 a request of p prompt tokens and o output tokens takes
     runtime(p, o) = α_p + β·(o − 1)
 
 α_p  prompt encoding plus the first token: the simulated ttft at prompt p, tabulated at PROMPT_SIZES (the paper's
-     sizes). Between them, as HELM computes it (`helm.benchmark.metrics.efficiency_metrics`): the smallest
-     tabulated size k ≥ p, scaled by p / k; above the largest, α_1920 · p / 1920. The physical interpolation
-     (linear between the tabulated sizes) is the option `interpolation="linear"`.
+     sizes). Between them, as HELM computes it (stanford-crfm/helm, helm/benchmark/metrics/: basic_metrics.py,
+     efficiency_metrics.py in later versions): the smallest tabulated size k ≥ p, scaled by p / k; above the
+     largest, α_1920 · p / 1920. The physical interpolation (linear between the tabulated sizes) is the option
+     `interpolation="linear"`.
 β    time per additional output token. A simulated decode step grows (weakly) with its KV context, so β is defined
      as the paper fitted it from measurements: the least-squares slope through the origin of (e2e − α_p) against
      (o − 1) over the paper's grid PROMPT_SIZES × OUTPUT_TOKENS,  β = Σ (o − 1)(e2e − α_p) / Σ (o − 1)².
