@@ -152,3 +152,14 @@ def test_bad_files_are_one_line_errors(
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1
     assert re.search(message, captured.err), captured.err
+
+
+def test_a_model_outside_the_paper_is_idealized_on_the_fewest_devices(
+    runs_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["denoise", "--runs", str(runs_file), "--model", "gpt3-125m", "--profile", "ideal"]
+    assert run_cli(args, monkeypatch) == 0
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert "idealized: gpt3-125m on 1 × a100-sxm-80gb" in out and "not a model of the paper" in out
+    assert run_cli([*args[:-2], "--model", "no-such-model"], monkeypatch) == 2
+    assert "unknown model 'no-such-model'" in capsys.readouterr().err

@@ -131,3 +131,12 @@ def test_the_dgx2_takes_tp_16_with_the_transferred_megatron_profile(
     assert run_cli([arg for arg in args if arg not in ("--layout", "fewest")], monkeypatch) == 0
     davinci = json.loads(capsys.readouterr().out)[0]
     assert davinci["n_accelerators"] is None and "--layout fewest" in davinci["error"]
+
+
+def test_api_paper_takes_the_layout_architecture_and_interpolation() -> None:
+    from simulator import api
+
+    frame = api.paper(profile="ideal", layout="fewest", architecture="published", interpolation="linear")
+    anthropic = frame[frame["model"] == "anthropic-52b"].iloc[0]
+    assert (anthropic["n_accelerators"], anthropic["layout"], anthropic["interpolation"]) == (2, "fewest", "linear")
+    assert frame.loc[frame["model"] == "j1-large", "vocab_size"].item() == 256000

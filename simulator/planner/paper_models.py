@@ -53,8 +53,8 @@ class PaperLayout:
 _LOGS = "helm-efficiency Megatron-LM logs (calibration/data/models/megatron-*.yaml: tp and world size as logged)"
 _ISSUE = "Narayanan et al. (NeurIPS 2023) profiling setup, as quoted in idealrt issue 8"
 _OURS = (
-    "not given by the paper text we have or the shipped logs: ours, the fewest A100-80GB in a power of two holding "
-    "the fp16 weights, as the logs do for the models they record (6B on 1 GPU, 20B on 1, 52B on 4, 175B on 8)"
+    "ASSUMED (not given by the paper text we have or the shipped logs): the fewest A100-80GB in a power of two that "
+    "hold the fp16 weights, which is what the logs show for 6B and 20B (1 GPU) and 175B (8 GPUs); 52B they ran on 4"
 )
 PAPER_LAYOUTS: dict[str, PaperLayout] = {
     "gpt3-175b": PaperLayout(8, 1, _LOGS + " (openai_davinci: tp 8, 8 GPUs)"),
