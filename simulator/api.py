@@ -24,7 +24,13 @@ from simulator.errors import UserError
 from simulator.estimate import EstimateInputs, estimate_record, run_estimate
 from simulator.planner.capacity import Targets, capacity_frame
 from simulator.planner.distributions import parse_distribution
-from simulator.planner.idealized import PAPER_WEIGHTS_DTYPE, paper_comparison
+from simulator.planner.idealized import (
+    PAPER_WEIGHTS_DTYPE,
+    Architecture,
+    Interpolation,
+    Layout,
+    paper_comparison,
+)
 from simulator.planner.plan import plan_frame
 from simulator.predict import predict_cases, read_cases
 from simulator.report import op_rows
@@ -59,10 +65,23 @@ def paper(
     profile: str = "megatron-a100-2022",
     price_usd_per_hour: float | None = None,
     weights_dtype: str = PAPER_WEIGHTS_DTYPE,
+    layout: Layout = "paper",
+    architecture: Architecture = "paper",
+    interpolation: Interpolation = "helm",
 ) -> pd.DataFrame:
     """One row per model of Narayanan et al. (2023): the `paper --json` fields, with `alpha_s` spread into columns
-    `alpha_s_<prompt>` and each example request's figures into `<field>_p<prompt>_o<output>`."""
-    comparison = paper_comparison(hardware, profile, price_usd_per_hour, weights_dtype=weights_dtype)
+    `alpha_s_<prompt>` and each example request's figures into `<field>_p<prompt>_o<output>`. `layout`: "paper"
+    (the GPUs the paper used) or "fewest"; `architecture`: "paper" (its stand-ins) or "published";
+    `interpolation`: "helm" or "linear" (α_p between the tabulated prompt sizes)."""
+    comparison = paper_comparison(
+        hardware,
+        profile,
+        price_usd_per_hour,
+        weights_dtype=weights_dtype,
+        layout=layout,
+        architecture=architecture,
+        interpolation=interpolation,
+    )
     return pd.DataFrame([_flat_paper_record(record) for record in comparison.records])
 
 

@@ -57,7 +57,7 @@ def build_deployment(inputs: EstimateInputs) -> Deployment:
 def run_estimate(inputs: EstimateInputs) -> tuple[Simulation, str]:
     """The simulation and a note on which profile was used (and why, for `auto`)."""
     deployment = build_deployment(inputs)
-    profile, note = resolve_profile(inputs.profile, deployment.hardware.id)
+    profile, note = resolve_profile(inputs.profile, deployment.hardware)
     sim = simulate(
         deployment,
         profile,
@@ -104,6 +104,8 @@ def extrapolation_warnings(profile: Profile, values: dict[str, float]) -> list[s
     for name, (low, high) in profile.valid_range.items():
         if name in values and not low <= values[name] <= high:
             warnings.append(f"{name} {values[name]:g} outside the fitted range [{low:g}, {high:g}]")
+    if profile.transfer_summary:  # carried to hardware it was not fitted on (simulator.profile_transfer)
+        warnings.append(profile.transfer_summary)
     return warnings
 
 

@@ -81,7 +81,7 @@ def _resolve(key: str) -> _Resolved:
         profile=settings["profile"],
     )
     deployment = build_deployment(inputs)
-    profile, _ = resolve_profile(inputs.profile, deployment.hardware.id)
+    profile, _ = resolve_profile(inputs.profile, deployment.hardware)
     return _Resolved(deployment, profile, parameter_counts(deployment.model).total)
 
 
@@ -305,6 +305,10 @@ def _extrapolation(
         text = pc.take(words, pa.array(where))
         appended = pc.if_else(pc.equal(joined, _text("")), text, pc.binary_join_element_wise(joined, text, _text("; ")))
         joined = pc.if_else(pa.array(outside), appended, joined)
+    transfer = resolved.profile.transfer_summary  # carried to hardware it was not fitted on (profile_transfer)
+    if transfer:
+        note = pa.array([transfer] * len(members), pa.string())
+        joined = pc.if_else(pc.equal(joined, _text("")), note, pc.binary_join_element_wise(joined, note, _text("; ")))
     return joined
 
 

@@ -8,12 +8,15 @@ datasheet peaks, zero overheads.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.errors import UserError, unknown_name_error
 from simulator.files import read_mapping, validated
+
+if TYPE_CHECKING:
+    from hardware_specs.schema import HardwareSpec
 
 SCHEMA_VERSION = 1
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "calibration" / "profiles"
@@ -137,6 +140,11 @@ class Profile(BaseModel):
     )
     fit: FitStatistics = FitStatistics()
     provenance: Provenance = Provenance()
+    transferred_from: str = Field(
+        default="", description="set by `resolve_profile` when carried to other hardware: the id it was fitted on"
+    )
+    transferred_to: str = ""
+    transfer_summary: str = Field(default="", description="one line: what the transfer rescaled and kept")
 
     def params(self) -> dict[str, float]:
         """The numeric constants, flattened as 'section.field' (what the fitter optimizes)."""
@@ -178,22 +186,38 @@ def load_profile(name_or_path: str) -> Profile:
     return _read(path)
 
 
-def resolve_profile(name_or_path: str, hardware_id: str) -> tuple[Profile, str]:
+def resolve_profile(name_or_path: str, hardware: str | HardwareSpec) -> tuple[Profile, str]:
     """A profile and a note saying what was used. `auto`: the shipped profile made for this hardware, else the
-    `derated` profile (datasheet peaks derated by documented default efficiencies)."""
+    `derated` profile (datasheet peaks derated by documented default efficiencies). A fitted profile asked for on
+    hardware it was not fitted on is carried there (`simulator.profile_transfer`: hardware-bound constants rescaled
+    by datasheet ratios, software constants kept), and the note says so. `hardware`: a spec, or a catalog id."""
+    hardware_id = hardware if isinstance(hardware, str) else hardware.id
     if name_or_path != "auto":
         profile = load_profile(name_or_path)
-        return profile, f"profile '{profile.name}' ({profile.kind})"
+        note = f"profile '{profile.name}' ({profile.kind})"
+        return _carried(profile, hardware, note)
     for name in shipped_profile_names():
         if name != "ideal":
             profile = load_profile(name)
             if hardware_id in profile.auto_for:
-                return profile, f"auto: '{profile.name}', the profile fitted for {hardware_id}"
+                return _carried(profile, hardware, f"auto: '{profile.name}', the profile fitted for {hardware_id}")
     if (PROFILES_DIR / "derated.json").exists():
         return load_profile("derated"), (
             f"auto: no profile fitted for {hardware_id}; 'derated' (datasheet peaks × default efficiencies)"
         )
     raise UserError(f"--profile auto: no profile fitted for {hardware_id} and no 'derated' profile shipped")
+
+
+def _carried(profile: Profile, hardware: str | HardwareSpec, note: str) -> tuple[Profile, str]:
+    from simulator.hardware import load_hardware
+    from simulator.profile_transfer import needs_transfer, transfer_profile
+
+    hardware_id = hardware if isinstance(hardware, str) else hardware.id
+    if not needs_transfer(profile, hardware_id):
+        return profile, note
+    target = load_hardware(hardware) if isinstance(hardware, str) else hardware
+    carried, transfer = transfer_profile(profile, load_hardware(profile.hardware[0]), target)
+    return carried, f"{note}, {transfer.note()}"
 
 
 def write_profile(profile: Profile, path: Path) -> None:

@@ -12,6 +12,8 @@ from simulator.model.catalog import load_model
 from simulator.planner.idealized import (
     PAPER_USD_PER_A100_HOUR,
     IdealizedRuntime,
+    decompose,
+    fewest_deployment,
     idealized_cost,
     idealized_for,
     paper_price,
@@ -24,7 +26,7 @@ HOST_BOUND = IDEAL.with_params({"host.launch_s": 1e-3})
 
 @pytest.fixture(scope="module")
 def davinci() -> IdealizedRuntime:
-    return idealized_for(load_model("gpt3-175b"), A100, IDEAL)
+    return idealized_for("gpt3-175b", A100, IDEAL)
 
 
 def test_cost_is_runtime_times_devices_times_price_per_hour(davinci: IdealizedRuntime) -> None:
@@ -54,7 +56,8 @@ def test_energy_at_tdp_is_runtime_times_power_of_every_device(davinci: Idealized
 
 def test_utilization_is_a_fraction_not_a_percent() -> None:
     """A percent-vs-fraction slip would make the busy energy 100× the TDP energy."""
-    runtime = idealized_for(load_model("gpt3-1.3b"), A100, HOST_BOUND)  # decode waits for kernel launches
+    # decode waits for kernel launches
+    runtime = decompose(fewest_deployment(load_model("gpt3-1.3b"), A100, HOST_BOUND), HOST_BOUND)
     cost = idealized_cost(runtime, 512, 64, 4.096)
     assert 0 < cost.utilization < 1
     assert cost.energy_busy_j == pytest.approx(cost.energy_j * cost.utilization)  # type: ignore[operator]
@@ -65,10 +68,13 @@ def test_the_ideal_roofline_keeps_a_single_stage_busy(davinci: IdealizedRuntime)
     assert idealized_cost(davinci, 512, 32, 4.096).utilization == pytest.approx(1.0)
 
 
-def test_each_stage_of_a_batch_one_pipeline_computes_half_the_time() -> None:
-    runtime = idealized_for(load_model("mt-nlg-530b"), A100, IDEAL)
+def test_each_stage_of_a_batch_one_pipeline_computes_its_share_of_the_time() -> None:
+    runtime = idealized_for("mt-nlg-530b", A100, IDEAL, layout="fewest")
     assert runtime.deployment.pp == 2
     assert idealized_cost(runtime, 512, 32, 4.096).utilization == pytest.approx(0.5)
+    papers = idealized_for("mt-nlg-530b", A100, IDEAL)  # TNLG v2 as the paper ran it: 3 stages of tp 8
+    assert papers.deployment.pp == 3
+    assert idealized_cost(papers, 512, 32, 4.096).utilization == pytest.approx(1 / 3)
 
 
 def test_a100s_default_to_the_papers_price_and_say_so() -> None:

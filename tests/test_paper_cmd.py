@@ -64,7 +64,9 @@ def test_human_table_names_the_hardware_profile_and_price(
     assert run_cli(["paper", "--profile", "ideal", "--price-usd-per-hour", "2"], monkeypatch) == 0
     out = capsys.readouterr().out
     assert "a100-sxm-80gb" in out and "profile 'ideal'" in out and "$2 per device-hour (given)" in out
-    assert "davinci" in out and "mt-nlg-530b" in out
+    assert "davinci" in out and "TNLG v2" in out
+    assert "layouts: the paper's; architectures: the paper's stand-ins" in out
+    assert "j1-grande 50×5120/40h" in out
     for hardware in ("h100-sxm", "h200-sxm", "b200"):  # with --profile auto: its pick, or why it was skipped
         assert hardware in out
     assert "auto" in out
@@ -84,3 +86,57 @@ def test_unknown_profile_is_one_line_and_exit_code_2(
 ) -> None:
     assert run_cli(["paper", "--profile", "no-such-profile", "--json"], monkeypatch) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_json_gives_the_papers_deployments_and_stand_ins(paper_json) -> None:  # type: ignore[no-untyped-def]
+    by_model = {record["model"]: record for record in paper_json[1]}
+    for model, devices in (("anthropic-52b", 4), ("cohere-xl", 4), ("mt-nlg-530b", 24), ("gpt3-175b", 8)):
+        assert by_model[model]["n_accelerators"] == devices, model
+        assert by_model[model]["layout"] == "paper" and by_model[model]["layout_source"].startswith("the paper's")
+    assert (by_model["mt-nlg-530b"]["tp"], by_model["mt-nlg-530b"]["pp"]) == (8, 3)
+    grande = by_model["j1-grande"]
+    assert (grande["num_layers"], grande["hidden_size"], grande["num_heads"], grande["vocab_size"]) == (
+        50,
+        5120,
+        40,
+        50304,
+    )
+    assert grande["architecture"] == "paper" and grande["architecture_source"].startswith("paper variant")
+    assert (by_model["yalm-100b"]["mlp"], by_model["yalm-100b"]["ffn_dim"]) == ("gelu", 27308)
+    assert by_model["bloom-176b"]["architecture_source"].startswith("published")
+    assert all(record["interpolation"] == "helm" for record in paper_json[1])
+
+
+def test_layout_fewest_and_published_architectures(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["paper", "--profile", "ideal", "--json", "--layout", "fewest", "--published-architectures"]
+    assert run_cli([*args, "--interpolation", "linear"], monkeypatch) == 0
+    by_model = {record["model"]: record for record in json.loads(capsys.readouterr().out)}
+    assert by_model["anthropic-52b"]["n_accelerators"] == 2  # 104 GB of fp16 weights: two 80 GB GPUs
+    assert (by_model["mt-nlg-530b"]["tp"], by_model["mt-nlg-530b"]["pp"]) == (8, 2)
+    assert (by_model["j1-grande"]["num_layers"], by_model["j1-grande"]["vocab_size"]) == (43, 256000)
+    assert by_model["j1-grande"]["layout"] == "fewest" and by_model["j1-grande"]["interpolation"] == "linear"
+
+
+def test_the_dgx2_takes_tp_16_with_the_transferred_megatron_profile(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["paper", "--hardware", "v100-sxm3-32gb-dgx2", "--layout", "fewest", "--price-usd-per-hour", "2", "--json"]
+    assert run_cli(args, monkeypatch) == 0
+    by_model = {record["model"]: record for record in json.loads(capsys.readouterr().out)}
+    assert (by_model["gpt3-175b"]["tp"], by_model["gpt3-175b"]["pp"]) == (16, 1)
+    assert "transferred from a100-sxm-80gb to v100-sxm3-32gb-dgx2" in by_model["gpt3-175b"]["profile_note"]
+    # the paper's own layout of davinci (8 × 32 GB) cannot hold it: an error record that says what to do
+    assert run_cli([arg for arg in args if arg not in ("--layout", "fewest")], monkeypatch) == 0
+    davinci = json.loads(capsys.readouterr().out)[0]
+    assert davinci["n_accelerators"] is None and "--layout fewest" in davinci["error"]
+
+
+def test_api_paper_takes_the_layout_architecture_and_interpolation() -> None:
+    from simulator import api
+
+    frame = api.paper(profile="ideal", layout="fewest", architecture="published", interpolation="linear")
+    anthropic = frame[frame["model"] == "anthropic-52b"].iloc[0]
+    assert (anthropic["n_accelerators"], anthropic["layout"], anthropic["interpolation"]) == (2, "fewest", "linear")
+    assert frame.loc[frame["model"] == "j1-large", "vocab_size"].item() == 256000

@@ -1,7 +1,9 @@
 """`idealrt paper`: the idealized runtime and cost of Narayanan et al. (NeurIPS 2023) for the models they compared.
 
-Per model at batch 1: the devices it needs, α_p (prompt encoding + first token) at a few prompt sizes, β (time per
-additional output token), and the idealized runtime and cost of example requests; then the same on newer GPUs.
+Per model at batch 1: the devices the paper ran it on (`--layout fewest`: the fewest that hold it), α_p (prompt
+encoding + first token) at a few prompt sizes, β (time per additional output token), and the idealized runtime and
+cost of example requests; then the same on newer GPUs. The models are the paper's stand-in architectures
+(`--published-architectures` for the catalog's); α_p between the tabulated prompt sizes as HELM computes it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ DEFAULT_HARDWARE = "a100-sxm-80gb"
 DEFAULT_PROFILE = "megatron-a100-2022"
 MODERN_HARDWARE = ("h100-sxm", "h200-sxm", "b200")
 ALPHA_COLUMNS = ("1", "512", "1920")
+LAYOUTS = ("paper", "fewest")  # simulator.planner.idealized.LAYOUTS, kept here so the parser imports nothing heavy
+INTERPOLATIONS = ("helm", "linear")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -44,38 +48,66 @@ def register(commands: argparse._SubParsersAction) -> None:
         choices=sorted(BYTES_PER_ELEMENT),
         help=f"weights and math (default {PAPER_WEIGHTS_DTYPE}, as in the paper)",
     )
+    parser.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="paper",
+        help="paper: the GPUs the paper profiled each model on (default); fewest: the fewest devices that hold it",
+    )
+    parser.add_argument(
+        "--published-architectures",
+        action="store_true",
+        help="the catalog's published architectures instead of the paper's stand-ins",
+    )
+    parser.add_argument(
+        "--interpolation",
+        choices=INTERPOLATIONS,
+        default="helm",
+        help="α_p between tabulated prompt sizes: helm (smallest size ≥ p scaled by p/size; default) or linear",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list, one object per model")
     parser.add_argument("--plot", type=Path, metavar="FILE", help="write a PNG of α_p against prompt size")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.planner.idealized import paper_comparison
-
-    comparison = paper_comparison(
-        args.hardware, args.profile, args.price_usd_per_hour, weights_dtype=args.weights_dtype
-    )
+    comparison = _comparison(args.hardware, args.profile, args, args.price_usd_per_hour)
     if args.json:
         print_json(comparison.records)
     else:
         print_table(comparison)
         for hardware in MODERN_HARDWARE:
             if hardware != comparison.hardware.id:
-                print_modern(hardware, args.weights_dtype)
+                print_modern(hardware, args)
     if args.plot:
         from simulator.plots.alpha_curves import plot_alpha_curves
 
-        note = f"{args.weights_dtype} weights on the fewest devices holding a 2048-token request"
+        where = "the paper's layouts" if args.layout == "paper" else "the fewest devices holding a 2048-token request"
+        note = f"{args.weights_dtype} weights on {where}"
         written = plot_alpha_curves(comparison.runtimes, args.plot, note)
         print(f"wrote {written}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
-def print_modern(hardware: str, weights_dtype: str) -> None:
+def _comparison(
+    hardware: str, profile: str, args: argparse.Namespace, price_usd_per_hour: float | None = None
+) -> PaperComparison:
     from simulator.planner.idealized import paper_comparison
 
+    return paper_comparison(
+        hardware,
+        profile,
+        price_usd_per_hour,
+        weights_dtype=args.weights_dtype,
+        layout=args.layout,
+        architecture="published" if args.published_architectures else "paper",
+        interpolation=args.interpolation,
+    )
+
+
+def print_modern(hardware: str, args: argparse.Namespace) -> None:
     try:
-        comparison = paper_comparison(hardware, "auto", weights_dtype=weights_dtype)
+        comparison = _comparison(hardware, "auto", args)
     except UserError as exc:
         console().print(f"\n[yellow]{hardware} skipped:[/yellow] {exc}")
         return
@@ -116,7 +148,22 @@ def print_table(comparison: PaperComparison) -> None:
     placed = [r for r in comparison.records if not r.get("error")]
     worst = max((r["decomposition_max_relative_error"] for r in placed), default=0.0)
     prompt, output = EXAMPLE_REQUESTS[-1]
-    out.print(f"{comparison.profile_note}; weights {comparison.records[0]['weights_dtype']}; davinci = gpt3-175b")
+    first = comparison.records[0]
+    names = ", ".join(f"{name} = {model}" for model, name in PAPER_NAMES.items())
+    out.print(f"{comparison.profile_note}; weights {first['weights_dtype']}; {names}")
+    layout = "the paper's" if first["layout"] == "paper" else "the fewest devices holding a 2048-token request"
+    architecture = "the paper's stand-ins" if first["architecture"] == "paper" else "as published"
+    out.print(
+        f"layouts: {layout}; architectures: {architecture}; α_p between tabulated sizes: {first['interpolation']}"
+    )
+    shapes = [
+        f"{PAPER_NAMES.get(r['model'], r['model'])} {r['num_layers']}×{r['hidden_size']}/{r['num_heads']}h "
+        f"{r['mlp']} {r['ffn_dim']} v{r['vocab_size']}"
+        for r in placed
+        if r["architecture_source"].startswith("paper variant")
+    ]
+    if shapes:
+        out.print(f"stand-ins (layers×width/heads, MLP, vocab): {'; '.join(shapes)}")
     out.print(f"price: {comparison.price_note}")
     out.print(
         f"p/o s, ¢/req: runtime and cents of a request of p prompt and o output tokens; $/1M in, out: "

@@ -182,7 +182,7 @@ def capacity_frame(
     rows, notes, best_tpot, best_ttft = [], [], (math.inf, ""), (math.inf, "")
     for hardware_id in hardware:
         device = load_hardware(hardware_id)
-        chosen, note = resolve_profile(profile, device.id)
+        chosen, note = resolve_profile(profile, device)
         notes.append(f"{device.id}: {note}")
         candidates = []
         for layout in layouts(spec, device, max_devices, weights_dtype, kv_dtype):

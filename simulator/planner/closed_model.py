@@ -48,7 +48,7 @@ def closed_model_frame(
     if min(prompt, output, batch, samples) < 1:
         raise UserError("--prompt, --output, --batch and --samples must be ≥ 1")
     device = load_hardware(hardware)
-    chosen, note = resolve_profile(profile, device.id)
+    chosen, note = resolve_profile(profile, device)
     models, drawn, consistent = sample_architectures(spec, samples, seed)
     results: dict[tuple, dict] = {}  # samples often repeat an architecture: simulate each distinct one once
     rows = []

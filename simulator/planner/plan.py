@@ -189,7 +189,7 @@ def plan_frame(
     first_miss: tuple[HardwareSpec, Profile] | None = None
     for hardware_id in hardware:
         device = load_hardware(hardware_id)
-        chosen, note = resolve_profile(profile, device.id)
+        chosen, note = resolve_profile(profile, device)
         notes.append(f"{device.id}: {note}")
         found = hardware_rows(spec, device, chosen, prompt, output, batch, max_devices, weights_dtype, kv_dtype)
         if not found:
