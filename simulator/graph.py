@@ -230,6 +230,8 @@ def _attention_block(g: _GraphBuilder, spec: ModelSpec, kind: LayerKind, opts: B
             bias=spec.qkv_bias,
         )
     )
+    if spec.qk_norm:
+        g.add(_qk_norm(spec, rows, (q_heads + kv_heads_per_device) * d_head))
     if spec.position == "rotary":
         g.add(
             ew.rotary("rotary", "rotary position embedding of Q and K", rows, (q_heads + kv_heads_per_device) * d_head)
@@ -264,6 +266,16 @@ def _attention_block(g: _GraphBuilder, spec: ModelSpec, kind: LayerKind, opts: B
             q_heads * d_head,
             bias=spec.attn_out_bias,
         )
+    )
+
+
+def _qk_norm(spec: ModelSpec, rows: sp.Expr, width: sp.Expr) -> OpCost:
+    """Qwen3 / Gemma 3: one norm per query head and per key head; its two weight vectors of head_dim are shared by
+    every head (replicated over tp), so the parameters are 2·d_head, not the normalized width."""
+    op = ew.norm("qk_norm", "per-head norm of the queries and keys", spec.norm, rows, width)
+    params = 2 * ew.NORM_PARAMS_PER_CHANNEL[spec.norm] * d_head
+    return replace(
+        op, bytes_read=rows * width * a_bytes + params * p_bytes, weight_params=params, weight_bytes=params * p_bytes
     )
 
 

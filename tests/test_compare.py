@@ -35,6 +35,7 @@ def test_each_hardware_gets_the_fewest_devices_that_hold_the_model(capsys: pytes
 
 def test_a_row_is_the_estimate_of_that_layout(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, *ARGS, "--json")
+    assert code == 0
     row = next(r for r in json.loads(out)["hardware"] if r["hardware"] == "mi300x")
     record = estimate_record(
         *run_estimate(EstimateInputs("llama-3.1-70b", "mi300x", prompt_tokens=1024, output_tokens=64))
