@@ -83,3 +83,17 @@ def test_every_simulator_module_imports_and_estimates_without_torch_jax_or_scipy
     result = subprocess.run([sys.executable, "-c", BLOCKER], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert '"ttft_s"' in result.stdout
+
+
+def test_fitting_without_its_extras_is_a_one_line_error(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    import pytest
+
+    from calibration.fit_cmd import require_fit_extras
+    from simulator.errors import UserError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "scipy" else real(name, *a))
+    with pytest.raises(UserError, match=r"calibrate fit needs scipy \(pip install 'idealrt\[fit\]'\)"):
+        require_fit_extras("fit")
