@@ -4,12 +4,17 @@ license with its file, and the example files `closed --help` points to inside th
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
+from calibration.fit_cmd import require_fit_extras
+from simulator.errors import UserError
 from simulator.examples_dir import EXAMPLES_DIR, shipped_example
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,14 +90,7 @@ def test_every_simulator_module_imports_and_estimates_without_torch_jax_or_scipy
     assert '"ttft_s"' in result.stdout
 
 
-def test_fitting_without_its_extras_is_a_one_line_error(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import importlib.util
-
-    import pytest
-
-    from calibration.fit_cmd import require_fit_extras
-    from simulator.errors import UserError
-
+def test_fitting_without_its_extras_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "scipy" else real(name, *a))
     with pytest.raises(UserError, match=r"calibrate fit needs scipy \(pip install 'idealrt\[fit\]'\)"):
