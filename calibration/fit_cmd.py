@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shlex
 import sys
@@ -39,7 +40,15 @@ def _command() -> str:
     return shlex.join(["idealrt", *sys.argv[1:]])
 
 
+def require_fit_extras(command: str) -> None:
+    """Fitting needs jax and scipy, which the base install leaves out: say so in one line, not a traceback."""
+    missing = [name for name in ("jax", "scipy") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(f"calibrate {command} needs {' and '.join(missing)} (pip install 'idealrt[fit]')")
+
+
 def run_fit(args: argparse.Namespace) -> int:
+    require_fit_extras("fit")
     from calibration.recipes import (
         MEGATRON_FREE,
         MEGATRON_INITIAL,

@@ -8,6 +8,8 @@
     api.plan("llama-3.1-70b", ["h100-sxm", "a100-sxm-80gb"], prompt=1024, output=256)  # ranked layouts
     api.capacity("llama-3.1-70b", ["h100-sxm"], qps=20, prompt_dist="const:1024", output_dist="const:256",
                  ttft_p99_s=2.0, tpot_s=0.05)                                  # fewest devices per hardware
+    api.compare("llama-3.1-70b", ["h100-sxm", "mi300x"], prompt=1024, output=256,
+                price_usd_per_hour={"mi300x": 2.5})                            # one row per hardware
 
 Options of `estimate` are the fields of `simulator.estimate.EstimateInputs` (batch, tp, pp, ep, weights_dtype,
 act_dtype, kv_dtype, profile, naive_attention, lm_head_all_positions, check_memory).
@@ -20,9 +22,12 @@ from typing import Any
 
 import pandas as pd
 
+from simulator.defaults import DEFAULT_PROFILE
 from simulator.errors import UserError
 from simulator.estimate import EstimateInputs, estimate_record, run_estimate
 from simulator.planner.capacity import Targets, capacity_frame
+from simulator.planner.compare import Layout as CompareLayout
+from simulator.planner.compare import compare_frame
 from simulator.planner.distributions import parse_distribution
 from simulator.planner.idealized import (
     PAPER_WEIGHTS_DTYPE,
@@ -52,7 +57,7 @@ def estimate_ops(model: str, hardware: str, prompt: int, output: int, **options:
     return pd.DataFrame(op_rows(sim))
 
 
-def predict(cases: pd.DataFrame | str | Path, profile: str = "ideal") -> pd.DataFrame:
+def predict(cases: pd.DataFrame | str | Path, profile: str = DEFAULT_PROFILE) -> pd.DataFrame:
     """The cases (a DataFrame or a CSV path, columns as for `idealrt predict`) with the prediction columns."""
     if isinstance(cases, pd.DataFrame):
         return predict_cases(cases, default_profile=profile, source="cases")
@@ -132,3 +137,21 @@ def capacity(
         Targets(ttft_p99_s, tpot_s),
         **options,
     )
+
+
+def compare(
+    model: str,
+    hardware: list[str],
+    prompt: int,
+    output: int,
+    tp: int | None = None,
+    pp: int | None = None,
+    ep: int | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """One row per hardware, each on the fewest devices that hold the request unless tp/pp/ep are given; the
+    columns of `plan` (profile, band, price, cost). Options: batch, profile, weights_dtype, act_dtype, kv_dtype,
+    price_usd_per_hour (a number, or {hardware id: number}), allow_longer_context."""
+    given = (tp, pp, ep)
+    layout = None if given == (None, None, None) else CompareLayout(*(value or 1 for value in given))
+    return compare_frame(model, hardware, prompt, output, layout=layout, **options)

@@ -6,6 +6,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from simulator.bands import prediction_band
+from simulator.context_limits import context_overflow
+from simulator.defaults import DEFAULT_PROFILE
 from simulator.deployment import Deployment
 from simulator.errors import UserError
 from simulator.hardware import load_hardware
@@ -32,10 +35,11 @@ class EstimateInputs:
     weights_dtype: str = "bf16"
     act_dtype: str | None = None
     kv_dtype: str | None = None
-    profile: str = "ideal"
+    profile: str = DEFAULT_PROFILE
     naive_attention: bool = False
     lm_head_all_positions: bool | None = None  # None: what the profile says the stack does
     check_memory: bool = True
+    allow_longer_context: bool = False  # estimate prompt + output beyond the model's max_context (and say so)
 
 
 def build_deployment(inputs: EstimateInputs) -> Deployment:
@@ -57,6 +61,9 @@ def build_deployment(inputs: EstimateInputs) -> Deployment:
 def run_estimate(inputs: EstimateInputs) -> tuple[Simulation, str]:
     """The simulation and a note on which profile was used (and why, for `auto`)."""
     deployment = build_deployment(inputs)
+    context_overflow(
+        deployment.model, inputs.prompt_tokens, inputs.output_tokens, allow_longer=inputs.allow_longer_context
+    )
     profile, note = resolve_profile(inputs.profile, deployment.hardware)
     sim = simulate(
         deployment,
@@ -94,7 +101,8 @@ def does_not_fit_message(sim: Simulation, case: int = 0) -> str:
 
 
 def interval(profile: Profile, value: float) -> tuple[float, float]:
-    """p10–p90 band from the profile's fit residuals (log(measured/predicted)); the ideal profile has none."""
+    """p10–p90 band from the profile's fit residuals (log(measured/predicted)); the ideal profile has none.
+    Without the hardware's validated error: `simulator.bands.prediction_band` is the band `estimate` shows."""
     return value * math.exp(profile.fit.log_residual_p10), value * math.exp(profile.fit.log_residual_p90)
 
 
@@ -107,6 +115,12 @@ def extrapolation_warnings(profile: Profile, values: dict[str, float]) -> list[s
     if profile.transfer_summary:  # carried to hardware it was not fitted on (simulator.profile_transfer)
         warnings.append(profile.transfer_summary)
     return warnings
+
+
+def context_warnings(sim: Simulation, case: int = 0) -> list[str]:
+    """The request's length beyond the model's context, as a warning (run_estimate refuses it unless allowed)."""
+    warning = context_overflow(sim.deployment.model, int(sim.prompt[case]), int(sim.output[case]), allow_longer=True)
+    return [] if warning is None else [warning]
 
 
 def estimate_record(sim: Simulation, profile_note: str, case: int = 0) -> dict[str, Any]:
@@ -135,8 +149,10 @@ def estimate_record(sim: Simulation, profile_note: str, case: int = 0) -> dict[s
         "tpot_s": tpot,
         "e2e_s": e2e,
     }
+    band = prediction_band(sim.profile, d.hardware)
     for name, value in (("ttft_s", ttft), ("tpot_s", tpot), ("e2e_s", e2e)):
-        record[f"{name}_low"], record[f"{name}_high"] = interval(sim.profile, value)
+        record[f"{name}_low"], record[f"{name}_high"] = band.around(value)
+    record["band_note"] = band.source
     memory = sim.memory
     record |= {
         "n_accelerators": d.n_accelerators,
@@ -156,7 +172,8 @@ def estimate_record(sim: Simulation, profile_note: str, case: int = 0) -> dict[s
         "fits": bool(memory.fits[case]),
         "prefill_host_overhead_s": host_overhead_s(sim.prefill, case),
         "decode_host_overhead_s": host_overhead_s(sim.decode, case, sim.decode_step_weights[case]),
-        "extrapolation": extrapolation_warnings(
+        "extrapolation": context_warnings(sim, case)
+        + extrapolation_warnings(
             sim.profile,
             {
                 "batch": record["batch"],

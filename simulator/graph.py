@@ -199,6 +199,8 @@ def _attention_block(g: _GraphBuilder, structure: ModelStructure, kind: LayerKin
             bias=structure.qkv_bias,
         )
     )
+    if structure.qk_norm:
+        g.add(_qk_norm(structure, rows, (q_heads + kv_heads_per_device) * d_head))
     if structure.position == "rotary":
         g.add(
             ew.rotary("rotary", "rotary position embedding of Q and K", rows, (q_heads + kv_heads_per_device) * d_head)
@@ -233,6 +235,16 @@ def _attention_block(g: _GraphBuilder, structure: ModelStructure, kind: LayerKin
             q_heads * d_head,
             bias=structure.attn_out_bias,
         )
+    )
+
+
+def _qk_norm(structure: ModelStructure, rows: sp.Expr, width: sp.Expr) -> OpCost:
+    """Qwen3 / Gemma 3: one norm per query head and per key head; its two weight vectors of head_dim are shared by
+    every head (replicated over tp), so the parameters are 2·d_head, not the normalized width."""
+    op = ew.norm("qk_norm", "per-head norm of the queries and keys", structure.norm, rows, width)
+    params = 2 * ew.NORM_PARAMS_PER_CHANNEL[structure.norm] * d_head
+    return replace(
+        op, bytes_read=rows * width * a_bytes + params * p_bytes, weight_params=params, weight_bytes=params * p_bytes
     )
 
 

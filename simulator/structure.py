@@ -62,6 +62,7 @@ class ModelStructure:
     mlp_bias: bool
     lm_head_bias: bool
     tied_embeddings: bool
+    qk_norm: bool
     mla: bool
     mla_query_lora: bool
     shared_experts: bool
@@ -82,6 +83,7 @@ def model_structure(spec: ModelSpec) -> ModelStructure:
         mlp_bias=spec.mlp_bias,
         lm_head_bias=spec.lm_head_bias,
         tied_embeddings=spec.tied_embeddings,
+        qk_norm=spec.qk_norm,
         mla=spec.mla is not None,
         mla_query_lora=spec.mla is not None and spec.mla.q_lora_rank is not None,
         shared_experts=spec.moe is not None and spec.moe.num_shared_experts > 0,

@@ -21,7 +21,12 @@ def _random_values(rng: np.random.Generator, cases: int) -> dict[str, np.ndarray
     values = {name: rng.integers(1, 64, cases).astype(float) * 64 for name in SYMBOL_NAMES}
     values |= {"b": rng.integers(1, 64, cases).astype(float), "s": rng.integers(1, 4096, cases).astype(float)}
     values["c"] = values["s"] + rng.integers(0, 4096, cases)
-    values |= {"tp": np.full(cases, 4.0), "ep": np.full(cases, 2.0), "E": np.full(cases, 64.0), "k": np.full(cases, 4.0)}
+    values |= {
+        "tp": np.full(cases, 4.0),
+        "ep": np.full(cases, 2.0),
+        "E": np.full(cases, 64.0),
+        "k": np.full(cases, 4.0),
+    }
     values |= {name: rng.choice([0.5, 1.0, 2.0], cases) for name in ("w_bytes", "p_bytes", "a_bytes", "kv_bytes")}
     return values
 

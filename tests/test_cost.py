@@ -92,9 +92,9 @@ def test_other_hardware_uses_its_catalog_price_and_a_given_price_wins() -> None:
 
 def test_a_missing_price_is_a_user_error(davinci: IdealizedRuntime) -> None:
     unpriced = A100.model_copy(update={"id": "unpriced-gpu", "price_usd_per_hour": None, "price_date": None})
-    with pytest.raises(UserError, match="no on-demand price.*--price-usd-per-hour"):
+    with pytest.raises(UserError, match="no price: pass --price-usd-per-hour"):
         paper_price(unpriced)
     with pytest.raises(UserError, match="must be > 0"):
         paper_price(A100, 0.0)
-    with pytest.raises(UserError, match="no on-demand price"):
+    with pytest.raises(UserError, match="no price: pass --price-usd-per-hour"):
         idealized_cost(replace(davinci, deployment=replace(davinci.deployment, hardware=unpriced)), 512, 32)

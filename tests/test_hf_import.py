@@ -37,6 +37,13 @@ CATALOG_TWIN = {
     "qwen2_moe": "qwen2-57b-a14b",
     "gemma2": "gemma-2-27b",
     "deepseek_v3": "deepseek-v3",
+    "phi3": "phi-3-mini-4k",
+    "qwen3": "qwen3-8b",
+    "qwen3_moe": "qwen3-30b-a3b",
+    "gemma3": "gemma-3-27b",
+    "llama4": "llama-4-scout",
+    "gpt_oss": "gpt-oss-120b",
+    "deepseek_v2": "deepseek-v2-lite",
 }
 IDENTITY_FIELDS = {"id", "name", "source", "published_params", "published_active_params", "params_source", "notes"}
 
@@ -269,6 +276,74 @@ def test_deepseek_v3_latent_attention_and_experts() -> None:
     assert (spec.moe.num_experts, spec.moe.top_k, spec.moe.expert_ffn_dim) == (256, 8, 2048)
     assert spec.moe.num_shared_experts == 1 and spec.moe.first_dense_layers == 3 and spec.ffn_dim == 18432
     assert imported_counts("deepseek_v3").total == pytest.approx(671e9, rel=0.005)
+
+
+def test_phi3_is_llama_shaped_with_a_window_on_every_layer() -> None:
+    spec = imported("phi3")
+    assert (spec.num_layers, spec.hidden_size, spec.kv_heads, spec.ffn_dim) == (32, 3072, 32, 8192)
+    assert spec.mlp == "swiglu" and spec.sliding_window == 2047 and spec.layer_pattern == "L"
+    assert imported("phi3", sliding_window=None).sliding_window is None  # Phi3Config's default: no window
+    assert imported_counts("phi3").total == 3_821_079_552  # the checkpoint's count
+
+
+def test_qwen3_normalizes_each_query_and_key_head() -> None:
+    spec = imported("qwen3")
+    assert spec.qk_norm and not spec.qkv_bias and spec.attention_head_dim == 128 and spec.kv_heads == 8
+    without = parameter_counts(imported("qwen3").model_copy(update={"qk_norm": False}))
+    # two RMSNorm weight vectors of head_dim per layer, shared by all heads
+    assert imported_counts("qwen3").total - without.total == 36 * 2 * 128
+
+
+def test_qwen3_moe_routes_eight_of_128_experts_without_a_shared_one() -> None:
+    spec = imported("qwen3_moe")
+    assert spec.moe is not None and spec.qk_norm
+    assert (spec.moe.num_experts, spec.moe.top_k, spec.moe.expert_ffn_dim, spec.moe.num_shared_experts) == (
+        128,
+        8,
+        768,
+        0,
+    )
+    every_other = imported("qwen3_moe", decoder_sparse_step=2)
+    assert [every_other.is_moe_layer(i) for i in range(4)] == [False, True, False, True]
+
+
+def test_gemma3_reads_the_text_config_with_five_local_layers_per_global() -> None:
+    spec = imported("gemma3")
+    assert spec.layer_pattern == "LLLLLG" and spec.sliding_window == 1024
+    assert spec.qk_norm and spec.norms_per_layer == 4 and spec.tied_embeddings and spec.mlp == "geglu"
+    assert (spec.vocab_size, spec.max_context, spec.attention_head_dim) == (262_208, 131_072, 128)  # defaults + config
+    bare = spec_from_hf_config(config("gemma3")["text_config"], source="config.json")  # model_type gemma3_text
+    assert architecture(bare) == architecture(spec)
+
+
+def test_llama4_has_a_shared_expert_and_chunked_local_layers() -> None:
+    spec = imported("llama4")
+    assert spec.moe is not None
+    assert (spec.moe.num_experts, spec.moe.top_k, spec.moe.num_shared_experts) == (16, 1, 1)
+    assert spec.layer_pattern == "LLLG" and spec.sliding_window == 8192
+    interleaved = spec_from_hf_config(
+        config("llama4") | {"text_config": config("llama4")["text_config"] | {"interleave_moe_layer_step": 2}},
+        source="config.json",
+    )
+    assert [interleaved.is_moe_layer(i) for i in range(4)] == [False, True, False, True]
+    assert interleaved.ffn_dim == 16384  # dense layers use intermediate_size_mlp
+    assert imported_counts("llama4").active == pytest.approx(17e9, rel=0.02)
+
+
+def test_gpt_oss_alternates_window_128_and_global_with_biased_attention() -> None:
+    spec = imported("gpt_oss")
+    assert spec.moe is not None and (spec.moe.num_experts, spec.moe.top_k) == (128, 4)
+    assert spec.layer_pattern == "LG" and spec.sliding_window == 128
+    assert spec.qkv_bias and spec.attn_out_bias and spec.attention_head_dim == 64
+    assert imported_counts("gpt_oss").total == pytest.approx(116.83e9, rel=0.002)
+
+
+def test_deepseek_v2_lite_projects_queries_without_a_lora() -> None:
+    spec = imported("deepseek_v2")
+    assert spec.mla is not None and spec.mla.q_lora_rank is None and spec.mla.kv_lora_rank == 512
+    assert spec.moe is not None and (spec.moe.num_experts, spec.moe.top_k, spec.moe.num_shared_experts) == (64, 6, 2)
+    assert spec.moe.first_dense_layers == 1
+    assert imported_counts("deepseek_v2").total == pytest.approx(15.7e9, rel=0.005)
 
 
 def test_deepseek_moe_layer_freq_follows_deepseeks_rule() -> None:

@@ -57,6 +57,17 @@ REQUIRED_IDS = [
     "deepseek-v3",
     "falcon-180b",
     "gemma-2-27b",
+    "llama-3.3-70b",
+    "qwen3-8b",
+    "qwen3-32b",
+    "qwen3-30b-a3b",
+    "gemma-3-27b",
+    "gpt-oss-20b",
+    "gpt-oss-120b",
+    "deepseek-v2-lite",
+    "phi-3-mini-4k",
+    "phi-3-medium-4k",
+    "llama-4-scout",
 ]
 ALL_IDS = [path.stem for path in sorted(CATALOG_DIR.glob("*.yaml"))]
 MOE_IDS = [model_id for model_id in ALL_IDS if load_model(model_id).moe is not None]
@@ -184,6 +195,40 @@ def test_j1_grande_says_its_shape_is_an_assumption() -> None:
 
 
 # --- the loader ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("hf_id", "model_id"),
+    [
+        ("meta-llama/Llama-3.1-70B", "llama-3.1-70b"),
+        ("meta-llama/Meta-Llama-3.1-8B-Instruct", "llama-3.1-8b"),
+        ("Qwen/Qwen3-30B-A3B", "qwen3-30b-a3b"),
+        ("openai/gpt-oss-20b", "gpt-oss-20b"),
+        ("mistralai/mixtral-8x7b-v0.1", "mixtral-8x7b"),  # case does not matter
+    ],
+)
+def test_hugging_face_ids_name_catalog_models(hf_id: str, model_id: str) -> None:
+    assert load_model(hf_id) is load_model(model_id)
+
+
+def test_every_hf_id_names_a_catalog_model_once() -> None:
+    table = yaml.safe_load((CATALOG_DIR.parent / "hf_ids.yaml").read_text())
+    assert set(table) <= set(model_ids())
+    flat = [hf_id.lower() for hf_ids in table.values() for hf_id in hf_ids]
+    assert len(flat) == len(set(flat))
+
+
+def test_an_unknown_hf_id_is_one_line_suggesting_the_closest() -> None:
+    message = one_line_error("meta-llama/Llama-3.1-70C")
+    assert "neither a file nor a Hugging Face id" in message and "'meta-llama/Llama-3.1-70B'" in message
+
+
+def test_a_file_wins_over_an_hf_id_of_the_same_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "meta-llama" / "Llama-3.1-70B"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text((Path(__file__).parent / "data" / "hf_configs" / "mistral.json").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert load_model("meta-llama/Llama-3.1-70B").sliding_window == 4096  # the local mistral config, not the catalog
 
 
 def test_unknown_id_suggests_the_closest() -> None:

@@ -15,7 +15,7 @@ from simulator.parameters import parameter_counts
 from simulator.planner.closed_model import closed_model_frame, percentiles
 from simulator.planner.partial_spec import ParamCounter, PartialSpec, load_partial_spec, sample_architectures
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "closed_model_gpt4_rumoured.yaml"
+EXAMPLE = Path(__file__).resolve().parent.parent / "simulator" / "examples" / "closed_model_gpt4_rumoured.yaml"
 
 DENSE = {  # an 8B-class dense model known only by its total
     "id": "dense-8b",
@@ -139,4 +139,4 @@ def test_the_shipped_example_runs_and_states_its_rumours(capsys) -> None:  # typ
 
 def test_the_examples_readme_shows_the_command() -> None:
     readme = (EXAMPLE.parent / "README.md").read_text()
-    assert "idealrt closed --spec examples/closed_model_gpt4_rumoured.yaml" in readme
+    assert "idealrt closed --spec simulator/examples/closed_model_gpt4_rumoured.yaml" in readme

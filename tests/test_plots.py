@@ -118,6 +118,8 @@ def test_estimate_plot_writes_the_figures_it_names(
             "256",
             "--output",
             "16",
+            "--profile",
+            "ideal",
             "--plot",
             str(target),
             "--breakdown",

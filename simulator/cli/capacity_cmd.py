@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from simulator.cli.common import add_dtype_arguments, add_profile_argument, console, print_json, seconds
+from simulator.cli.common import (
+    add_context_override_argument,
+    add_dtype_arguments,
+    add_price_argument,
+    add_profile_argument,
+    console,
+    print_json,
+    print_warnings,
+    seconds,
+)
 from simulator.planner.options import DEFAULT_MAX_DEVICES
 
 if TYPE_CHECKING:
@@ -52,6 +61,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         help=f"largest layout of one replica, devices (default {DEFAULT_MAX_DEVICES})",
     )
     add_dtype_arguments(parser)
+    add_price_argument(parser, "the catalog's on-demand price; one USD figure for all, or HW=USD,HW=USD")
+    add_context_override_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object (stable field names)")
     parser.set_defaults(handler=run)
 
@@ -59,6 +70,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from simulator.planner.capacity import Targets, capacity_frame
     from simulator.planner.distributions import parse_distribution
+    from simulator.planner.prices import parse_price_argument
 
     prompt = parse_distribution(args.prompt_dist, "--prompt-dist")
     output = parse_distribution(args.output_dist, "--output-dist")
@@ -75,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         max_devices=args.max_devices,
         weights_dtype=args.weights_dtype,
         kv_dtype=args.kv_dtype,
+        price_usd_per_hour=parse_price_argument(args.price_usd_per_hour),
+        allow_longer_context=args.allow_longer_context,
     )
     if args.json:
         print_json(
@@ -88,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
                 "ttft_p99_target_s": targets.ttft_p99_s,
                 "tpot_target_s": targets.tpot_s,
                 "notes": frame.attrs["notes"],
+                "warnings": frame.attrs["warnings"],
                 "options": frame.to_dict(orient="records"),
             }
         )
@@ -103,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
 
 def print_table(frame: pd.DataFrame, title: str) -> None:
     out = console()
-    out.width = max(out.width, 150)
+    out.width = max(out.width, 180)
     table = Table(title=title, title_justify="left")
     columns = (
         "hardware",
@@ -113,13 +128,17 @@ def print_table(frame: pd.DataFrame, title: str) -> None:
         "B",
         "ttft p99",
         "tpot",
+        "tpot band",
         "slots used",
         "prefill share",
         "$/hour",
         "$/1M tok",
+        "profile",
     )
     for column in columns:
-        table.add_column(column, justify="left" if column in ("hardware", "layout") else "right", no_wrap=True)
+        table.add_column(
+            column, justify="left" if column in ("hardware", "layout", "profile") else "right", no_wrap=True
+        )
     for row in frame.itertuples():
         layout = f"{row.devices_per_replica}× tp{row.tp} pp{row.pp}" + (f" ep{row.ep}" if row.ep > 1 else "")
         table.add_row(
@@ -130,10 +149,12 @@ def print_table(frame: pd.DataFrame, title: str) -> None:
             str(row.batch),
             seconds(row.ttft_p99_s),
             seconds(row.tpot_s),
+            f"{seconds(row.tpot_s_low)} – {seconds(row.tpot_s_high)}" if row.profile_kind != "ideal" else "—",
             f"{100 * row.slot_utilization:.0f}%",
             f"{100 * row.prefill_utilization:.0f}%",
             f"{row.usd_per_hour:.2f}",
             f"{row.usd_per_million_tokens:.3g}",
+            row.profile,
         )
     out.print(table)
     best = frame.iloc[0]
@@ -144,3 +165,4 @@ def print_table(frame: pd.DataFrame, title: str) -> None:
     )
     for note in frame.attrs["notes"]:
         out.print(f"  {note}")
+    print_warnings(frame)

@@ -1,7 +1,8 @@
 """`idealrt closed`: a closed model from a partial spec (totals, ranges, written assumptions): sample plausible
 architectures that match the parameter totals within 2 %, run each on the fewest devices that hold it, and report
 p10 / p50 / p90 of ttft, tpot, end-to-end time and cost per 1M tokens. Seeded: the same run gives the same numbers.
-Spec format: `simulator/planner/partial_spec.py`; example: `examples/closed_model_gpt4_rumoured.yaml`."""
+Spec format: `simulator/planner/partial_spec.py`; the shipped example is `--spec closed_model_gpt4_rumoured`
+(the file is in the examples folder named under --spec)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ import argparse
 
 from rich.table import Table
 
-from simulator.cli.common import add_dtype_arguments, add_profile_argument, console, print_json, seconds
+from simulator.cli.common import (
+    add_context_override_argument,
+    add_dtype_arguments,
+    add_price_argument,
+    add_profile_argument,
+    console,
+    print_json,
+    print_warnings,
+    seconds,
+)
+from simulator.examples_dir import EXAMPLES_DIR, shipped_example
 
 UNITS = {
     "ttft_s": "time to first token",
@@ -27,7 +38,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "closed", help="estimate a closed model from a partial spec (sampled)", description=__doc__
     )
-    parser.add_argument("--spec", required=True, help="partial spec YAML (see examples/)")
+    parser.add_argument(
+        "--spec",
+        required=True,
+        help=f"partial spec YAML, or the name of a shipped example (in {EXAMPLES_DIR}: "
+        f"{', '.join(sorted(path.stem for path in EXAMPLES_DIR.glob('*.yaml')))})",
+    )
     parser.add_argument("--hardware", required=True, help="catalog id (see `idealrt hardware`)")
     parser.add_argument("--prompt", type=int, required=True, help="prompt tokens per sequence")
     parser.add_argument("--output", type=int, required=True, help="output tokens per sequence")
@@ -36,6 +52,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     add_profile_argument(parser, default="auto")
     add_dtype_arguments(parser)
+    add_price_argument(parser)
+    add_context_override_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object (stable field names)")
     parser.set_defaults(handler=run)
 
@@ -43,8 +61,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from simulator.planner.closed_model import closed_model_frame, percentiles
     from simulator.planner.partial_spec import load_partial_spec
+    from simulator.planner.prices import parse_price_argument
 
-    spec = load_partial_spec(args.spec)
+    spec = load_partial_spec(shipped_example(args.spec))
     frame = closed_model_frame(
         spec,
         args.hardware,
@@ -56,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         profile=args.profile,
         weights_dtype=args.weights_dtype,
         kv_dtype=args.kv_dtype,
+        price_usd_per_hour=parse_price_argument(args.price_usd_per_hour),
+        allow_longer_context=args.allow_longer_context,
     )
     summary = percentiles(frame)
     fitting = int(frame["fits"].sum()) if len(frame) else 0
@@ -73,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         "samples_fitting": fitting,
         "percentiles": summary,
         "assumptions": spec.assumptions,
+        "warnings": frame.attrs["warnings"],
     }
     if args.json:
         print_json(record)
@@ -99,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     out.print("assumptions:")
     for assumption in spec.assumptions:
         out.print(f"  - {assumption}")
+    print_warnings(frame)
     return 0
 
 

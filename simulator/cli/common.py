@@ -8,6 +8,7 @@ import math
 import sys
 from typing import TYPE_CHECKING, Any
 
+from simulator.defaults import DEFAULT_PROFILE
 from simulator.dtypes import BYTES_PER_ELEMENT
 
 if TYPE_CHECKING:
@@ -49,12 +50,36 @@ def add_dtype_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_profile_argument(parser: argparse.ArgumentParser, default: str = "ideal") -> None:
+def add_profile_argument(parser: argparse.ArgumentParser, default: str = DEFAULT_PROFILE) -> None:
     parser.add_argument(
         "--profile",
         default=default,
         help=f"ideal | auto | a shipped profile name | a profile.json path (default {default})",
     )
+
+
+def add_context_override_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-longer-context",
+        action="store_true",
+        help="estimate prompt + output beyond the model's max_context (refused otherwise); the output says so",
+    )
+
+
+def add_price_argument(parser: argparse.ArgumentParser, default_text: str = "the catalog's on-demand price") -> None:
+    parser.add_argument(
+        "--price-usd-per-hour",
+        default=None,
+        metavar="USD",
+        help=f"price of one device-hour (default: {default_text}); needed for parts the catalog has no price for",
+    )
+
+
+def print_warnings(frame: Any) -> None:
+    """A planner frame's `attrs["warnings"]` (mixed profiles, a request beyond the model's context), in yellow."""
+    out = console()
+    for warning in frame.attrs.get("warnings", []):
+        out.print(f"[yellow]warning:[/yellow] {warning}")
 
 
 def print_json(value: Any) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from simulator.cli.common import (
+    add_context_override_argument,
     add_deployment_arguments,
     add_profile_argument,
     console,
@@ -52,7 +53,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-memory-check", action="store_true", help="estimate even when the model does not fit (then fits=false)"
     )
+    add_context_override_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object (stable field names)")
+    parser.add_argument(
+        "--ops", action="store_true", help="after the summary, a table per phase: every op's FLOPs, bytes, bound, time"
+    )
     parser.add_argument(
         "--breakdown",
         action="store_true",
@@ -89,6 +94,7 @@ def inputs_from_args(args: argparse.Namespace) -> EstimateInputs:
         naive_attention=args.naive_attention,
         lm_head_all_positions=args.lm_head_all_positions,
         check_memory=not args.no_memory_check,
+        allow_longer_context=args.allow_longer_context,
     )
 
 
@@ -103,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
             record["ideal_to_calibrated"] = breakdown.drop(columns="share").to_dict(orient="index")
         print_json(record)
     else:
-        print_human(record)
+        print_summary(record)
+        if args.ops:
+            print_op_tables(record)
         if args.breakdown:
             print_breakdown(breakdown)
     if args.plot:
@@ -166,7 +174,43 @@ def write_plots(
     return written
 
 
-def print_human(record: dict[str, Any]) -> None:
+def print_summary(record: dict[str, Any]) -> None:
+    out = console()
+    d = record
+    layout = f"tp={d['tp']} pp={d['pp']}" + (f" ep={d['ep']}" if d["ep"] > 1 else "")
+    out.print(
+        f"[bold]{d['model']}[/bold] on {d['n_accelerators']} × {d['hardware']} ({layout}), "
+        f"batch {d['batch']}, prompt {d['prompt_tokens']}, output {d['output_tokens']}; "
+        f"weights {d['weights_dtype']}, activations {d['act_dtype']}, KV {d['kv_dtype']}"
+    )
+    out.print(f"{d['profile_note']}")
+    band = d["profile"] != "ideal"
+    for name, label in (
+        ("ttft_s", "time to first token"),
+        ("tpot_s", "time per output token"),
+        ("e2e_s", "end to end"),
+    ):
+        extra = f"  (band {seconds(d[name + '_low'])} – {seconds(d[name + '_high'])})" if band else ""
+        out.print(f"  {label:<22} {seconds(d[name])}{extra}")
+    if band:
+        out.print(f"  band: {d['band_note']}")
+    out.print(
+        f"  params {si(d['params_total'])} total, {si(d['params_active'])} active; "
+        f"weights {si(d['weights_bytes'], 'B')}; KV cache {si(d['kv_cache_bytes_per_token'], 'B')}/token"
+    )
+    out.print(
+        f"  memory per device {si(d['memory_bytes_per_accelerator'], 'B')} of "
+        f"{si(d['memory_capacity_bytes_per_accelerator'], 'B')} usable "
+        f"(weights {si(d['weights_bytes_per_accelerator'], 'B')}, "
+        f"KV {si(d['kv_cache_bytes_per_accelerator'], 'B')}, "
+        f"activations {si(d['activation_bytes_per_accelerator'], 'B')}) — "
+        f"{'fits' if d['fits'] else 'DOES NOT FIT'}"
+    )
+    for warning in d["extrapolation"]:
+        out.print(f"  [yellow]extrapolating:[/yellow] {warning}")
+
+
+def print_op_tables(record: dict[str, Any]) -> None:
     out = console()
     for phase, title in (
         ("prefill", "Prefill (one pass over the prompt)"),
@@ -193,33 +237,3 @@ def print_human(record: dict[str, Any]) -> None:
                 f"{100 * row['time_s'] / phase_time:.1f}%",
             )
         out.print(table)
-    d = record
-    layout = f"tp={d['tp']} pp={d['pp']}" + (f" ep={d['ep']}" if d["ep"] > 1 else "")
-    out.print(
-        f"[bold]{d['model']}[/bold] on {d['n_accelerators']} × {d['hardware']} ({layout}), "
-        f"batch {d['batch']}, prompt {d['prompt_tokens']}, output {d['output_tokens']}; "
-        f"weights {d['weights_dtype']}, activations {d['act_dtype']}, KV {d['kv_dtype']}"
-    )
-    out.print(f"{d['profile_note']}")
-    band = d["profile"] != "ideal"
-    for name, label in (
-        ("ttft_s", "time to first token"),
-        ("tpot_s", "time per output token"),
-        ("e2e_s", "end to end"),
-    ):
-        extra = f"  (p10–p90 {seconds(d[name + '_low'])} – {seconds(d[name + '_high'])})" if band else ""
-        out.print(f"  {label:<22} {seconds(d[name])}{extra}")
-    out.print(
-        f"  params {si(d['params_total'])} total, {si(d['params_active'])} active; "
-        f"weights {si(d['weights_bytes'], 'B')}; KV cache {si(d['kv_cache_bytes_per_token'], 'B')}/token"
-    )
-    out.print(
-        f"  memory per device {si(d['memory_bytes_per_accelerator'], 'B')} of "
-        f"{si(d['memory_capacity_bytes_per_accelerator'], 'B')} usable "
-        f"(weights {si(d['weights_bytes_per_accelerator'], 'B')}, "
-        f"KV {si(d['kv_cache_bytes_per_accelerator'], 'B')}, "
-        f"activations {si(d['activation_bytes_per_accelerator'], 'B')}) — "
-        f"{'fits' if d['fits'] else 'DOES NOT FIT'}"
-    )
-    for warning in d["extrapolation"]:
-        out.print(f"  [yellow]extrapolating:[/yellow] {warning}")

@@ -8,13 +8,23 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from simulator.cli.common import add_dtype_arguments, add_profile_argument, console, print_json, seconds, si
+from simulator.cli.common import (
+    add_context_override_argument,
+    add_dtype_arguments,
+    add_price_argument,
+    add_profile_argument,
+    console,
+    print_json,
+    print_warnings,
+    seconds,
+    si,
+)
 from simulator.planner.options import DEFAULT_MAX_DEVICES, OBJECTIVES
 
 if TYPE_CHECKING:
     import pandas as pd
 
-TABLE_WIDTH = 150  # every column unabbreviated, even when piped
+TABLE_WIDTH = 190  # every column unabbreviated, even when piped
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -46,6 +56,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         help=f"largest layout considered, devices (default {DEFAULT_MAX_DEVICES})",
     )
     add_dtype_arguments(parser)
+    add_price_argument(parser, "the catalog's on-demand price; one USD figure for all, or HW=USD,HW=USD")
+    add_context_override_argument(parser)
     parser.add_argument("--top", type=int, default=20, help="rows shown (Pareto rows always shown; default 20)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (stable field names)")
     parser.add_argument("--plot", metavar="FILE", help="write the cost–latency scatter with its Pareto front (PNG)")
@@ -54,6 +66,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from simulator.planner.plan import plan_frame
+    from simulator.planner.prices import parse_price_argument
 
     hardware = [name.strip() for name in args.hardware.split(",") if name.strip()]
     frame = plan_frame(
@@ -67,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         max_devices=args.max_devices,
         weights_dtype=args.weights_dtype,
         kv_dtype=args.kv_dtype,
+        price_usd_per_hour=parse_price_argument(args.price_usd_per_hour),
+        allow_longer_context=args.allow_longer_context,
     )
     batch_text = "max batch" if args.max_batch else f"batch {args.batch}"
     title = f"{args.model}: prompt {args.prompt}, output {args.output}, {batch_text}; ranked by {args.objective}"
@@ -83,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
                 "objective": args.objective,
                 "max_batch": args.max_batch,
                 "notes": frame.attrs["notes"],
+                "warnings": frame.attrs["warnings"],
                 "configurations": frame.to_dict(orient="records"),
             }
         )
@@ -108,15 +124,17 @@ def print_table(frame: pd.DataFrame, title: str, top: int) -> None:
         "ttft",
         "tpot",
         "e2e",
+        "e2e band",
         "out tok/s",
         "$/1M tok",
         "$/request",
         "mem/dev",
+        "profile",
     )
     for column in columns:
         table.add_column(
             column,
-            justify="left" if column in ("★", "hardware", "layout") else "right",
+            justify="left" if column in ("★", "hardware", "layout", "profile") else "right",
             no_wrap=True,
             min_width=max(map(len, shown["hardware"])) if column == "hardware" else None,
         )
@@ -132,10 +150,12 @@ def print_table(frame: pd.DataFrame, title: str, top: int) -> None:
             seconds(row.ttft_s),
             seconds(row.tpot_s),
             seconds(row.e2e_s),
+            f"{seconds(row.e2e_s_low)} – {seconds(row.e2e_s_high)}" if row.profile_kind != "ideal" else "—",
             si(row.output_tokens_per_s),
             f"{row.usd_per_million_tokens:.3g}",
             f"{row.usd_per_request:.3g}",
             f"{row.memory_gb_per_device:.1f} GB",
+            row.profile,
         )
     out.print(table)
     out.print(
@@ -144,3 +164,4 @@ def print_table(frame: pd.DataFrame, title: str, top: int) -> None:
     )
     for note in frame.attrs["notes"]:
         out.print(f"  {note}")
+    print_warnings(frame)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 from functools import cache
 from pathlib import Path
 
-from simulator.errors import unknown_name_error
+from simulator.errors import UserError, unknown_name_error
 from simulator.files import read_mapping, validated
 from simulator.model.hf_import import is_hf_config, spec_from_hf_config
 from simulator.model.spec import ModelSpec
 
 CATALOG_DIR = Path(__file__).parent / "catalog"
+HF_IDS_FILE = Path(__file__).parent / "hf_ids.yaml"
 _FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -18,16 +20,39 @@ def model_ids() -> list[str]:
     return sorted(path.stem for path in CATALOG_DIR.glob("*.yaml"))
 
 
+@cache
+def hf_id_to_catalog_id() -> dict[str, str]:
+    """Lower-cased Hugging Face repository id → catalog id (`simulator/model/hf_ids.yaml`)."""
+    table = read_mapping(HF_IDS_FILE, "Hugging Face id table")
+    return {hf_id.lower(): model_id for model_id, hf_ids in table.items() for hf_id in hf_ids}
+
+
 def load_model(id_or_path: str) -> ModelSpec:
-    """A catalog id (`llama-3.1-70b`), or a path to a spec YAML/JSON file, to an HF-style `config.json`, or to
-    a downloaded model folder holding one."""
+    """A catalog id (`llama-3.1-70b`), a Hugging Face id of a catalog model (`meta-llama/Llama-3.1-70B`), or a
+    path to a spec YAML/JSON file, to an HF-style `config.json`, or to a downloaded model folder holding one.
+    An existing file or folder wins over an HF id of the same name."""
     if id_or_path.endswith(_FILE_SUFFIXES) or "/" in id_or_path:
         path = Path(id_or_path)
+        if not path.exists() and id_or_path.lower() in hf_id_to_catalog_id():
+            return load_model(hf_id_to_catalog_id()[id_or_path.lower()])
+        if not path.exists() and "/" in id_or_path and not id_or_path.endswith(_FILE_SUFFIXES):
+            raise _unknown_hf_id(id_or_path)
         return _load_file(path / "config.json" if path.is_dir() else path)
     path = CATALOG_DIR / f"{id_or_path}.yaml"
     if not path.exists():
         raise unknown_name_error("model", id_or_path, model_ids())
     return _load_file(path)
+
+
+def _unknown_hf_id(name: str) -> UserError:
+    table = read_mapping(HF_IDS_FILE, "Hugging Face id table")
+    as_written = {hf_id.lower(): hf_id for hf_ids in table.values() for hf_id in hf_ids}
+    close = [as_written[c] for c in difflib.get_close_matches(name.lower(), list(as_written), n=1, cutoff=0.6)]
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return UserError(
+        f"'{name}' is neither a file nor a Hugging Face id of a catalog model (nothing is downloaded: give the path "
+        f"of its config.json){hint}"
+    )
 
 
 @cache

@@ -3,7 +3,8 @@
 One small mapping function per `model_type` turns the config into ModelSpec fields. Behaviour flags that a
 config may omit take the defaults of the family's `transformers` config class (e.g. `tie_word_embeddings`:
 True for gpt2/opt/bloom/falcon/gemma2, False for gptj/gpt_neox/llama/mistral/mixtral/qwen2/deepseek_v3), so a
-config reads the way `transformers` would read it. Fields that define the shape (sizes, counts) are required.
+config reads the way `transformers` would read it. Fields that define the shape (sizes, counts) are required,
+except where a family's published configs routinely leave them to the config class's defaults (Gemma 3).
 """
 
 from __future__ import annotations
@@ -238,10 +239,11 @@ def _gemma2(cfg: HFConfig) -> SpecFields:
     return with_window(fields, cfg.nullable_count("sliding_window", absent=4096), local)
 
 
-def _deepseek_v3(cfg: HFConfig) -> SpecFields:
-    """DeepSeek-V3: MLA attention; dense MLP in the first k layers, then routed + shared experts.
+def _deepseek(cfg: HFConfig) -> SpecFields:
+    """DeepSeek-V2 and V3: MLA attention (V2-Lite projects queries directly: q_lora_rank null); dense MLP in the
+    first k layers, then routed + shared experts.
 
-    The multi-token-prediction module (`num_nextn_predict_layers`) is a training aid and is not modelled.
+    The multi-token-prediction module of V3 (`num_nextn_predict_layers`) is a training aid and is not modelled.
     """
     fields = llama_like(cfg, tied_default=False)
     fields |= {"num_kv_heads": None, "head_dim": None}
@@ -270,6 +272,108 @@ def _deepseek_v3(cfg: HFConfig) -> SpecFields:
     return fields
 
 
+def _phi3(cfg: HFConfig) -> SpecFields:
+    """Phi-3: llama's shape with fused QKV and gate-up projections (the same GEMMs); a sliding window over every
+    layer when the config sets one (Phi3Config's default: none)."""
+    fields = llama_like(cfg, tied_default=False)
+    window = cfg.nullable_count("sliding_window", absent=None)
+    return with_window(fields, window, [True] * fields["num_layers"])
+
+
+def _qwen3(cfg: HFConfig) -> SpecFields:
+    """Qwen3 dense: llama with a per-head RMSNorm on queries and keys, no QKV bias, head_dim 128 by default."""
+    fields = llama_like(cfg, tied_default=False) | {"qk_norm": True}
+    fields["head_dim"] = cfg.count("head_dim", default=128)  # Qwen3Config's default
+    if not cfg.flag("use_sliding_window", False):
+        return fields
+    first_local = cfg.optional("max_window_layers", default=28)
+    local = sliding_layers(cfg, fields["num_layers"], lambda i: i >= first_local)
+    return with_window(fields, cfg.nullable_count("sliding_window", absent=4096), local)
+
+
+def _qwen3_moe(cfg: HFConfig) -> SpecFields:
+    """Qwen3-MoE: Qwen3 attention; routed experts (no shared expert) in every `decoder_sparse_step`-th layer."""
+    fields = _qwen3(cfg)
+    num_layers = fields["num_layers"]
+    step = cfg.count("decoder_sparse_step", default=1)
+    dense_only = set(cfg.optional("mlp_only_layers", default=[]))
+    layout = moe_layout(cfg, [i not in dense_only and (i + 1) % step == 0 for i in range(num_layers)])
+    if layout is None:
+        return fields
+    first_dense, frequency = layout
+    fields["moe"] = {
+        "num_experts": cfg.count("num_experts"),
+        "top_k": cfg.count("num_experts_per_tok"),
+        "expert_ffn_dim": cfg.count("moe_intermediate_size"),
+        "first_dense_layers": first_dense,
+        "layer_frequency": frequency,
+    }
+    return fields
+
+
+# transformers' Gemma3TextConfig defaults for the fields the published Gemma 3 configs omit.
+GEMMA3_TEXT_DEFAULTS = {"vocab_size": 262_208, "max_position_embeddings": 131_072, "head_dim": 256}
+
+
+def _gemma3(cfg: HFConfig) -> SpecFields:
+    """Gemma 3 (the text model; a multimodal config's `text_config`): Gemma 2's sandwich norms and GeGLU, plus a
+    per-head norm of queries and keys; every `sliding_window_pattern`-th layer is global, the others local.
+    Gemma3TextConfig's defaults fill what the published configs leave out (vocabulary, context, window)."""
+    cfg = HFConfig(GEMMA3_TEXT_DEFAULTS | dict(cfg.raw), cfg.model_type, cfg.source)
+    fields = llama_like(cfg, tied_default=True, activation_default="gelu_pytorch_tanh")
+    fields |= {"norms_per_layer": 4, "qk_norm": True, "head_dim": cfg.count("head_dim")}
+    period = cfg.count("sliding_window_pattern", default=6)
+    local = sliding_layers(cfg, fields["num_layers"], lambda i: (i + 1) % period != 0)
+    return with_window(fields, cfg.nullable_count("sliding_window", absent=4096), local)
+
+
+def _llama4(cfg: HFConfig) -> SpecFields:
+    """Llama 4 (the text model): routed experts (top-k) plus one shared expert in every
+    `interleave_moe_layer_step`-th layer, dense MLPs of `intermediate_size_mlp` between them. Layers that use
+    rotary positions attend within chunks of `attention_chunk_size` tokens; they are modelled as a sliding window
+    of that size (the window a chunk's last token sees, so an upper bound on their attention and KV cache); the
+    NoPE layers in between attend globally. Their weightless L2 norm of queries and keys is not modelled."""
+    fields = llama_like(cfg, tied_default=False)
+    fields["ffn_dim"] = cfg.count("intermediate_size_mlp", default=fields["ffn_dim"])
+    num_layers = fields["num_layers"]
+    step = cfg.count("interleave_moe_layer_step", default=1)
+    layout = moe_layout(cfg, [(i + 1) % step == 0 for i in range(num_layers)])
+    if layout is not None:
+        first_dense, frequency = layout
+        fields["moe"] = {
+            "num_experts": cfg.count("num_local_experts"),
+            "top_k": cfg.count("num_experts_per_tok", default=1),
+            "expert_ffn_dim": cfg.count("intermediate_size"),
+            "num_shared_experts": 1,
+            "first_dense_layers": first_dense,
+            "layer_frequency": frequency,
+        }
+    rope_layers = cfg.optional("no_rope_layers", default=None)  # 1: the layer uses rotary positions (chunked)
+    if not rope_layers:  # absent or empty: transformers fills in the default
+        rope_layers = [int((i + 1) % 4 != 0) for i in range(num_layers)]  # Llama4TextConfig's default interval
+    if len(rope_layers) != num_layers:
+        raise cfg.error(f"field 'no_rope_layers' has {len(rope_layers)} entries for {num_layers} layers")
+    chunk = cfg.nullable_count("attention_chunk_size", absent=8192)
+    return with_window(fields, chunk, [bool(flag) for flag in rope_layers])
+
+
+def _gpt_oss(cfg: HFConfig) -> SpecFields:
+    """gpt-oss: GQA with biases, sliding-window (128) and global layers alternating, every layer MoE (top-4).
+
+    Not modelled (each well under 0.1 % of parameters and FLOPs): the per-head attention sinks (one learned logit
+    per head), the experts' and router's biases, the clamped SwiGLU's extra elementwise work."""
+    fields = llama_like(cfg, tied_default=False)
+    fields |= {"qkv_bias": cfg.flag("attention_bias", True), "attn_out_bias": cfg.flag("attention_bias", True)}
+    fields["head_dim"] = cfg.count("head_dim", default=64)
+    fields["moe"] = {
+        "num_experts": cfg.count("num_local_experts", "num_experts"),
+        "top_k": cfg.count("num_experts_per_tok", "experts_per_token"),
+        "expert_ffn_dim": fields["ffn_dim"],
+    }
+    local = sliding_layers(cfg, fields["num_layers"], lambda i: i % 2 == 0)
+    return with_window(fields, cfg.nullable_count("sliding_window", absent=128), local)
+
+
 FAMILIES: dict[str, Callable[[HFConfig], SpecFields]] = {
     "gpt2": _gpt2,
     "gptj": _gptj,
@@ -283,8 +387,17 @@ FAMILIES: dict[str, Callable[[HFConfig], SpecFields]] = {
     "qwen2": _qwen2,
     "qwen2_moe": _qwen2_moe,
     "gemma2": _gemma2,
-    "deepseek_v3": _deepseek_v3,
+    "deepseek_v3": _deepseek,
+    "phi3": _phi3,
+    "qwen3": _qwen3,
+    "qwen3_moe": _qwen3_moe,
+    "gemma3": _gemma3,
+    "llama4": _llama4,
+    "gpt_oss": _gpt_oss,
+    "deepseek_v2": _deepseek,
 }
+# Multimodal configs nest the language model's config; its model_type names the same family.
+TEXT_MODEL_TYPES = {"gemma3_text": "gemma3", "llama4_text": "llama4"}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -299,9 +412,11 @@ def is_hf_config(data: Mapping[str, Any]) -> bool:
 
 def spec_from_hf_config(config: Mapping[str, Any], *, source: str) -> ModelSpec:
     """The ModelSpec an HF config describes. `source` (usually the file path) names it in errors and in the spec."""
+    config = language_model_config(config)
     model_type = config.get("model_type")
     if model_type is None:
         raise UserError(f"{source}: missing field 'model_type' (supported: {', '.join(FAMILIES)})")
+    model_type = TEXT_MODEL_TYPES.get(model_type, model_type) if isinstance(model_type, str) else model_type
     if not isinstance(model_type, str) or model_type not in FAMILIES:
         raise UserError(f"{source}: unsupported model_type '{model_type}'; supported: {', '.join(FAMILIES)}")
     cfg = HFConfig(config, model_type, source)
@@ -317,6 +432,21 @@ def spec_from_hf_config(config: Mapping[str, Any], *, source: str) -> ModelSpec:
         return ModelSpec.model_validate(identity | fields)
     except ValidationError as exc:
         raise cfg.error(first_validation_problem(exc)) from None
+
+
+def language_model_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A multimodal config (Gemma 3, Llama 4) holds the language model under `text_config`: that one, named as the
+    outer config is (the vision tower is not modelled)."""
+    text = config.get("text_config")
+    if not isinstance(text, Mapping):
+        return config
+    inner = dict(text)
+    if "_name_or_path" in config:
+        inner["_name_or_path"] = config["_name_or_path"]
+    inner.setdefault("model_type", config.get("model_type"))
+    if "tie_word_embeddings" in config and "tie_word_embeddings" not in inner:
+        inner["tie_word_embeddings"] = config["tie_word_embeddings"]
+    return inner
 
 
 def imported_id(config: Mapping[str, Any], source: str) -> str:

@@ -81,6 +81,9 @@ class ModelSpec(BaseModel):
     mlp_bias: bool = False
     lm_head_bias: bool = False
     parallel_attention_mlp: bool = Field(default=False, description="GPT-J/NeoX/Falcon: x + attn(x) + mlp(x)")
+    qk_norm: bool = Field(
+        default=False, description="a norm over each query and key head (weights of head_dim, shared): Qwen3, Gemma 3"
+    )
     sliding_window: int | None = Field(default=None, ge=1)
     layer_pattern: str = Field(
         default="G",
@@ -102,6 +105,8 @@ class ModelSpec(BaseModel):
             raise ValueError("norms_per_layer must be 1 (parallel block, shared norm), 2 or 4 (sandwich)")
         if self.norms_per_layer == 1 and not self.parallel_attention_mlp:
             raise ValueError("norms_per_layer = 1 needs parallel_attention_mlp (attention and MLP share one norm)")
+        if self.qk_norm and self.mla is not None:
+            raise ValueError("qk_norm applies to per-head queries and keys; MLA has its own latent norms")
         if self.mla is not None and self.sliding_window is not None:
             raise ValueError("sliding-window MLA is not supported")
         if self.moe is not None and self.moe.first_dense_layers > self.num_layers:

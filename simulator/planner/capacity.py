@@ -38,6 +38,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from simulator.bands import prediction_band
+from simulator.context_limits import context_overflow
+from simulator.defaults import DEFAULT_PROFILE
 from simulator.deployment import Deployment
 from simulator.errors import UserError
 from simulator.hardware import load_hardware
@@ -46,6 +49,8 @@ from simulator.planner.cost import SECONDS_PER_HOUR, request_cost
 from simulator.planner.distributions import LengthDistribution
 from simulator.planner.options import DEFAULT_MAX_DEVICES
 from simulator.planner.plan import largest_batch, layouts
+from simulator.planner.prices import PriceOverride, price_for, unknown_priced_hardware
+from simulator.planner.profile_mix import profile_mix_warning
 from simulator.profile import Profile, resolve_profile
 from simulator.simulation import simulate
 
@@ -169,19 +174,26 @@ def capacity_frame(
     prompt: LengthDistribution,
     output: LengthDistribution,
     targets: Targets,
-    profile: str = "auto",
+    profile: str = DEFAULT_PROFILE,
     max_devices: int = DEFAULT_MAX_DEVICES,
     weights_dtype: str = "bf16",
     kv_dtype: str | None = None,
+    price_usd_per_hour: PriceOverride = None,
+    allow_longer_context: bool = False,
 ) -> pd.DataFrame:
     """The fewest-device configuration per hardware meeting the targets, cheapest per hour first.
-    Raises UserError with the best achievable tpot and ttft p99 when no hardware meets them."""
+    Raises UserError with the best achievable tpot and ttft p99 when no hardware meets them, and when the
+    longest prompt and output the distributions give exceed the model's context (unless allowed)."""
     if qps <= 0 or targets.ttft_p99_s <= 0 or targets.tpot_s <= 0:
         raise UserError("--qps, --ttft-p99 and --tpot must be > 0")
     spec = load_model(model)
+    context_warning = context_overflow(
+        spec, int(np.max(prompt.grid())), int(np.max(output.grid())), allow_longer=allow_longer_context
+    )
+    devices = [load_hardware(hardware_id) for hardware_id in hardware]
+    unknown_priced_hardware(price_usd_per_hour, [device.id for device in devices])
     rows, notes, best_tpot, best_ttft = [], [], (math.inf, ""), (math.inf, "")
-    for hardware_id in hardware:
-        device = load_hardware(hardware_id)
+    for device in devices:
         chosen, note = resolve_profile(profile, device)
         notes.append(f"{device.id}: {note}")
         candidates = []
@@ -201,7 +213,8 @@ def capacity_frame(
                 candidates.append((sizing.replicas * layout.n_accelerators, sizing.tpot_s, layout, sizing))
         if candidates:
             _, _, layout, sizing = min(candidates, key=lambda c: (c[0], c[1]))
-            rows.append(capacity_row(layout, sizing, qps, prompt, output, chosen))
+            price = price_for(price_usd_per_hour, device.id)
+            rows.append(capacity_row(layout, sizing, qps, prompt, output, chosen, price))
         else:
             notes.append(f"{device.id}: no layout of up to {max_devices} devices per replica meets the targets")
     if not rows:
@@ -212,6 +225,7 @@ def capacity_frame(
         )
     frame = pd.DataFrame(rows).sort_values(["usd_per_hour", "devices"], kind="mergesort").reset_index(drop=True)
     frame.attrs["notes"] = notes
+    frame.attrs["warnings"] = [w for w in (context_warning, profile_mix_warning(frame)) if w is not None]
     return frame
 
 
@@ -222,6 +236,7 @@ def capacity_row(
     prompt: LengthDistribution,
     output: LengthDistribution,
     profile: Profile,
+    price_usd_per_hour: float | None = None,
 ) -> dict:
     """One hardware's answer (field names are the `capacity --json` API); cost is one hour of the fleet."""
     devices = sizing.replicas * layout.n_accelerators
@@ -233,7 +248,9 @@ def capacity_row(
         hour * (1 - sizing.prefill_utilization),
         round(hour * qps * prompt.mean()),
         round(hour * qps * output.mean()),
+        price_usd_per_hour=price_usd_per_hour,
     )
+    band = prediction_band(profile, layout.hardware)
     return {
         "hardware": layout.hardware.id,
         "devices": devices,
@@ -253,7 +270,14 @@ def capacity_row(
         "usd_per_million_tokens": cost.usd_per_million_tokens,
         "usd_per_million_input_tokens": cost.usd_per_million_input_tokens,
         "usd_per_million_output_tokens": cost.usd_per_million_output_tokens,
+        "price_usd_per_device_hour": cost.price_usd_per_device_hour,
+        "ttft_p99_s_low": sizing.ttft_p99_s * band.low_factor,
+        "ttft_p99_s_high": sizing.ttft_p99_s * band.high_factor,
+        "tpot_s_low": sizing.tpot_s * band.low_factor,
+        "tpot_s_high": sizing.tpot_s * band.high_factor,
         "profile": profile.name,
+        "profile_kind": profile.kind,
+        "band_note": band.source,
     }
 
 

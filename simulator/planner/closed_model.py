@@ -10,12 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from simulator.context_limits import context_overflow
+from simulator.defaults import DEFAULT_PROFILE
 from simulator.deployment import Deployment
 from simulator.errors import UserError
 from simulator.hardware import load_hardware
 from simulator.placement import fewest_devices
 from simulator.planner.cost import request_cost
 from simulator.planner.partial_spec import PartialSpec, sample_architectures
+from simulator.planner.prices import PriceOverride, price_for
 from simulator.profile import Profile, resolve_profile
 from simulator.simulation import simulate
 
@@ -39,15 +42,20 @@ def closed_model_frame(
     batch: int = 1,
     samples: int = 100,
     seed: int = 0,
-    profile: str = "auto",
+    profile: str = DEFAULT_PROFILE,
     weights_dtype: str = "bf16",
     kv_dtype: str | None = None,
+    price_usd_per_hour: PriceOverride = None,
+    allow_longer_context: bool = False,
 ) -> pd.DataFrame:
     """One row per accepted architecture: its dimensions, counts, the fewest-device layout that holds it
-    (tp inside a server, then pipeline stages) and its times and cost. attrs: drawn, accepted, profile note."""
+    (tp inside a server, then pipeline stages) and its times and cost. attrs: drawn, accepted, profile note,
+    warnings (a request beyond the spec's context, when allowed)."""
     if min(prompt, output, batch, samples) < 1:
         raise UserError("--prompt, --output, --batch and --samples must be ≥ 1")
+    context_warning = context_overflow(spec, prompt, output, allow_longer=allow_longer_context)
     device = load_hardware(hardware)
+    price = price_for(price_usd_per_hour, device.id)
     chosen, note = resolve_profile(profile, device)
     models, drawn, consistent = sample_architectures(spec, samples, seed)
     results: dict[tuple, dict] = {}  # samples often repeat an architecture: simulate each distinct one once
@@ -56,7 +64,7 @@ def closed_model_frame(
         key = (model.num_layers, model.hidden_size, model.num_heads, model.kv_heads, model.ffn_dim, model.moe)
         if key not in results:
             start = Deployment(model, device, weights_dtype=weights_dtype, kv_dtype=kv_dtype)
-            results[key] = _simulate_on_fewest(start, chosen, batch, prompt, output)
+            results[key] = _simulate_on_fewest(start, chosen, batch, prompt, output, price)
         rows.append(
             {
                 "sample": model.id,
@@ -70,10 +78,13 @@ def closed_model_frame(
         )
     frame = pd.DataFrame(rows)
     frame.attrs |= {"drawn": drawn, "consistent": consistent, "accepted": len(models), "profile_note": note}
+    frame.attrs["warnings"] = [] if context_warning is None else [context_warning]
     return frame
 
 
-def _simulate_on_fewest(start: Deployment, profile: Profile, batch: int, prompt: int, output: int) -> dict:
+def _simulate_on_fewest(
+    start: Deployment, profile: Profile, batch: int, prompt: int, output: int, price_usd_per_hour: float | None
+) -> dict:
     """Times and cost on the fewest devices that hold the model (`fewest_devices`: tp in a server, then
     pipeline stages of full servers)."""
     layout = fewest_devices(start, profile, batch, prompt, output)
@@ -81,7 +92,15 @@ def _simulate_on_fewest(start: Deployment, profile: Profile, batch: int, prompt:
         return {"fits": False}
     sim = simulate(layout, profile, batch, prompt, output)
     ttft, decode = float(sim.ttft_s[0]), float(sim.decode_s[0])
-    cost = request_cost(layout.hardware, layout.n_accelerators, ttft, decode, batch * prompt, batch * output)
+    cost = request_cost(
+        layout.hardware,
+        layout.n_accelerators,
+        ttft,
+        decode,
+        batch * prompt,
+        batch * output,
+        price_usd_per_hour=price_usd_per_hour,
+    )
     return {
         "fits": True,
         "devices": layout.n_accelerators,

@@ -37,7 +37,10 @@ def device_price(hardware: HardwareSpec, override_usd_per_hour: float | None = N
             raise UserError(f"price per device-hour must be > 0 (got {override_usd_per_hour})")
         return override_usd_per_hour
     if hardware.price_usd_per_hour is None:
-        raise UserError(f"{hardware.id} has no on-demand price in its spec; give one with --price-usd-per-hour")
+        raise UserError(
+            f"{hardware.id}: no price: pass --price-usd-per-hour (the catalog has no dated, sourced on-demand price"
+            " for it)"
+        )
     return hardware.price_usd_per_hour
 
 

@@ -20,6 +20,9 @@ import numpy as np
 import pandas as pd
 
 from hardware_specs.schema import HardwareSpec
+from simulator.bands import prediction_band
+from simulator.context_limits import context_overflow
+from simulator.defaults import DEFAULT_PROFILE
 from simulator.deployment import Deployment, check_parallelism
 from simulator.errors import UserError
 from simulator.hardware import load_hardware
@@ -28,6 +31,8 @@ from simulator.model.spec import ModelSpec
 from simulator.placement import fewest_devices, memory_for
 from simulator.planner.cost import request_cost
 from simulator.planner.options import DEFAULT_MAX_DEVICES, MAX_BATCH, OBJECTIVES
+from simulator.planner.prices import PriceOverride, price_for, unknown_priced_hardware
+from simulator.planner.profile_mix import profile_mix_warning
 from simulator.profile import Profile, resolve_profile
 from simulator.simulation import simulate
 
@@ -82,14 +87,30 @@ def largest_batch(
     return int(np.argmin(fits)) if not fits.all() else bound
 
 
-def configuration_row(deployment: Deployment, profile: Profile, batch: int, prompt: int, output: int) -> dict:
-    """One simulated configuration as a plan row (field names are the `plan --json` API)."""
+def configuration_row(
+    deployment: Deployment,
+    profile: Profile,
+    batch: int,
+    prompt: int,
+    output: int,
+    price_usd_per_hour: float | None = None,
+) -> dict:
+    """One simulated configuration as a plan row (field names are the `plan --json` API); the price is the
+    catalog's unless given."""
     sim = simulate(deployment, profile, batch, prompt, output)
     ttft, tpot, e2e, decode = (float(x[0]) for x in (sim.ttft_s, sim.tpot_s, sim.e2e_s, sim.decode_s))
     busy = float(np.ravel(sim.prefill.device_busy)[0] + np.sum(sim.decode_step_weights * sim.decode.device_busy))
     cost = request_cost(
-        deployment.hardware, deployment.n_accelerators, ttft, decode, batch * prompt, batch * output, busy_s=busy
+        deployment.hardware,
+        deployment.n_accelerators,
+        ttft,
+        decode,
+        batch * prompt,
+        batch * output,
+        busy_s=busy,
+        price_usd_per_hour=price_usd_per_hour,
     )
+    band = prediction_band(profile, deployment.hardware)
     return {
         "hardware": deployment.hardware.id,
         "tp": deployment.tp,
@@ -100,6 +121,12 @@ def configuration_row(deployment: Deployment, profile: Profile, batch: int, prom
         "ttft_s": ttft,
         "tpot_s": tpot,
         "e2e_s": e2e,
+        "ttft_s_low": ttft * band.low_factor,
+        "ttft_s_high": ttft * band.high_factor,
+        "tpot_s_low": tpot * band.low_factor,
+        "tpot_s_high": tpot * band.high_factor,
+        "e2e_s_low": e2e * band.low_factor,
+        "e2e_s_high": e2e * band.high_factor,
         "output_tokens_per_s": batch * output / e2e,
         "tokens_per_s": batch * (prompt + output) / e2e,
         "usd_per_request": cost.usd,
@@ -111,7 +138,10 @@ def configuration_row(deployment: Deployment, profile: Profile, batch: int, prom
         "memory_gb_per_device": float(sim.memory.total_bytes[0]) / GB,
         "memory_capacity_gb_per_device": sim.memory.capacity_bytes / GB,
         "fits": bool(sim.memory.fits[0]),
+        "price_usd_per_device_hour": cost.price_usd_per_device_hour,
         "profile": profile.name,
+        "profile_kind": profile.kind,
+        "band_note": band.source,
     }
 
 
@@ -145,6 +175,7 @@ def hardware_rows(
     max_devices: int,
     weights_dtype: str,
     kv_dtype: str | None,
+    price_usd_per_hour: float | None = None,
 ) -> list[dict]:
     """Rows of every layout that fits on one hardware (batch None: each layout's largest batch)."""
     rows = []
@@ -152,7 +183,7 @@ def hardware_rows(
         size = largest_batch(layout, profile, prompt, output) if batch is None else batch
         if size < 1:
             continue
-        row = configuration_row(layout, profile, size, prompt, output)
+        row = configuration_row(layout, profile, size, prompt, output, price_usd_per_hour)
         if row["fits"]:
             rows.append(row)
     return rows
@@ -165,14 +196,17 @@ def plan_frame(
     output: int,
     batch: int | None = 1,
     objective: str = "latency",
-    profile: str = "auto",
+    profile: str = DEFAULT_PROFILE,
     max_devices: int = DEFAULT_MAX_DEVICES,
     weights_dtype: str = "bf16",
     kv_dtype: str | None = None,
+    price_usd_per_hour: PriceOverride = None,
+    allow_longer_context: bool = False,
 ) -> pd.DataFrame:
     """Every feasible configuration, ranked by `objective`, with a `pareto` column; batch None: max batch.
 
-    `frame.attrs["notes"]` holds the profile used per hardware and why a hardware had no feasible layout.
+    `frame.attrs["notes"]` holds the profile used per hardware and why a hardware had no feasible layout;
+    `frame.attrs["warnings"]` a request beyond the model's context (when allowed) and rows that mix profiles.
     Raises UserError (one line, naming the memory needed) when no hardware has one.
     """
     for name, value in (("prompt", prompt), ("output", output), ("max-devices", max_devices)):
@@ -183,15 +217,28 @@ def plan_frame(
     if objective not in OBJECTIVES:
         raise UserError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
     spec = load_model(model)
+    context_warning = context_overflow(spec, prompt, output, allow_longer=allow_longer_context)
     rows: list[dict] = []
     notes: list[str] = []
     misses: list[str] = []
     first_miss: tuple[HardwareSpec, Profile] | None = None
-    for hardware_id in hardware:
-        device = load_hardware(hardware_id)
+    devices = [load_hardware(hardware_id) for hardware_id in hardware]
+    unknown_priced_hardware(price_usd_per_hour, [device.id for device in devices])
+    for device in devices:
         chosen, note = resolve_profile(profile, device)
         notes.append(f"{device.id}: {note}")
-        found = hardware_rows(spec, device, chosen, prompt, output, batch, max_devices, weights_dtype, kv_dtype)
+        found = hardware_rows(
+            spec,
+            device,
+            chosen,
+            prompt,
+            output,
+            batch,
+            max_devices,
+            weights_dtype,
+            kv_dtype,
+            price_for(price_usd_per_hour, device.id),
+        )
         if not found:
             first_miss = first_miss or (device, chosen)
             misses.append(
@@ -208,6 +255,7 @@ def plan_frame(
     frame["pareto"] = pareto_mask(frame["usd_per_million_tokens"].to_numpy(), frame["e2e_s"].to_numpy())
     ranked = rank(frame, objective)
     ranked.attrs["notes"] = notes
+    ranked.attrs["warnings"] = [w for w in (context_warning, profile_mix_warning(ranked)) if w is not None]
     return ranked
 
 
