@@ -20,6 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from simulator.bands import prediction_band
+from simulator.context_limits import context_overflow
 from simulator.errors import UserError
 from simulator.estimate import EstimateInputs, build_deployment
 from simulator.parameters import parameter_counts
@@ -61,6 +63,8 @@ class _Resolved:
     deployment: Deployment
     profile: Profile
     params_total: float
+    band_low: float  # the p10–p90 band as factors of the prediction (`simulator.bands`)
+    band_high: float
 
 
 @cache
@@ -82,7 +86,8 @@ def _resolve(key: str) -> _Resolved:
     )
     deployment = build_deployment(inputs)
     profile, _ = resolve_profile(inputs.profile, deployment.hardware)
-    return _Resolved(deployment, profile, parameter_counts(deployment.model).total)
+    band = prediction_band(profile, deployment.hardware)
+    return _Resolved(deployment, profile, parameter_counts(deployment.model).total, band.low_factor, band.high_factor)
 
 
 def _text(value: str) -> pa.Scalar:
@@ -221,7 +226,7 @@ def _integers(column: pa.ChunkedArray, name: str, source: str, first_line: int) 
 # --- predicting -------------------------------------------------------------------------------------------------
 
 
-def _predict_table(table: pa.Table, source: str, first_line: int) -> pa.Table:
+def _predict_table(table: pa.Table, source: str, first_line: int, allow_longer_context: bool = False) -> pa.Table:
     """The normalized cases with the output columns appended."""
     rows = table.num_rows
     keys = pc.binary_join_element_wise(
@@ -246,6 +251,15 @@ def _predict_table(table: pa.Table, source: str, first_line: int) -> pa.Table:
             resolved = _resolve(key)
         except UserError as exc:
             raise UserError(f"{source}:{first_line + int(members[0])}: {exc}") from None
+        over = np.flatnonzero(prompt[members] + output[members] > resolved.deployment.model.max_context)
+        if len(over):
+            context_overflow(
+                resolved.deployment.model,
+                prompt[members[over]],
+                output[members[over]],
+                allow_longer=allow_longer_context,
+                case_labels=[f"{source}:{first_line + int(row)}" for row in members[over]],
+            )
         for start in range(0, len(members), SIMULATION_ROWS):
             chosen = members[start : start + SIMULATION_ROWS]
             sim = simulate(
@@ -257,8 +271,8 @@ def _predict_table(table: pa.Table, source: str, first_line: int) -> pa.Table:
             result["memory_bytes_per_accelerator"][chosen] = sim.memory.total_bytes
             fits[chosen] = sim.memory.fits
         profile = resolved.profile
-        result["low"][members] = np.exp(profile.fit.log_residual_p10)
-        result["high"][members] = np.exp(profile.fit.log_residual_p90)
+        result["low"][members] = resolved.band_low
+        result["high"][members] = resolved.band_high
         devices[members] = resolved.deployment.n_accelerators
         profile_used[members] = profile.name
         warnings.append(_extrapolation(resolved, members, batch, prompt, output))
@@ -294,6 +308,11 @@ def _extrapolation(
         "prefill_tokens": batch[members] * prompt[members],
     }
     joined = pa.array([""] * len(members), pa.string())
+    model = deployment.model
+    longer = prompt[members] + output[members] > model.max_context  # only present when allowed
+    if longer.any():
+        text = f"prompt + output beyond {model.id}'s max_context of {model.max_context:,} (--allow-longer-context)"
+        joined = pc.if_else(pa.array(longer), _text(text), joined)
     for name, (low, high) in resolved.profile.valid_range.items():
         if name not in values:
             continue
@@ -354,7 +373,9 @@ class _Progress:
             self.stream.write("\n")
 
 
-def predict_file(cases: Path, out: Path, default_profile: str = "ideal", progress: bool = True) -> int:
+def predict_file(
+    cases: Path, out: Path, default_profile: str = "ideal", progress: bool = True, allow_longer_context: bool = False
+) -> int:
     """Stream `cases` (CSV, or Parquet by its suffix) through the simulator into `out` (CSV or Parquet); the
     number of cases written."""
     if not cases.is_file():
@@ -366,7 +387,8 @@ def predict_file(cases: Path, out: Path, default_profile: str = "ideal", progres
     try:
         for table in _rechunked(_read_batches(cases, reporter)):
             first_line = written + 2  # the header is line 1
-            predicted = _predict_table(_normalized(table, default_profile, source, first_line), source, first_line)
+            normalized = _normalized(table, default_profile, source, first_line)
+            predicted = _predict_table(normalized, source, first_line, allow_longer_context)
             if writer is None:
                 writer = _writer(out, predicted.schema)
             writer.write_table(predicted)
@@ -402,11 +424,13 @@ def read_cases(path: Path) -> pd.DataFrame:
     return pa.concat_tables(tables).to_pandas()
 
 
-def predict_cases(cases: pd.DataFrame, default_profile: str = "ideal", source: str = "cases") -> pd.DataFrame:
+def predict_cases(
+    cases: pd.DataFrame, default_profile: str = "ideal", source: str = "cases", allow_longer_context: bool = False
+) -> pd.DataFrame:
     """The cases (a DataFrame with the columns of `idealrt predict`) with the output columns appended."""
     text = pa.table({str(name): pa.array(cases[name].map(_cell).tolist(), pa.string()) for name in cases.columns})
     parts = [
-        _predict_table(_normalized(chunk, default_profile, source, start + 2), source, start + 2)
+        _predict_table(_normalized(chunk, default_profile, source, start + 2), source, start + 2, allow_longer_context)
         for start, chunk in ((s, text.slice(s, CHUNK_ROWS)) for s in range(0, max(text.num_rows, 1), CHUNK_ROWS))
         if chunk.num_rows
     ]

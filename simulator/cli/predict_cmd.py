@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from simulator.cli.common import add_profile_argument
+from simulator.cli.common import add_context_override_argument, add_profile_argument
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -22,6 +22,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", required=True, type=Path, help="CSV (or .parquet) to write")
     add_profile_argument(parser)
+    add_context_override_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     parser.set_defaults(handler=run)
 
@@ -29,6 +30,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from simulator.predict import predict_file
 
-    written = predict_file(args.cases, args.out, default_profile=args.profile, progress=not args.quiet)
+    written = predict_file(
+        args.cases,
+        args.out,
+        default_profile=args.profile,
+        progress=not args.quiet,
+        allow_longer_context=args.allow_longer_context,
+    )
     print(f"wrote {written} predictions to {args.out}")
     return 0
