@@ -3,7 +3,8 @@
 Definitions (per request): TTFT = first token − arrival (queueing included); TPOT = (finish − first token) /
 (output − 1), requests with one output token excluded; E2E = finish − arrival; ITL = the gap between
 consecutive tokens of a request, over every token after the first. Throughput = totals over the makespan (first
-arrival to last finish). Mean batch and KV occupancy are averages over time while a replica runs steps.
+arrival to last finish). Mean batch (sequences in a step), mean running (requests admitted) and KV occupancy are averages
+over time while a replica runs steps.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def summarize(workloads: list[Workload], traces: list[ReplicaTrace], devices_per
     busy = float(np.sum(duration))
     devices = devices_per_replica * len(traces)
     record: dict[str, Any] = {
-        "requests": int(len(arrival)),
+        "requests": len(arrival),
         "replicas": len(traces),
         "devices": devices,
         "makespan_s": makespan,
@@ -63,7 +64,9 @@ def summarize(workloads: list[Workload], traces: list[ReplicaTrace], devices_per
     record["itl_s_mean"] = float(np.sum(itl * itl_weight) / np.sum(itl_weight)) if len(itl) else 0.0
     for q in PERCENTILES:
         record[f"itl_s_p{q}"] = weighted_percentile(itl, itl_weight, q)
+    running = np.concatenate([np.asarray(t.step_running, dtype=np.float64) for t in traces])
     record["mean_batch"] = float(np.sum(batch * duration) / busy) if busy else 0.0
+    record["mean_running"] = float(np.sum(running * duration) / busy) if busy else 0.0
     record["kv_occupancy"] = float(np.sum(kv * duration) / busy) if busy else 0.0
     record["max_kv_occupancy"] = max(t.max_kv_tokens / t.kv_capacity_tokens for t in traces)
     record["preemptions"] = int(sum(t.preemptions for t in traces))

@@ -28,6 +28,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,7 @@ from simulator.serving.step_model import StepModel
 from simulator.serving.workload import Workload
 
 MAX_RUN = 32  # decode steps advanced together at most
+PROGRESS_EVERY = 500
 
 
 @dataclass
@@ -56,14 +58,20 @@ class ReplicaTrace:
     step_tokens: list[int] = field(default_factory=list)  # tokens in each step of the run
     step_kv_tokens: list[float] = field(default_factory=list)  # KV-cache tokens allocated during the run
     step_waiting: list[int] = field(default_factory=list)  # requests queued when the run started
+    step_running: list[int] = field(default_factory=list)  # requests admitted (decoding or prefilling) in the run
     kv_capacity_tokens: int = 0
     max_kv_tokens: float = 0.0  # the most KV-cache tokens ever allocated
 
 
 def simulate_replica(
-    workload: Workload, policy: EnginePolicy, step_model: StepModel, kv_capacity_tokens: int
+    workload: Workload,
+    policy: EnginePolicy,
+    step_model: StepModel,
+    kv_capacity_tokens: int,
+    progress: Callable[[int], None] | None = None,
 ) -> ReplicaTrace:
-    """Serve every request of the workload on one replica; see the module docstring."""
+    """Serve every request of the workload on one replica; see the module docstring. `progress(finished)` is
+    called every PROGRESS_EVERY finished requests."""
     arrival = workload.arrival_s.tolist()
     prompt = [int(x) for x in workload.prompt_tokens]
     output = [int(x) for x in workload.output_tokens]
@@ -117,9 +125,16 @@ def simulate_replica(
     trace = ReplicaTrace(np.empty(0), np.empty(0), 0, kv_capacity_tokens=cap)
     itl, itl_w = trace.itl_s, trace.itl_weight
     rec_start, rec_dur, rec_count = trace.step_start_s, trace.step_duration_s, trace.step_count
-    rec_batch, rec_tokens, rec_kv, rec_wait = trace.step_batch, trace.step_tokens, trace.step_kv_tokens, trace.step_waiting
+    rec_batch, rec_tokens, rec_kv, rec_wait = (
+        trace.step_batch,
+        trace.step_tokens,
+        trace.step_kv_tokens,
+        trace.step_waiting,
+    )
+    rec_running = trace.step_running
     max_allocated = 0.0
     done = 0
+    reported = 0
 
     def release(i: int) -> float:
         if reserve:
@@ -236,6 +251,7 @@ def simulate_replica(
         rec_batch.append(batch)
         rec_tokens.append(n_dec + sum(new for new, _ in chunks))
         rec_wait.append(len(waiting))
+        rec_running.append(len(order))
         # --- advance ---
         start = now
         now += dt * run
@@ -291,6 +307,9 @@ def simulate_replica(
             last_token[i] = now
             fresh.append(i)
         rec_kv.append(allocated)
+        if progress is not None and done // PROGRESS_EVERY != reported:
+            reported = done // PROGRESS_EVERY
+            progress(done)
         max_allocated = max(max_allocated, allocated)
         if allocated > cap + 1e-6:
             raise AssertionError(f"KV cache over capacity: {allocated} > {cap}")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,7 @@ class ServeResult:
     workloads: list[Workload]
     traces: list[ReplicaTrace]
     budget: KvBudget
+    deployment: Deployment
 
 
 def split_round_robin(workload: Workload, replicas: int) -> list[Workload]:
@@ -87,17 +89,102 @@ def serve(
     workload: Workload,
     replicas: int = 1,
     step_model: StepModel | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> ServeResult:
+    """Serve the workload on `replicas` copies of the deployment (requests dealt round robin)."""
     if replicas < 1:
         raise UserError(f"--replicas must be ≥ 1 (got {replicas})")
     model = step_model or StepModel.for_deployment(deployment, profile)
     longest = int(np.max(workload.prompt_tokens + workload.output_tokens))
     budget = kv_budget(deployment, profile, policy, policy.token_budget(longest))
     parts = split_round_robin(workload, replicas)
-    traces = [simulate_replica(part, policy, model, budget.capacity_tokens) for part in parts]
+    traces = []
+    finished = 0
+    for part in parts:
+        report = None if progress is None else (lambda done, base=finished: progress(base + done))
+        traces.append(simulate_replica(part, policy, model, budget.capacity_tokens, report))
+        finished += len(part)
     record = summarize(parts, traces, deployment.n_accelerators)
     record["kv_capacity_tokens"] = budget.capacity_tokens
     record["max_memory_bytes_per_device"] = (
-        budget.weights_bytes + budget.activation_bytes + max(t.max_kv_tokens for t in traces) * budget.kv_bytes_per_token
+        budget.weights_bytes
+        + budget.activation_bytes
+        + max(t.max_kv_tokens for t in traces) * budget.kv_bytes_per_token
     )
-    return ServeResult(record, parts, traces, budget)
+    return ServeResult(record, parts, traces, budget, deployment)
+
+
+@dataclass(frozen=True)
+class ServeInputs:
+    """Everything `idealrt serve` takes, by name (the API's and the CLI's common ground)."""
+
+    model: str
+    hardware: str
+    tp: int = 1
+    pp: int = 1
+    weights_dtype: str = "bf16"
+    act_dtype: str | None = None
+    kv_dtype: str | None = None
+    profile: str = "auto"
+    engine: str = "vllm"
+    engine_overrides: tuple[tuple[str, Any], ...] = ()
+    requests: int = 1000
+    rate: float = math.inf
+    prompt_dist: str | None = None  # None: the ShareGPT-like preset
+    output_dist: str | None = None
+    trace: str | None = None  # a CSV path; replaces requests/rate/distributions
+    seed: int = 0
+    replicas: int = 1
+
+
+def run_serve(inputs: ServeInputs, progress: Callable[[int], None] | None = None) -> ServeResult:
+    """Build the deployment, policy and workload from names, serve, and label the record."""
+    from pathlib import Path
+
+    from simulator.hardware import load_hardware
+    from simulator.model.catalog import load_model
+    from simulator.planner.distributions import parse_distribution
+    from simulator.profile import resolve_profile
+    from simulator.serving.engines import load_engine
+    from simulator.serving.workload import SHAREGPT_MAX_TOKENS, generate, read_trace, sharegpt_distributions
+
+    deployment = Deployment(
+        load_model(inputs.model),
+        load_hardware(inputs.hardware),
+        tp=inputs.tp,
+        pp=inputs.pp,
+        weights_dtype=inputs.weights_dtype,
+        act_dtype=inputs.act_dtype,
+        kv_dtype=inputs.kv_dtype,
+    )
+    profile, note = resolve_profile(inputs.profile, deployment.hardware.id)
+    policy = load_engine(inputs.engine, **dict(inputs.engine_overrides))
+    if inputs.trace is not None:
+        workload = read_trace(Path(inputs.trace))
+    else:
+        if (inputs.prompt_dist is None) != (inputs.output_dist is None):
+            raise UserError("give both --prompt-dist and --output-dist, or neither (the ShareGPT-like preset)")
+        if inputs.prompt_dist is None:
+            prompt, output = sharegpt_distributions()
+            cap: int | None = SHAREGPT_MAX_TOKENS
+        else:
+            assert inputs.output_dist is not None
+            prompt = parse_distribution(inputs.prompt_dist, "--prompt-dist")
+            output = parse_distribution(inputs.output_dist, "--output-dist")
+            cap = None
+        workload = generate(inputs.requests, inputs.rate, prompt, output, seed=inputs.seed, max_tokens=cap)
+    result = serve(deployment, profile, policy, workload, inputs.replicas, progress=progress)
+    labels: dict[str, Any] = {
+        "model": deployment.model.id,
+        "hardware": deployment.hardware.id,
+        "tp": deployment.tp,
+        "pp": deployment.pp,
+        "devices_per_replica": deployment.n_accelerators,
+        "engine": policy.name,
+        **{f"engine_{key}": value for key, value in asdict(policy).items() if key != "name"},
+        "workload": workload.description,
+        "seed": inputs.seed,
+        "profile": profile.name,
+        "profile_note": note,
+    }
+    return ServeResult(labels | result.record, result.workloads, result.traces, result.budget, deployment)

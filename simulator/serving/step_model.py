@@ -31,7 +31,7 @@ from itertools import groupby
 from typing import Any
 
 import numpy as np
-import sympy as sp
+import sympy as sp  # type: ignore[import-untyped]
 
 from simulator.deployment import Deployment
 from simulator.engine import CLASS_CODES, Piece, count_pass
@@ -222,7 +222,6 @@ class StepModel:
             pairs = s * kv if deployment.naive_attention else pairs_of(s, c, w)
             return np.stack([ones, b * s, b, b * pairs, b * kv], axis=1)
 
-        token_columns = np.stack([ones, b * s], axis=1)
         epilogue_columns = np.stack([ones, b * s, b], axis=1)  # LM head rows: b, or b·s on every position
 
         def fitted(piece: Piece, columns: np.ndarray, where: str) -> list[_Op]:
@@ -234,9 +233,7 @@ class StepModel:
                     raise UserError(f"serve: op {cost.name} of the {where} depends on more than the step's tokens")
             return [replace(op, coefficients={k: v[:2] for k, v in op.coefficients.items()}) for op in ops]
 
-        prologue = token_only(
-            fitted(counts.prologue, layer_columns(False), "prologue"), counts.prologue, "prologue"
-        )
+        prologue = token_only(fitted(counts.prologue, layer_columns(False), "prologue"), counts.prologue, "prologue")
         start = _TokenTable(prologue, 0.0, params)
         layers: dict[LayerKind, _Layer] = {}
         for kind, piece in counts.layers.items():
@@ -326,9 +323,7 @@ class StepModel:
     ) -> float:
         flops, moved = op.value("flops", aggregates), op.value("moved", aggregates)
         return float(
-            attention_time(
-                flops, moved, new_tokens, context, decode, op.peak, op.bandwidth, self.params, _Scalar
-            ).total
+            attention_time(flops, moved, new_tokens, context, decode, op.peak, op.bandwidth, self.params, _Scalar).total
         )
 
     def _epilogue(self, tokens: int, sampled: int) -> Seg:
@@ -340,7 +335,11 @@ class StepModel:
         launch = self.params["host.launch_s"]
         seg: Seg = (0.0, 0.0, 0.0)
         for op in self._epilogue_ops:
-            device = float(_time(op, lambda name, op=op: op.value(name, aggregates), _Scalar, self.params))
+
+            def field(name: str, op: _Op = op) -> float:
+                return op.value(name, aggregates)
+
+            device = float(_time(op, field, _Scalar, self.params))
             seg = _compose(seg, (launch, device, launch + device))
         self._epilogue_cache[key] = seg
         return seg

@@ -68,7 +68,9 @@ def generate(
     if max_tokens is not None:
         prompts, outputs = np.minimum(prompts, max_tokens), np.minimum(outputs, max_tokens)
     where = "offline (all at t = 0)" if math.isinf(rate) else f"Poisson {rate:g} req/s"
-    return Workload(arrival, prompts, outputs, f"{requests} requests, {where}, prompt {prompt.spec}, output {output.spec}")
+    return Workload(
+        arrival, prompts, outputs, f"{requests} requests, {where}, prompt {prompt.spec}, output {output.spec}"
+    )
 
 
 def _open_unit(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -96,5 +98,5 @@ def read_trace(path: Path) -> Workload:
     if not rows:
         raise UserError(f"{path}: no requests")
     rows.sort(key=lambda r: r[0])
-    arrival, prompts, outputs = (np.array(column) for column in zip(*rows, strict=True))
-    return Workload(arrival.astype(np.float64), prompts.astype(np.int64), outputs.astype(np.int64), f"trace {path}")
+    table = np.array(rows, dtype=np.float64)
+    return Workload(table[:, 0], table[:, 1].astype(np.int64), table[:, 2].astype(np.int64), f"trace {path}")
