@@ -119,6 +119,7 @@ def simulate_replica(
     D = 0  # decode steps run so far (every decoder advances one token per decode-carrying step)
     now = 0.0
     last_decode_end = 0.0
+    last_decode_dt = 0.0  # the latest decode-only step's time
     next_arrival = 0
     preemptions = 0
     fresh: list[int] = []  # decoders that have not yet produced their second token since joining
@@ -172,6 +173,8 @@ def simulate_replica(
     def schedule_prefill(room: int, free: float, n_dec: int) -> tuple[list[tuple[int, int]], list[int]]:
         """Prefill chunks for this step: ongoing prefills first, then new requests from the head of the queue."""
         nonlocal allocated
+        if not prefilling and not waiting:
+            return [], []
         chunks: list[tuple[int, int]] = []
         ids: list[int] = []
         for i in prefilling:
@@ -236,20 +239,28 @@ def simulate_replica(
             run = min(MAX_RUN, heap[0][0] - D if heap else MAX_RUN)
             if not reserve:
                 run = min(run, int((cap - allocated) // n_dec))
-            if next_arrival < n and not waiting:
-                first = step_model.step_seconds(n_dec, decode_base_sum + n_dec * (D + 1), (), n_dec)
-                run = min(run, max(1, math.ceil((arrival[next_arrival] - now) / first)))
+            if next_arrival < n and not waiting:  # stop at the next arrival, judged by the last decode step's time
+                if last_decode_dt <= 0:
+                    last_decode_dt = step_model.step_seconds(n_dec, decode_base_sum + n_dec * (D + 1), (), n_dec)
+                run = min(run, max(1, math.ceil((arrival[next_arrival] - now) / last_decode_dt)))
             run = max(run, 1)
         # --- time ---
         context_sum = decode_base_sum + n_dec * (D + 1 + (run - 1) / 2)
-        sampled = n_dec + sum(1 for (new, ctx), i in zip(chunks, chunk_ids, strict=True) if ctx >= target[i])
+        sampled = n_dec
+        prefill_tokens = 0
+        for (new, ctx), i in zip(chunks, chunk_ids, strict=True):
+            prefill_tokens += new
+            if ctx >= target[i]:
+                sampled += 1
         dt = step_model.step_seconds(n_dec, context_sum, chunks, sampled)
+        if not chunks:
+            last_decode_dt = dt
         batch = n_dec + len(chunks)
         rec_start.append(now)
         rec_dur.append(dt * run)
         rec_count.append(run)
         rec_batch.append(batch)
-        rec_tokens.append(n_dec + sum(new for new, _ in chunks))
+        rec_tokens.append(n_dec + prefill_tokens)
         rec_wait.append(len(waiting))
         rec_running.append(len(order))
         # --- advance ---

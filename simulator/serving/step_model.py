@@ -171,6 +171,11 @@ class _Layer:
     window: float | None  # sliding window (None: global)
     after: _TokenTable
 
+    def __post_init__(self) -> None:
+        self.flops_coefficients: list[float] = self.attention.coefficients["flops"].tolist()
+        self.moved_coefficients: list[float] = self.attention.coefficients["moved"].tolist()
+        self.peak, self.bandwidth = self.attention.peak, self.attention.bandwidth
+
 
 class StepModel:
     """Seconds of one engine step on one replica of a deployment (see the module docstring)."""
@@ -283,13 +288,19 @@ class StepModel:
         launch = params["host.launch_s"]
         layer_segments: dict[LayerKind, Seg] = {}
         for kind, layer in self._layers.items():
-            kernels = []
-            op = layer.attention
+            fc, mc = layer.flops_coefficients, layer.moved_coefficients
+            host, device, critical = layer.before(tokens)
             if decode_sequences:
                 context = decode_context_sum / decode_sequences
                 kv = decode_sequences * min(context, layer.window) if layer.window else decode_context_sum
-                aggregates = (1.0, decode_sequences, decode_sequences, kv, kv)
-                kernels.append(self._attention(op, aggregates, 1.0, context, True))
+                # aggregates (1, T, B, P, K) = (1, n, n, kv, kv): one token per sequence, pairs = KV read
+                flops = fc[0] + (fc[1] + fc[2]) * decode_sequences + (fc[3] + fc[4]) * kv
+                moved = mc[0] + (mc[1] + mc[2]) * decode_sequences + (mc[3] + mc[4]) * kv
+                kernel = attention_time(
+                    flops, moved, 1.0, context, True, layer.peak, layer.bandwidth, params, _Scalar
+                ).total
+                critical = max(critical + kernel, host + launch + kernel)
+                host, device = host + launch, device + kernel
             if chunks:
                 pairs, kv = 0.0, 0.0
                 for new, context in chunks:
@@ -297,12 +308,15 @@ class StepModel:
                     kv_tokens = min(context, window + new - 1)
                     kv += kv_tokens
                     pairs += new * kv_tokens if self._naive else causal_pairs(new, context, window)
-                aggregates = (1.0, prefill_tokens, len(chunks), pairs, kv)
-                kernels.append(self._attention(op, aggregates, prefill_tokens / len(chunks), 0.0, False))
-            seg = layer.before(tokens)
-            for device in kernels:
-                seg = _compose(seg, (launch, device, launch + device))
-            layer_segments[kind] = _compose(seg, layer.after(tokens))
+                n = len(chunks)
+                flops = fc[0] + fc[1] * prefill_tokens + fc[2] * n + fc[3] * pairs + fc[4] * kv
+                moved = mc[0] + mc[1] * prefill_tokens + mc[2] * n + mc[3] * pairs + mc[4] * kv
+                kernel = attention_time(
+                    flops, moved, prefill_tokens / n, 0.0, False, layer.peak, layer.bandwidth, params, _Scalar
+                ).total
+                critical = max(critical + kernel, host + launch + kernel)
+                host, device = host + launch, device + kernel
+            layer_segments[kind] = _compose((host, device, critical), layer.after(tokens))
         step = params["host.per_step_s"]
         total = 0.0
         last = len(self._stages) - 1
@@ -317,14 +331,6 @@ class StepModel:
                 tail = self._transfer(tokens)
             total += _compose(path, tail)[2]
         return total
-
-    def _attention(
-        self, op: _Op, aggregates: tuple[float, ...], new_tokens: float, context: float, decode: bool
-    ) -> float:
-        flops, moved = op.value("flops", aggregates), op.value("moved", aggregates)
-        return float(
-            attention_time(flops, moved, new_tokens, context, decode, op.peak, op.bandwidth, self.params, _Scalar).total
-        )
 
     def _epilogue(self, tokens: int, sampled: int) -> Seg:
         key = (tokens, sampled)
