@@ -341,6 +341,8 @@ class StepModel:
         launch = self.params["host.launch_s"]
         seg: Seg = (0.0, 0.0, 0.0)
         for op in self._epilogue_ops:
+            if sampled == 0 and any(coefficients[2] for coefficients in op.coefficients.values()):
+                continue  # no sequence takes a token this step (only partial chunks): no logits, no sampling
 
             def field(name: str, op: _Op = op) -> float:
                 return op.value(name, aggregates)
