@@ -125,14 +125,10 @@ def simulate_replica(
     fresh: list[int] = []  # decoders that have not yet produced their second token since joining
     trace = ReplicaTrace(np.empty(0), np.empty(0), 0, kv_capacity_tokens=cap)
     itl, itl_w = trace.itl_s, trace.itl_weight
-    rec_start, rec_dur, rec_count = trace.step_start_s, trace.step_duration_s, trace.step_count
-    rec_batch, rec_tokens, rec_kv, rec_wait = (
-        trace.step_batch,
-        trace.step_tokens,
-        trace.step_kv_tokens,
-        trace.step_waiting,
-    )
-    rec_running = trace.step_running
+    records: list[tuple[float, float, int, int, int, int, int]] = []
+    record = records.append
+    kv_records: list[float] = []
+    record_kv = kv_records.append
     max_allocated = 0.0
     done = 0
     reported = 0
@@ -255,14 +251,7 @@ def simulate_replica(
         dt = step_model.step_seconds(n_dec, context_sum, chunks, sampled)
         if not chunks:
             last_decode_dt = dt
-        batch = n_dec + len(chunks)
-        rec_start.append(now)
-        rec_dur.append(dt * run)
-        rec_count.append(run)
-        rec_batch.append(batch)
-        rec_tokens.append(n_dec + prefill_tokens)
-        rec_wait.append(len(waiting))
-        rec_running.append(len(order))
+        record((now, dt * run, run, n_dec + len(chunks), n_dec + prefill_tokens, len(waiting), len(order)))
         # --- advance ---
         start = now
         now += dt * run
@@ -317,13 +306,25 @@ def simulate_replica(
             heapq.heappush(heap, (D + output[i] - generated[i], i, tags))
             last_token[i] = now
             fresh.append(i)
-        rec_kv.append(allocated)
+        record_kv(allocated)
         if progress is not None and done // PROGRESS_EVERY != reported:
             reported = done // PROGRESS_EVERY
             progress(done)
         max_allocated = max(max_allocated, allocated)
         if allocated > cap + 1e-6:
             raise AssertionError(f"KV cache over capacity: {allocated} > {cap}")
+    if records:
+        columns = [list(column) for column in zip(*records, strict=True)]
+        (
+            trace.step_start_s,
+            trace.step_duration_s,
+            trace.step_count,
+            trace.step_batch,
+            trace.step_tokens,
+            trace.step_waiting,
+            trace.step_running,
+        ) = columns
+    trace.step_kv_tokens = kv_records
     trace.first_token_s = np.array(first_token)
     trace.finish_s = np.array(finish)
     trace.preemptions = preemptions
