@@ -8,6 +8,7 @@
     api.plan("llama-3.1-70b", ["h100-sxm", "a100-sxm-80gb"], prompt=1024, output=256)  # ranked layouts
     api.capacity("llama-3.1-70b", ["h100-sxm"], qps=20, prompt_dist="const:1024", output_dist="const:256",
                  ttft_p99_s=2.0, tpot_s=0.05)                                  # fewest devices per hardware
+    api.serve("llama-3.1-8b", "a100-sxm-80gb", engine="vllm", requests=1000, rate=8)  # one row: serving stats
 
 Options of `estimate` are the fields of `simulator.estimate.EstimateInputs` (batch, tp, pp, ep, weights_dtype,
 act_dtype, kv_dtype, profile, naive_attention, lm_head_all_positions, check_memory).
@@ -113,3 +114,23 @@ def capacity(
         Targets(ttft_p99_s, tpot_s),
         **options,
     )
+
+
+def serve(model: str, hardware: str, **options: Any) -> pd.DataFrame:
+    """One row: the `serve --json` record. Options are the fields of `simulator.serving.serve.ServeInputs`
+    (tp, pp, weights_dtype, act_dtype, kv_dtype, profile, engine, requests, rate, prompt_dist, output_dist, trace,
+    seed, replicas) plus any engine parameter to override (max_num_seqs, max_num_batched_tokens, block_size,
+    memory_fraction, watermark, chunked_prefill, mixed_batches, reserve_full_output)."""
+    from simulator.serving.engines import EnginePolicy
+    from simulator.serving.serve import ServeInputs, run_serve
+
+    fields = set(ServeInputs.__dataclass_fields__) - {"model", "hardware", "engine_overrides"}
+    engine_fields = set(EnginePolicy.__dataclass_fields__) - {"name"}
+    unknown = sorted(set(options) - fields - engine_fields)
+    if unknown:
+        raise UserError(
+            f"unknown serve option(s) {', '.join(unknown)}; known: {', '.join(sorted(fields | engine_fields))}"
+        )
+    overrides = tuple((key, value) for key, value in options.items() if key in engine_fields)
+    inputs = {key: value for key, value in options.items() if key in fields}
+    return pd.DataFrame([run_serve(ServeInputs(model, hardware, engine_overrides=overrides, **inputs)).record])

@@ -266,3 +266,71 @@ def test_cli_bad_input_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "did you mean 'vllm'" in error
+
+
+# --- serve under the planners, and the API ---
+
+
+def test_capacity_reports_serve_next_to_the_closed_form() -> None:
+    from simulator.planner.capacity import SERVE_FIELDS, Targets, capacity_frame
+
+    frame = capacity_frame(
+        "llama-3.1-8b",
+        ["a100-sxm-80gb"],
+        10.0,
+        parse_distribution("const:300"),
+        parse_distribution("const:200"),
+        Targets(ttft_p99_s=1.0, tpot_s=0.05),
+        confirm_requests=600,
+    )
+    row = frame.iloc[0]
+    assert all(name in frame.columns for name in SERVE_FIELDS)
+    assert row["serve_engine"] == "vllm" and row["serve_meets_targets"]
+    assert 0 < row["serve_ttft_p99_s"] <= 1.0 and 0 < row["serve_tpot_s"] <= 0.05
+    # the fleet's output rate: 10 req/s × 200 tokens, less the tail of a finite run
+    assert row["serve_output_tokens_per_s"] == pytest.approx(2000, rel=0.15)
+
+
+def test_plan_throughput_per_dollar_at_an_slo() -> None:
+    from simulator.planner.plan import plan_frame
+
+    frame = plan_frame(
+        "llama-3.2-1b",
+        ["h100-sxm"],
+        256,
+        64,
+        objective="throughput-per-dollar",
+        slo_ttft_p99_s=0.05,
+        slo_tpot_s=0.003,
+        max_devices=2,
+        slo_requests=200,
+    )
+    per_usd = frame["slo_output_tokens_per_usd"].to_numpy()
+    assert np.all(np.diff(per_usd) <= 0) and per_usd[0] > 0
+    row = frame.iloc[0]
+    price = load_hardware("h100-sxm").price_usd_per_hour
+    assert row["slo_output_tokens_per_usd"] == pytest.approx(
+        row["slo_output_tokens_per_s"] * 3600 / (row["devices"] * price)
+    )
+    assert row["slo_output_tokens_per_s"] == pytest.approx(64 * row["slo_max_rate_per_s"])
+    # the bisection's answer: that rate meets the SLO, a third more does not
+    from simulator.serving.confirm import Slo, replica_record
+
+    layout = Deployment(load_model("llama-3.2-1b"), load_hardware("h100-sxm"), tp=int(row["tp"]), pp=int(row["pp"]))
+    profile, policy = load_profile(row["profile"]), load_engine("vllm")
+    lengths = parse_distribution("const:256"), parse_distribution("const:64")
+    slo = Slo(0.05, 0.003)
+    rate = row["slo_max_rate_per_s"]
+    assert slo.met(replica_record(layout, profile, policy, rate, *lengths, requests=200))
+    assert not slo.met(replica_record(layout, profile, policy, 1.34 * rate, *lengths, requests=200))
+    with pytest.raises(UserError, match="--slo-ttft-p99"):
+        plan_frame("llama-3.2-1b", ["h100-sxm"], 256, 64, objective="throughput-per-dollar")
+
+
+def test_api_serve_one_row_with_engine_overrides() -> None:
+    from simulator import api
+
+    row = api.serve("llama-3.1-8b", "a100-sxm-80gb", requests=100, rate=5.0, max_num_seqs=8).iloc[0]
+    assert row["engine_max_num_seqs"] == 8 and row["requests"] == 100
+    with pytest.raises(UserError, match="unknown serve option"):
+        api.serve("llama-3.1-8b", "a100-sxm-80gb", batch=3)

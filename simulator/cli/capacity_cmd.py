@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from simulator.cli.common import add_dtype_arguments, add_profile_argument, console, print_json, seconds
-from simulator.planner.options import DEFAULT_MAX_DEVICES
+from simulator.planner.options import CONFIRM_REQUESTS, DEFAULT_MAX_DEVICES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,6 +52,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         help=f"largest layout of one replica, devices (default {DEFAULT_MAX_DEVICES})",
     )
     add_dtype_arguments(parser)
+    parser.add_argument("--engine", default="vllm", help="serve preset confirming each answer (default vllm)")
+    parser.add_argument(
+        "--confirm-requests",
+        type=int,
+        default=CONFIRM_REQUESTS,
+        help=f"requests serve simulates per confirmation (default {CONFIRM_REQUESTS}; 0: closed form only)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object (stable field names)")
     parser.set_defaults(handler=run)
 
@@ -75,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         max_devices=args.max_devices,
         weights_dtype=args.weights_dtype,
         kv_dtype=args.kv_dtype,
+        engine=args.engine,
+        confirm_requests=args.confirm_requests,
     )
     if args.json:
         print_json(
@@ -113,6 +122,8 @@ def print_table(frame: pd.DataFrame, title: str) -> None:
         "B",
         "ttft p99",
         "tpot",
+        "serve ttft p99",
+        "serve tpot",
         "slots used",
         "prefill share",
         "$/hour",
@@ -130,6 +141,8 @@ def print_table(frame: pd.DataFrame, title: str) -> None:
             str(row.batch),
             seconds(row.ttft_p99_s),
             seconds(row.tpot_s),
+            _confirmed(row.serve_ttft_p99_s, row.serve_meets_targets),
+            _confirmed(row.serve_tpot_s, row.serve_meets_targets),
             f"{100 * row.slot_utilization:.0f}%",
             f"{100 * row.prefill_utilization:.0f}%",
             f"{row.usd_per_hour:.2f}",
@@ -144,3 +157,10 @@ def print_table(frame: pd.DataFrame, title: str) -> None:
     )
     for note in frame.attrs["notes"]:
         out.print(f"  {note}")
+
+
+def _confirmed(value: float | None, meets: bool | None) -> str:
+    """A serve figure, marked ✗ when serve misses a target; — when not confirmed."""
+    if value is None or value != value:
+        return "—"
+    return seconds(value) + ("" if meets else " ✗")
