@@ -42,3 +42,19 @@ def plot_serve(result: ServeResult, path: str | Path) -> Path:
         fontsize="medium",
     )
     return save_png(figure, path)
+
+
+def plot_rate_sweep(curves: dict[str, list[tuple[float, float]]], path: str | Path, title: str) -> Path:
+    """One line per layout: (output tokens/s per device, TTFT p99 in s) at increasing arrival rates."""
+    figure = new_figure(9.0, 6.0)
+    axes = figure.add_subplot()
+    for label, points in curves.items():
+        throughput, ttft = zip(*points, strict=True)
+        axes.plot(throughput, ttft, marker="o", markersize=3.5, linewidth=1.2, label=label)
+    axes.set_yscale("log")
+    axes.set_xlabel("output tokens/s per device")
+    axes.set_ylabel("TTFT p99 (s)")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(loc="upper left", fontsize="small")
+    axes.set_title(title, fontsize="medium")
+    return save_png(figure, path)
