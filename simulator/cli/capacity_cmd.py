@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
 def print_table(frame: pd.DataFrame, title: str) -> None:
     out = console()
-    out.width = max(out.width, 150)
+    out.width = max(out.width, 180)
     table = Table(title=title, title_justify="left")
     columns = (
         "hardware",

@@ -135,9 +135,9 @@ def print_summary(record: dict[str, Any]) -> None:
     )
     out.print(f"{record['profile_note']}")
     out.print(
-        f"throughput  {record['requests_per_s']:.3g} req/s, {si(record['input_tokens_per_s'])}tok/s in, "
-        f"{si(record['output_tokens_per_s'])}tok/s out ({si(record['output_tokens_per_s_per_device'])}tok/s "
-        f"out per device) over {seconds(record['makespan_s'])}"
+        f"throughput  {record['requests_per_s']:.3g} req/s, {si(record['input_tokens_per_s'], 'tok/s')} in, "
+        f"{si(record['output_tokens_per_s'], 'tok/s')} out ({si(record['output_tokens_per_s_per_device'], 'tok/s')} "
+        f"out per device) over {seconds(record['makespan_s'])}, first arrival to last token"
     )
     table = Table(title_justify="left")
     for column in ("", "mean", "p50", "p90", "p99"):
