@@ -22,8 +22,10 @@ REQUESTS = 10_000
 RATE = 8.0
 
 
-def serve_seconds(repeats: int = 3) -> float:
-    """Best of `repeats` wall-clock seconds for one `serve()` of REQUESTS requests."""
+def serve_seconds(repeats: int = 3, clock: str = "wall") -> float:
+    """Best of `repeats` seconds for one `serve()` of REQUESTS requests: wall clock, or this process's CPU time
+    (`clock="cpu"`; on a shared machine the wall clock also counts other people's work)."""
+    timer = time.perf_counter if clock == "wall" else time.process_time
     deployment = Deployment(load_model("llama-3.1-8b"), load_hardware("a100-sxm-80gb"))
     profile = load_profile("a100-sxm-80gb-kernels")
     policy = load_engine("vllm")
@@ -32,14 +34,15 @@ def serve_seconds(repeats: int = 3) -> float:
     serve(deployment, profile, policy, generate(100, RATE, prompt, output, seed=1))  # warm-up: formula compilation
     best = float("inf")
     for _ in range(repeats):
-        started = time.perf_counter()
+        started = timer()
         serve(deployment, profile, policy, workload)
-        best = min(best, time.perf_counter() - started)
+        best = min(best, timer() - started)
     return best
 
 
 if __name__ == "__main__":
-    seconds = serve_seconds()
+    wall, cpu = serve_seconds(), serve_seconds(clock="cpu")
     print(
-        f"serve: {REQUESTS:,} requests (ShareGPT-like, {RATE:g} req/s, vLLM, Llama-3.1-8B on A100) in {seconds:.2f} s"
+        f"serve: {REQUESTS:,} requests (ShareGPT-like, {RATE:g} req/s, vLLM, Llama-3.1-8B on A100) in {wall:.2f} s "
+        f"({cpu:.2f} s CPU)"
     )

@@ -40,6 +40,8 @@ from simulator.serving.workload import Workload
 
 MAX_RUN = 32  # decode steps advanced together at most
 PROGRESS_EVERY = 500
+NO_CHUNKS: list[tuple[int, int]] = []  # shared empty step contents (never mutated)
+NO_IDS: list[int] = []
 
 
 @dataclass
@@ -218,7 +220,10 @@ def simulate_replica(
         if not order and not waiting:
             now = arrival[next_arrival]
             continue
-        if mixed:
+        if not (waiting or prefilling):
+            chunks, chunk_ids = NO_CHUNKS, NO_IDS
+            n_dec = make_room_for_decodes() if not reserve and allocated + len(decoding) > cap else len(decoding)
+        elif mixed:
             n_dec = make_room_for_decodes()
             chunks, chunk_ids = schedule_prefill(budget - n_dec, cap - allocated - (0 if reserve else n_dec), n_dec)
         else:

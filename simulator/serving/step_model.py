@@ -200,6 +200,11 @@ class StepModel:
         self._lm_head_all_positions = lm_head_all_positions
         self._naive = naive_attention
         self._epilogue_cache: dict[tuple[int, int], Seg] = {}
+        # No host cost per kernel or layer: every segment's critical path is its device time, so a step is the
+        # per-step host time plus the sum of device times (what the (max, +) algebra gives, in closed form).
+        self._device_only = params["host.launch_s"] == 0 and params["host.per_layer_s"] == 0
+        self._layer_runs = {kind: sum(count for stage in stages for k, count in stage if k == kind) for kind in layers}
+        self._rest_cache: dict[tuple[int, int], float] = {}
 
     @classmethod
     def for_deployment(cls, deployment: Deployment, profile: Profile) -> StepModel:
@@ -287,6 +292,7 @@ class StepModel:
         params = self.params
         launch = params["host.launch_s"]
         layer_segments: dict[LayerKind, Seg] = {}
+        attention_device = 0.0
         for kind, layer in self._layers.items():
             fc, mc = layer.flops_coefficients, layer.moved_coefficients
             host, device, critical = layer.before(tokens)
@@ -316,8 +322,13 @@ class StepModel:
                 ).total
                 critical = max(critical + kernel, host + launch + kernel)
                 host, device = host + launch, device + kernel
+            if self._device_only:
+                attention_device += self._layer_runs[kind] * (device - layer.before(tokens)[1])
+                continue
             layer_segments[kind] = _compose((host, device, critical), layer.after(tokens))
         step = params["host.per_step_s"]
+        if self._device_only:
+            return step + self._rest_device(tokens, sampled) + attention_device
         total = 0.0
         last = len(self._stages) - 1
         for index, stage in enumerate(self._stages):
@@ -331,6 +342,19 @@ class StepModel:
                 tail = self._transfer(tokens)
             total += _compose(path, tail)[2]
         return total
+
+    def _rest_device(self, tokens: int, sampled: int) -> float:
+        """Device seconds of every op but attention in a step (the no-host-cost case)."""
+        key = (tokens, sampled)
+        cached = self._rest_cache.get(key)
+        if cached is None:
+            cached = self._start(tokens)[1] + self._epilogue(tokens, sampled)[1]
+            for kind, layer in self._layers.items():
+                cached += self._layer_runs[kind] * (layer.before(tokens)[1] + layer.after(tokens)[1])
+            if self._transfer is not None:
+                cached += (len(self._stages) - 1) * self._transfer(tokens)[1]
+            self._rest_cache[key] = cached
+        return cached
 
     def _epilogue(self, tokens: int, sampled: int) -> Seg:
         key = (tokens, sampled)
