@@ -236,7 +236,7 @@ def simulate_replica(
             raise UserError("serve: the head of the queue can never be admitted (KV cache or token budget)")
         # --- how many identical decode steps can run back to back ---
         run = 1
-        if not chunks and MAX_RUN > 1:
+        if not chunks:
             run = min(MAX_RUN, heap[0][0] - D if heap else MAX_RUN)
             if not reserve:
                 run = min(run, int((cap - allocated) // n_dec))
@@ -283,7 +283,7 @@ def simulate_replica(
                 decoding.discard(i)
                 decode_base_sum -= base[i]
                 finish[i] = now
-                allocated -= release_finished(i, base[i] + D, slack, reserve, reserved)
+                allocated -= reserved[i] if reserve else base[i] + D + slack
                 order.remove(i)
                 done += 1
         for (new, context), i in zip(chunks, chunk_ids, strict=True):
@@ -335,11 +335,6 @@ def simulate_replica(
     trace.preemptions = preemptions
     trace.max_kv_tokens = max_allocated
     return trace
-
-
-def release_finished(i: int, context: int, slack: int, reserve: bool, reserved: list[int]) -> float:
-    """KV tokens a finishing decoder gives back."""
-    return reserved[i] if reserve else context + slack
 
 
 def _reserved(tokens: int, block_size: int) -> int:

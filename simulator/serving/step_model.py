@@ -188,7 +188,6 @@ class StepModel:
         stages: list[list[tuple[LayerKind, int]]],
         epilogue: list[_Op],
         transfer: _TokenTable | None,
-        lm_head_all_positions: bool,
         naive_attention: bool,
     ) -> None:
         self.params = params
@@ -197,7 +196,6 @@ class StepModel:
         self._stages = stages
         self._epilogue_ops = epilogue
         self._transfer = transfer
-        self._lm_head_all_positions = lm_head_all_positions
         self._naive = naive_attention
         self._epilogue_cache: dict[tuple[int, int], Seg] = {}
         # No host cost per kernel or layer: every segment's critical path is its device time, so a step is the
@@ -255,24 +253,23 @@ class StepModel:
             if len(at) != 1:
                 raise UserError(f"serve: a {kind.label} layer of {deployment.model.id} has {len(at)} attention ops")
             i = at[0]
+            if i == 0:
+                raise UserError(f"serve: a {kind.label} layer of {deployment.model.id} starts with attention")
             before = token_only(ops[:i], replace(piece, ops=piece.ops[:i]), f"{kind.label} layer")
             after = token_only(ops[i + 1 :], replace(piece, ops=piece.ops[i + 1 :]), f"{kind.label} layer")
-            first_extra = params["host.per_layer_s"]
             layers[kind] = _Layer(
-                before=_TokenTable(before, first_extra, params),
+                before=_TokenTable(before, params["host.per_layer_s"], params),  # a layer's first op pays it
                 attention=ops[i],
                 window=float(window) if (kind.local_attention and window) else None,
-                after=_TokenTable(after, 0.0 if before else first_extra, params),
+                after=_TokenTable(after, 0.0, params),
             )
-            if not before:
-                raise UserError(f"serve: a {kind.label} layer of {deployment.model.id} starts with attention")
         epilogue = fitted(counts.epilogue, epilogue_columns, "epilogue")
         transfer = None
         if counts.stage_transfer is not None:
             moved = fitted(counts.stage_transfer, layer_columns(False), "stage transfer")
             transfer = _TokenTable(token_only(moved, counts.stage_transfer, "stage transfer"), 0.0, params)
         stages = [[(kind, len(list(run))) for kind, run in groupby(stage)] for stage in counts.stages]
-        return cls(params, start, layers, stages, epilogue, transfer, all_positions, deployment.naive_attention)
+        return cls(params, start, layers, stages, epilogue, transfer, deployment.naive_attention)
 
     def step_seconds(
         self,
