@@ -88,6 +88,8 @@ def test_one_batch_at_time_zero_equals_estimate() -> None:
     assert np.allclose(trace.first_token_s, sim.ttft_s[0], rtol=1e-12)
     assert np.allclose(trace.finish_s, sim.e2e_s[0], rtol=1e-4)
     assert result.record["tpot_s_p50"] == pytest.approx(float(sim.tpot_s[0]), rel=1e-4)
+    assert result.record["itl_s_p50"] == pytest.approx(float(sim.tpot_s[0]), rel=0.01)  # gaps are decode steps
+    assert result.record["mean_batch"] == pytest.approx(batch)
     assert result.record["preemptions"] == 0
 
 
@@ -259,6 +261,14 @@ def test_cli_json_fields(capsys: pytest.CaptureFixture[str]) -> None:
     ):
         assert isinstance(record[name], float) and record[name] >= 0, name
     assert record["requests"] == 50 and record["engine"] == "sglang"
+
+
+def test_cli_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "serve.png"
+    args = ["serve", "--model", "llama-3.1-8b", "--hardware", "a100-sxm-80gb", "--requests", "40", "--rate", "2"]
+    assert main([*args, "--no-progress", "--plot", str(png)]) == 0
+    assert "time to first token" in capsys.readouterr().out
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_cli_bad_input_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:

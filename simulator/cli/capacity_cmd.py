@@ -9,6 +9,10 @@ percentile wait of an M/G/1 queue of prefills (Pollaczek–Khinchine mean, expon
 the 99th-percentile prefill. Optimistic: Poisson arrivals, perfectly balanced replicas, no queueing for a free
 slot beyond the 85 % cap, no KV paging or preemption, tpot is a mean. Pessimistic: prefills never batched or
 chunked, every decode step as if all B slots were full, p99s of the TTFT parts added. Lengths are independent.
+
+Each hardware's answer is then confirmed by `idealrt serve` (--engine, default vllm, at most B sequences): one
+replica fed QPS / R requests/s for --confirm-requests requests; its TTFT p99 and mean TPOT are shown next to
+the closed form's (✗: serve misses a target; serve_* fields in --json; --confirm-requests 0 skips it).
 """
 
 from __future__ import annotations

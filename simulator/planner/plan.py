@@ -269,7 +269,7 @@ def slo_columns(
                 spec, device, tp=row.tp, pp=row.pp, ep=row.ep, weights_dtype=weights_dtype, kv_dtype=kv_dtype
             )
             try:
-                rate, record = max_sustainable_rate(
+                rate, _ = max_sustainable_rate(
                     layout, profiles[row.hardware], policy, *lengths, Slo(*slo), requests=requests
                 )
             except UserError as exc:
