@@ -344,3 +344,12 @@ def test_api_serve_one_row_with_engine_overrides() -> None:
     assert row["engine_max_num_seqs"] == 8 and row["requests"] == 100
     with pytest.raises(UserError, match="unknown serve option"):
         api.serve("llama-3.1-8b", "a100-sxm-80gb", batch=3)
+
+
+def test_a_request_larger_than_the_cache_is_refused() -> None:
+    deployment, profile, steps = small()
+    policy = load_engine("sglang")
+    capacity = kv_budget(deployment, profile, policy, 8192).capacity_tokens  # type: ignore[arg-type]
+    requests = Workload(np.zeros(1), np.array([1000]), np.array([capacity]), "too long")
+    with pytest.raises(UserError, match="KV-cache tokens"):
+        serve(deployment, profile, policy, requests, step_model=steps)  # type: ignore[arg-type]

@@ -93,7 +93,8 @@ def simulate_replica(
             f"a prompt of {longest_prompt} tokens exceeds max_num_batched_tokens {budget} of engine {policy.name} "
             "without chunked prefill; raise --max-num-batched-tokens or use --chunked-prefill"
         )
-    need_alone = max(_reserved(p + o, bs) if reserve else p + slack for p, o in zip(prompt, output, strict=True))
+    # every request must fit the cache alone, prompt and whole output (vLLM refuses a max_model_len that does not)
+    need_alone = max(_reserved(p + o, bs) if reserve else p + o + slack for p, o in zip(prompt, output, strict=True))
     if need_alone > cap:
         raise UserError(
             f"a request needs {need_alone} KV-cache tokens but the cache holds {cap} on this replica; "
