@@ -11,16 +11,19 @@ the step summing to `decode_context_sum`) plus prefill `chunks`, each (new_token
 prompt is (p, p), a later chunk of a prompt attends over its prefix, (chunk, prefix + chunk). `sampled` sequences
 produce a token (the LM head and sampling run on them).
 
-Exactness. Every op count of a pass is affine in a few aggregates of the step: tokens T, sequences B, LM-head rows
-L, and per attention window Σ causal (query, key) pairs P and Σ KV tokens read K. `for_deployment` evaluates
-`count_pass` at a dozen (batch, new tokens, context) points, solves for each op's coefficients and checks that
-they reproduce every point (models whose counts are not affine — MoE routing, MLA's phase-specific ops — are
-refused). Times then come from `simulator.timing`'s per-op functions and its host/device (max, +) algebra, as
-`time_pass` composes them: the ops that depend on T alone are timed once for every T (numpy, tables grown on
-demand); attention is timed per step, the decode sequences with the decode formula at their mean context and the
-chunks with the prefill formula at their mean length (two kernels when a step mixes both, as engines launch).
-A uniform batch reproduces `simulate()` exactly (tests/test_serve.py). Pipeline stages run one after another
-within a step, as `time_pass` has them (consecutive steps are not overlapped across stages).
+Exactness. Apart from attention and the LM head, every op of a pass depends on the step's token count T alone
+(`for_deployment` checks it: b sequences of s tokens cost what b·s one-token sequences do, at a dozen points).
+Those ops are evaluated by the simulator itself for every T at once — `count_pass` of a T-sequence decode pass,
+`engine.piece_time`, `timing.segment` — in tables grown on demand (MoE layers included: the experts a step
+touches grow with T). Attention's counts are affine in T, sequences B, Σ causal (query, key) pairs P and Σ KV
+tokens read K (per attention window), the epilogue's in T and B (LM-head rows): coefficients solved from
+`count_pass` at the same points and checked to reproduce them. Attention is timed per step with
+`timing.attention_time`: the decode sequences with the decode formula at their mean context, the chunks with the
+prefill formula at their mean length (two kernels when a step mixes both, as engines launch them). Steps compose
+by the host/device (max, +) algebra as `time_pass` does; with no per-kernel host cost that is the per-step host
+time plus the sum of device times. A uniform batch reproduces `simulate()` exactly (tests/test_serve.py).
+Pipeline stages run one after another within a step, as in `time_pass` (consecutive steps do not overlap
+across stages). Refused: MLA (its prefill and decode run different ops) and expert parallelism.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import numpy as np
 import sympy as sp  # type: ignore[import-untyped]
 
 from simulator.deployment import Deployment
-from simulator.engine import CLASS_CODES, Piece, count_pass
+from simulator.engine import CLASS_CODES, PassCounts, Piece, count_pass, piece_time
 from simulator.errors import UserError
 from simulator.graph import LayerKind, Phase
 from simulator.ops import attention as attention_ops
@@ -108,42 +111,60 @@ class _Op:
 
 
 class _TokenTable:
-    """Segments of a run of ops that depend on the step's token count T only, for T = 0 … size − 1 (grown on
-    demand), from the timing functions evaluated over all T at once."""
+    """(host, device, critical) of a run of ops that depend on the step's token count T alone, for every T up to
+    a size the shared `_TokenTables` grows on demand."""
 
-    def __init__(self, ops: list[_Op], first_extra_s: float, params: dict[str, float]) -> None:
-        self.ops, self.first_extra_s, self.params = ops, first_extra_s, params
+    def __init__(self, owner: _TokenTables) -> None:
+        self.owner = owner
         self.host: list[float] = []
         self.device: list[float] = []
         self.critical: list[float] = []
 
     def __call__(self, tokens: int) -> Seg:
         if tokens >= len(self.host):
-            self._build(max(2 * tokens, 1024))
+            self.owner.build(max(2 * tokens, 1024))
         return self.host[tokens], self.device[tokens], self.critical[tokens]
 
-    def _build(self, size: int) -> None:
-        if not self.ops:
-            self.host, self.device, self.critical = [0.0] * size, [0.0] * size, [0.0] * size
-            return
+
+@dataclass(frozen=True)
+class _Run:
+    piece: Callable[[PassCounts], Piece]  # which piece of a pass
+    ops: list[int]  # the run's op indices in it
+    first_extra_s: float  # host time the run's first op adds (a layer's per-layer overhead)
+    table: _TokenTable
+
+
+class _TokenTables:
+    """Every token-only run, evaluated by the simulator itself: `count_pass` of a decode pass of T sequences
+    (T new tokens) for T = 0 … size − 1 in one vectorized call, `piece_time` for each op's time, `segment` for
+    the run's host/device critical path."""
+
+    def __init__(self, deployment: Deployment, params: dict[str, float]) -> None:
+        self.deployment, self.params = deployment, params
+        self.runs: list[_Run] = []
+
+    def add(self, piece: Callable[[PassCounts], Piece], ops: list[int], first_extra_s: float = 0.0) -> _TokenTable:
+        table = _TokenTable(self)
+        self.runs.append(_Run(piece, ops, first_extra_s, table))
+        return table
+
+    def build(self, size: int) -> None:
         tokens = np.arange(size, dtype=np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):  # T = 0 is never a step
-            device = np.stack([_op_times(op, tokens, self.params) for op in self.ops])
-        host = np.full_like(device, self.params["host.launch_s"])
-        host[0] += self.first_extra_s
-        seg = segment(host, device, np)
-        self.host, self.device, self.critical = (np.asarray(x).tolist() for x in (seg.host, seg.device, seg.critical))
-
-
-def _op_times(op: _Op, tokens: np.ndarray, params: dict[str, float]) -> np.ndarray:
-    """Device time of a T-only op over an array of T (aggregate columns [1, T])."""
-    ones = np.ones_like(tokens)
-
-    def field(name: str) -> np.ndarray:
-        c = op.coefficients[name]
-        return c[0] * ones + c[1] * tokens
-
-    return np.asarray(_time(op, field, np, params))
+        tokens[0] = 1.0  # T = 0 is never a step; keeps the row finite
+        ones = np.ones_like(tokens)
+        counts = count_pass(self.deployment, Phase.DECODE, tokens, ones, ones, False)
+        for run in self.runs:
+            table = run.table
+            if not run.ops:
+                table.host, table.device, table.critical = [0.0] * size, [0.0] * size, [0.0] * size
+                continue
+            device = np.asarray(piece_time(run.piece(counts), Phase.DECODE, self.params, np).total)[run.ops]
+            host = np.full_like(device, self.params["host.launch_s"])
+            host[0] += run.first_extra_s
+            seg = segment(host, device, np)
+            table.host, table.device, table.critical = (
+                np.asarray(x).tolist() for x in (seg.host, seg.device, seg.critical)
+            )
 
 
 def _time(op: _Op, field: Callable[[str], Any], xp: Any, params: dict[str, float]) -> Any:
@@ -206,20 +227,21 @@ class StepModel:
 
     @classmethod
     def for_deployment(cls, deployment: Deployment, profile: Profile) -> StepModel:
-        """Coefficients from `count_pass` at SAMPLE_POINTS; UserError when the model's counts are not affine."""
+        """Checks and coefficients from `count_pass` at SAMPLE_POINTS (module docstring); UserError when the
+        model's counts do not have that shape."""
         if profile.behaviours.naive_attention and not deployment.naive_attention:
             deployment = replace(deployment, naive_attention=True)  # the stack's kernels, as simulate() does
-        if deployment.model.moe is not None or deployment.model.mla is not None or deployment.ep > 1:
+        if deployment.model.mla is not None or deployment.ep > 1:
             raise UserError(
-                f"serve models dense transformers with standard attention; {deployment.model.id} has "
-                + ("MoE layers" if deployment.model.moe is not None else "multi-head latent attention")
-                + " (expert routing / MLA counts are not affine in a step's aggregates)"
+                f"serve simulates attention that is the same op in prefill and decode, without expert parallelism; "
+                f"{deployment.model.id} "
+                + ("has multi-head latent attention" if deployment.model.mla is not None else f"at ep={deployment.ep}")
+                + " is not supported"
             )
         params = profile.params()
         all_positions = profile.behaviours.lm_head_all_prompt_positions
         b, s, c = SAMPLE_POINTS.T
         counts = count_pass(deployment, Phase.PREFILL, b, s, c, all_positions)
-        decode = count_pass(deployment, Phase.DECODE, b[:1], s[:1], c[:1], False)
         ones = np.ones_like(b)
         window = deployment.model.sliding_window
         pairs_of = np.vectorize(causal_pairs)
@@ -235,39 +257,57 @@ class StepModel:
         def fitted(piece: Piece, columns: np.ndarray, where: str) -> list[_Op]:
             return [_fit_op(piece, i, columns, where) for i in range(len(piece.ops))]
 
-        def token_only(ops: list[_Op], piece: Piece, where: str) -> list[_Op]:
-            for op, cost in zip(ops, piece.ops, strict=True):
-                if any(np.any(coef[2:] != 0) for coef in op.coefficients.values()):
-                    raise UserError(f"serve: op {cost.name} of the {where} depends on more than the step's tokens")
-            return [replace(op, coefficients={k: v[:2] for k, v in op.coefficients.items()}) for op in ops]
+        tables = _TokenTables(deployment, params)
+        by_tokens = count_pass(deployment, Phase.DECODE, b * s, ones, ones, False)  # the same tokens, one each
 
-        prologue = token_only(fitted(counts.prologue, layer_columns(False), "prologue"), counts.prologue, "prologue")
-        start = _TokenTable(prologue, 0.0, params)
+        def token_only(piece: Piece, same: Piece, ops: Sequence[int], where: str) -> None:
+            """Check that the ops depend on the step's tokens alone: b sequences of s tokens cost what b·s
+            sequences of one token do."""
+            for i in ops:
+                if piece.ops[i].name != same.ops[i].name:
+                    raise UserError(f"serve: {deployment.model.id}'s {where} runs different ops in prefill and decode")
+                for name, values in piece.counts.items():
+                    expected = np.broadcast_to(same.counts[name][i], values[i].shape)
+                    if not np.allclose(values[i], expected, rtol=AFFINE_TOLERANCE, atol=0):
+                        raise UserError(
+                            f"serve: the {name} of op {piece.ops[i].name} ({where}) depends on more than the step's tokens"
+                        )
+
+        token_only(counts.prologue, by_tokens.prologue, range(len(counts.prologue.ops)), "prologue")
+        start = tables.add(lambda pass_counts: pass_counts.prologue, list(range(len(counts.prologue.ops))))
         layers: dict[LayerKind, _Layer] = {}
         for kind, piece in counts.layers.items():
-            names = [op.name for op in piece.ops]
-            if names != [op.name for op in decode.layers[kind].ops]:
+            if len(piece.ops) != len(by_tokens.layers[kind].ops):
                 raise UserError(f"serve: {deployment.model.id}'s layers run different ops in prefill and decode")
-            ops = fitted(piece, layer_columns(kind.local_attention), f"{kind.label} layer")
             at = [i for i, code in enumerate(piece.classes) if code == ATTENTION]
             if len(at) != 1:
                 raise UserError(f"serve: a {kind.label} layer of {deployment.model.id} has {len(at)} attention ops")
             i = at[0]
             if i == 0:
                 raise UserError(f"serve: a {kind.label} layer of {deployment.model.id} starts with attention")
-            before = token_only(ops[:i], replace(piece, ops=piece.ops[:i]), f"{kind.label} layer")
-            after = token_only(ops[i + 1 :], replace(piece, ops=piece.ops[i + 1 :]), f"{kind.label} layer")
+            others = [j for j in range(len(piece.ops)) if j != i]
+            token_only(piece, by_tokens.layers[kind], others, f"{kind.label} layer")
+
+            def layer_piece(pass_counts: PassCounts, kind: LayerKind = kind) -> Piece:
+                return pass_counts.layers[kind]
+
             layers[kind] = _Layer(
-                before=_TokenTable(before, params["host.per_layer_s"], params),  # a layer's first op pays it
-                attention=ops[i],
+                before=tables.add(layer_piece, list(range(i)), params["host.per_layer_s"]),  # a layer's first op
+                attention=_fit_op(piece, i, layer_columns(kind.local_attention), f"{kind.label} layer"),
                 window=float(window) if (kind.local_attention and window) else None,
-                after=_TokenTable(after, 0.0, params),
+                after=tables.add(layer_piece, list(range(i + 1, len(piece.ops)))),
             )
         epilogue = fitted(counts.epilogue, epilogue_columns, "epilogue")
         transfer = None
         if counts.stage_transfer is not None:
-            moved = fitted(counts.stage_transfer, layer_columns(False), "stage transfer")
-            transfer = _TokenTable(token_only(moved, counts.stage_transfer, "stage transfer"), 0.0, params)
+            assert by_tokens.stage_transfer is not None
+            token_only(counts.stage_transfer, by_tokens.stage_transfer, range(1), "stage transfer")
+
+            def transfer_piece(pass_counts: PassCounts) -> Piece:
+                assert pass_counts.stage_transfer is not None
+                return pass_counts.stage_transfer
+
+            transfer = tables.add(transfer_piece, [0])
         stages = [[(kind, len(list(run))) for kind, run in groupby(stage)] for stage in counts.stages]
         return cls(params, start, layers, stages, epilogue, transfer, deployment.naive_attention)
 
