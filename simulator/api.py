@@ -10,6 +10,7 @@
                  ttft_p99_s=2.0, tpot_s=0.05)                                  # fewest devices per hardware
     api.compare("llama-3.1-70b", ["h100-sxm", "mi300x"], prompt=1024, output=256,
                 price_usd_per_hour={"mi300x": 2.5})                            # one row per hardware
+    api.serve("llama-3.1-8b", "a100-sxm-80gb", engine="vllm", requests=1000, rate=8)  # one row: serving stats
 
 Options of `estimate` are the fields of `simulator.estimate.EstimateInputs` (batch, tp, pp, ep, weights_dtype,
 act_dtype, kv_dtype, profile, naive_attention, lm_head_all_positions, check_memory).
@@ -155,3 +156,23 @@ def compare(
     given = (tp, pp, ep)
     layout = None if given == (None, None, None) else CompareLayout(*(value or 1 for value in given))
     return compare_frame(model, hardware, prompt, output, layout=layout, **options)
+
+
+def serve(model: str, hardware: str, **options: Any) -> pd.DataFrame:
+    """One row: the `serve --json` record. Options are the fields of `simulator.serving.serve.ServeInputs`
+    (tp, pp, weights_dtype, act_dtype, kv_dtype, profile, engine, requests, rate, prompt_dist, output_dist, trace,
+    seed, replicas) plus any engine parameter to override (max_num_seqs, max_num_batched_tokens, block_size,
+    memory_fraction, watermark, chunked_prefill, mixed_batches, reserve_full_output)."""
+    from simulator.serving.engines import EnginePolicy
+    from simulator.serving.serve import ServeInputs, run_serve
+
+    fields = set(ServeInputs.__dataclass_fields__) - {"model", "hardware", "engine_overrides"}
+    engine_fields = set(EnginePolicy.__dataclass_fields__) - {"name"}
+    unknown = sorted(set(options) - fields - engine_fields)
+    if unknown:
+        raise UserError(
+            f"unknown serve option(s) {', '.join(unknown)}; known: {', '.join(sorted(fields | engine_fields))}"
+        )
+    overrides = tuple((key, value) for key, value in options.items() if key in engine_fields)
+    inputs = {key: value for key, value in options.items() if key in fields}
+    return pd.DataFrame([run_serve(ServeInputs(model, hardware, engine_overrides=overrides, **inputs)).record])

@@ -9,6 +9,10 @@ percentile wait of an M/G/1 queue of prefills (Pollaczek–Khinchine mean, expon
 the 99th-percentile prefill. Optimistic: Poisson arrivals, perfectly balanced replicas, no queueing for a free
 slot beyond the 85 % cap, no KV paging or preemption, tpot is a mean. Pessimistic: prefills never batched or
 chunked, every decode step as if all B slots were full, p99s of the TTFT parts added. Lengths are independent.
+
+Each hardware's answer is then confirmed by `idealrt serve` (--engine, default vllm, at most B sequences): one
+replica fed QPS / R requests/s for --confirm-requests requests; its TTFT p99 and mean TPOT are shown next to
+the closed form's (✗: serve misses a target; serve_* fields in --json; --confirm-requests 0 skips it).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from simulator.cli.common import (
     print_warnings,
     seconds,
 )
-from simulator.planner.options import DEFAULT_MAX_DEVICES
+from simulator.planner.options import CONFIRM_REQUESTS, DEFAULT_MAX_DEVICES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,6 +67,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_dtype_arguments(parser)
     add_price_argument(parser, "the catalog's on-demand price; one USD figure for all, or HW=USD,HW=USD")
     add_context_override_argument(parser)
+    parser.add_argument("--engine", default="vllm", help="serve preset confirming each answer (default vllm)")
+    parser.add_argument(
+        "--confirm-requests",
+        type=int,
+        default=CONFIRM_REQUESTS,
+        help=f"requests serve simulates per confirmation (default {CONFIRM_REQUESTS}; 0: closed form only)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object (stable field names)")
     parser.set_defaults(handler=run)
 
@@ -89,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         kv_dtype=args.kv_dtype,
         price_usd_per_hour=parse_price_argument(args.price_usd_per_hour),
         allow_longer_context=args.allow_longer_context,
+        engine=args.engine,
+        confirm_requests=args.confirm_requests,
     )
     if args.json:
         print_json(
@@ -129,6 +142,8 @@ def print_table(frame: pd.DataFrame, title: str) -> None:
         "ttft p99",
         "tpot",
         "tpot band",
+        "serve ttft p99",
+        "serve tpot",
         "slots used",
         "prefill share",
         "$/hour",
@@ -150,6 +165,8 @@ def print_table(frame: pd.DataFrame, title: str) -> None:
             seconds(row.ttft_p99_s),
             seconds(row.tpot_s),
             f"{seconds(row.tpot_s_low)} – {seconds(row.tpot_s_high)}" if row.profile_kind != "ideal" else "—",
+            _confirmed(row.serve_ttft_p99_s, row.serve_meets_targets),
+            _confirmed(row.serve_tpot_s, row.serve_meets_targets),
             f"{100 * row.slot_utilization:.0f}%",
             f"{100 * row.prefill_utilization:.0f}%",
             f"{row.usd_per_hour:.2f}",
@@ -166,3 +183,10 @@ def print_table(frame: pd.DataFrame, title: str) -> None:
     for note in frame.attrs["notes"]:
         out.print(f"  {note}")
     print_warnings(frame)
+
+
+def _confirmed(value: float | None, meets: bool | None) -> str:
+    """A serve figure, marked ✗ when serve misses a target; — when not confirmed."""
+    if value is None or value != value:
+        return "—"
+    return seconds(value) + ("" if meets else " ✗")

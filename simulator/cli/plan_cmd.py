@@ -19,7 +19,7 @@ from simulator.cli.common import (
     seconds,
     si,
 )
-from simulator.planner.options import DEFAULT_MAX_DEVICES, OBJECTIVES
+from simulator.planner.options import DEFAULT_MAX_DEVICES, OBJECTIVES, SLO_OBJECTIVE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,10 +44,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--objective",
-        choices=list(OBJECTIVES),
+        choices=[*OBJECTIVES, SLO_OBJECTIVE],
         default="latency",
-        help="rank by e2e latency, $ per 1M tokens or output tokens/s (default latency)",
+        help="rank by e2e latency, $ per 1M tokens, output tokens/s, or output tokens per $ at the largest rate "
+        "`serve` sustains within --slo-ttft-p99 and --slo-tpot (default latency)",
     )
+    parser.add_argument("--slo-ttft-p99", type=float, help=f"{SLO_OBJECTIVE}: TTFT p99 target, s")
+    parser.add_argument("--slo-tpot", type=float, help=f"{SLO_OBJECTIVE}: mean TPOT target, s")
+    parser.add_argument("--engine", default="vllm", help=f"{SLO_OBJECTIVE}: serve preset (default vllm)")
     add_profile_argument(parser, default="auto")
     parser.add_argument(
         "--max-devices",
@@ -82,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
         kv_dtype=args.kv_dtype,
         price_usd_per_hour=parse_price_argument(args.price_usd_per_hour),
         allow_longer_context=args.allow_longer_context,
+        slo_ttft_p99_s=args.slo_ttft_p99,
+        slo_tpot_s=args.slo_tpot,
+        engine=args.engine,
     )
     batch_text = "max batch" if args.max_batch else f"batch {args.batch}"
     title = f"{args.model}: prompt {args.prompt}, output {args.output}, {batch_text}; ranked by {args.objective}"
@@ -131,6 +138,9 @@ def print_table(frame: pd.DataFrame, title: str, top: int) -> None:
         "mem/dev",
         "profile",
     )
+    slo = "slo_output_tokens_per_usd" in frame.columns
+    if slo:
+        columns += ("SLO rate", "SLO out tok/$")
     for column in columns:
         table.add_column(
             column,
@@ -156,6 +166,7 @@ def print_table(frame: pd.DataFrame, title: str, top: int) -> None:
             f"{row.usd_per_request:.3g}",
             f"{row.memory_gb_per_device:.1f} GB",
             row.profile,
+            *((f"{row.slo_max_rate_per_s:.3g}/s", si(row.slo_output_tokens_per_usd)) if slo else ()),
         )
     out.print(table)
     out.print(

@@ -28,6 +28,11 @@ decoding at once, requests arriving at rate λ_r = QPS / R (R replicas, requests
 For each layout and B, R = the largest of the three bounds (4, 5, 6), each solved in closed form (6 by
 bisection on ρ). The layout's answer is the B with the fewest devices R·n (ties: the smallest B). Per hardware:
 fewest devices, then lower tpot; across hardware: lowest $/hour first. Costs from `request_cost` over one hour.
+
+Confirmation. The chosen configuration of each hardware is then simulated with `serve` (engine preset, default
+vLLM, its max_num_seqs set to B): one replica fed a Poisson stream of QPS / R (a random load balancer) with
+lengths drawn from the same distributions. The `serve_*` fields report what the step-by-step engine sees —
+queueing for a slot, batched prefills, paging — next to the closed form's answer.
 """
 
 from __future__ import annotations
@@ -47,13 +52,23 @@ from simulator.hardware import load_hardware
 from simulator.model.catalog import load_model
 from simulator.planner.cost import SECONDS_PER_HOUR, request_cost
 from simulator.planner.distributions import LengthDistribution
-from simulator.planner.options import DEFAULT_MAX_DEVICES
+from simulator.planner.options import CONFIRM_REQUESTS, DEFAULT_MAX_DEVICES
 from simulator.planner.plan import largest_batch, layouts
 from simulator.planner.prices import PriceOverride, price_for, unknown_priced_hardware
 from simulator.planner.profile_mix import profile_mix_warning
 from simulator.profile import Profile, resolve_profile
 from simulator.simulation import simulate
 
+SERVE_FIELDS = (
+    "serve_engine",
+    "serve_ttft_p50_s",
+    "serve_ttft_p99_s",
+    "serve_tpot_s",
+    "serve_tpot_p99_s",
+    "serve_output_tokens_per_s",
+    "serve_mean_batch",
+    "serve_meets_targets",
+)
 UTILIZATION_CAP = 0.85  # largest fraction of a replica's decode-slot capacity planned for
 MAX_CONCURRENCY = 4096  # largest B searched per replica
 _ROUNDING = 1e-9  # replica counts within this relative distance of an integer are that integer
@@ -180,10 +195,14 @@ def capacity_frame(
     kv_dtype: str | None = None,
     price_usd_per_hour: PriceOverride = None,
     allow_longer_context: bool = False,
+    engine: str = "vllm",
+    confirm_requests: int = CONFIRM_REQUESTS,
 ) -> pd.DataFrame:
     """The fewest-device configuration per hardware meeting the targets, cheapest per hour first.
     Raises UserError with the best achievable tpot and ttft p99 when no hardware meets them, and when the
-    longest prompt and output the distributions give exceed the model's context (unless allowed)."""
+    longest prompt and output the distributions give exceed the model's context (unless allowed). Each answer is
+    confirmed by `serve` over `confirm_requests` requests of one replica (0: no confirmation; the serve_* fields
+    are None)."""
     if qps <= 0 or targets.ttft_p99_s <= 0 or targets.tpot_s <= 0:
         raise UserError("--qps, --ttft-p99 and --tpot must be > 0")
     spec = load_model(model)
@@ -214,7 +233,13 @@ def capacity_frame(
         if candidates:
             _, _, layout, sizing = min(candidates, key=lambda c: (c[0], c[1]))
             price = price_for(price_usd_per_hour, device.id)
-            rows.append(capacity_row(layout, sizing, qps, prompt, output, chosen, price))
+            row = capacity_row(layout, sizing, qps, prompt, output, chosen, price)
+            confirmed, note = confirm_row(
+                layout, chosen, sizing, qps, prompt, output, targets, engine, confirm_requests
+            )
+            rows.append(row | confirmed)
+            if note:
+                notes.append(f"{device.id}: {note}")
         else:
             notes.append(f"{device.id}: no layout of up to {max_devices} devices per replica meets the targets")
     if not rows:
@@ -279,6 +304,41 @@ def capacity_row(
         "profile_kind": profile.kind,
         "band_note": band.source,
     }
+
+
+def confirm_row(
+    layout: Deployment,
+    profile: Profile,
+    sizing: Sizing,
+    qps: float,
+    prompt: LengthDistribution,
+    output: LengthDistribution,
+    targets: Targets,
+    engine: str,
+    requests: int,
+) -> tuple[dict, str]:
+    """The serve_* fields of one hardware's answer (None when not confirmed) and a note on why not."""
+    from simulator.serving.confirm import Slo, replica_record
+    from simulator.serving.engines import load_engine
+
+    empty: dict = dict.fromkeys(SERVE_FIELDS)
+    if requests <= 0:
+        return empty, ""
+    try:
+        policy = load_engine(engine, max_num_seqs=sizing.batch)
+        record = replica_record(layout, profile, policy, qps / sizing.replicas, prompt, output, requests)
+    except UserError as exc:
+        return empty, f"not confirmed by serve ({exc})"
+    return {
+        "serve_engine": engine,
+        "serve_ttft_p50_s": record["ttft_s_p50"],
+        "serve_ttft_p99_s": record["ttft_s_p99"],
+        "serve_tpot_s": record["tpot_s_mean"],
+        "serve_tpot_p99_s": record["tpot_s_p99"],
+        "serve_output_tokens_per_s": record["output_tokens_per_s"] * sizing.replicas,
+        "serve_mean_batch": record["mean_batch"],
+        "serve_meets_targets": Slo(targets.ttft_p99_s, targets.tpot_s).met(record),
+    }, ""
 
 
 def _layout_text(layout: Deployment) -> str:

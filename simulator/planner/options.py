@@ -10,4 +10,6 @@ OBJECTIVES: dict[str, tuple[str, bool]] = {
     "cost": ("usd_per_million_tokens", True),
     "throughput": ("output_tokens_per_s", False),
 }
+CONFIRM_REQUESTS = 1000  # requests `serve` simulates to confirm each `capacity` answer
+SLO_OBJECTIVE = "throughput-per-dollar"  # plan: output tokens per $ at the largest rate serve sustains within an SLO
 PAPER_WEIGHTS_DTYPE = "fp16"  # Narayanan et al. (2023) ran Megatron-LM in fp16

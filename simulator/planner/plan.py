@@ -10,6 +10,11 @@ Batch: given, or (max batch) the largest whose weights + KV cache + activation w
 device (`largest_batch`). Every configuration is simulated once; cost comes from `request_cost` (input tokens
 are charged the prefill time, output tokens the decode time). A configuration is Pareto-optimal when no other
 is at least as good in both cost per 1M tokens and end-to-end latency, and better in one.
+
+Objective `throughput-per-dollar` (needs an SLO: a TTFT p99 and a mean TPOT): each layout's largest Poisson
+rate that `serve` sustains within the SLO on one replica (engine preset, default vLLM; requests of the given
+prompt and output), turned into output tokens per dollar at that rate (rate × output tokens: below saturation
+throughput equals the arrival rate; `slo_*` columns); ranked by it.
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ from simulator.hardware import load_hardware
 from simulator.model.catalog import load_model
 from simulator.model.spec import ModelSpec
 from simulator.placement import fewest_devices, memory_for
-from simulator.planner.cost import request_cost
-from simulator.planner.options import DEFAULT_MAX_DEVICES, MAX_BATCH, OBJECTIVES
+from simulator.planner.cost import SECONDS_PER_HOUR, device_price, request_cost
+from simulator.planner.options import DEFAULT_MAX_DEVICES, MAX_BATCH, OBJECTIVES, SLO_OBJECTIVE
 from simulator.planner.prices import PriceOverride, price_for, unknown_priced_hardware
 from simulator.planner.profile_mix import profile_mix_warning
 from simulator.profile import Profile, resolve_profile
@@ -202,8 +207,13 @@ def plan_frame(
     kv_dtype: str | None = None,
     price_usd_per_hour: PriceOverride = None,
     allow_longer_context: bool = False,
+    slo_ttft_p99_s: float | None = None,
+    slo_tpot_s: float | None = None,
+    engine: str = "vllm",
+    slo_requests: int = 400,
 ) -> pd.DataFrame:
     """Every feasible configuration, ranked by `objective`, with a `pareto` column; batch None: max batch.
+    Objective `throughput-per-dollar` needs slo_ttft_p99_s and slo_tpot_s (see the module docstring).
 
     `frame.attrs["notes"]` holds the profile used per hardware and why a hardware had no feasible layout;
     `frame.attrs["warnings"]` a request beyond the model's context (when allowed) and rows that mix profiles.
@@ -214,10 +224,13 @@ def plan_frame(
             raise UserError(f"--{name} must be ≥ 1 (got {value})")
     if batch is not None and batch < 1:
         raise UserError(f"--batch must be ≥ 1 (got {batch})")
-    if objective not in OBJECTIVES:
-        raise UserError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
+    if objective not in OBJECTIVES and objective != SLO_OBJECTIVE:
+        raise UserError(f"unknown objective '{objective}'; choose one of {', '.join([*OBJECTIVES, SLO_OBJECTIVE])}")
+    if objective == SLO_OBJECTIVE and not (slo_ttft_p99_s and slo_tpot_s and slo_ttft_p99_s > 0 and slo_tpot_s > 0):
+        raise UserError(f"--objective {SLO_OBJECTIVE} needs --slo-ttft-p99 and --slo-tpot (seconds, > 0)")
     spec = load_model(model)
     context_warning = context_overflow(spec, prompt, output, allow_longer=allow_longer_context)
+    profiles: dict[str, Profile] = {}
     rows: list[dict] = []
     notes: list[str] = []
     misses: list[str] = []
@@ -226,6 +239,7 @@ def plan_frame(
     unknown_priced_hardware(price_usd_per_hour, [device.id for device in devices])
     for device in devices:
         chosen, note = resolve_profile(profile, device)
+        profiles[device.id] = chosen
         notes.append(f"{device.id}: {note}")
         found = hardware_rows(
             spec,
@@ -252,11 +266,74 @@ def plan_frame(
         raise UserError(memory_needed(single, chosen, batch or 1, prompt, output) + "; " + "; ".join(misses))
     notes.extend(misses)
     frame = pd.DataFrame(rows)
+    frame.attrs.update(weights_dtype=weights_dtype, kv_dtype=kv_dtype)
     frame["pareto"] = pareto_mask(frame["usd_per_million_tokens"].to_numpy(), frame["e2e_s"].to_numpy())
+    if objective == SLO_OBJECTIVE:
+        assert slo_ttft_p99_s is not None and slo_tpot_s is not None
+        frame = slo_columns(frame, spec, profiles, prompt, output, (slo_ttft_p99_s, slo_tpot_s), engine, slo_requests)
+        frame.attrs["notes"] = notes + frame.attrs.get("notes", [])
+        notes = frame.attrs["notes"]
+        frame = frame.sort_values(
+            ["slo_output_tokens_per_usd", "e2e_s", "usd_per_million_tokens", "devices"],
+            ascending=[False, True, True, True],
+            kind="mergesort",
+            na_position="last",
+        ).reset_index(drop=True)
+        frame.insert(0, "rank", np.arange(1, len(frame) + 1))
+        frame.attrs["notes"] = notes
+        return frame
     ranked = rank(frame, objective)
     ranked.attrs["notes"] = notes
     ranked.attrs["warnings"] = [w for w in (context_warning, profile_mix_warning(ranked)) if w is not None]
     return ranked
+
+
+def slo_columns(
+    frame: pd.DataFrame,
+    spec: ModelSpec,
+    profiles: dict[str, Profile],
+    prompt: int,
+    output: int,
+    slo: tuple[float, float],
+    engine: str,
+    requests: int,
+) -> pd.DataFrame:
+    """Per layout: `slo_max_rate_per_s` (one replica, serve), `slo_output_tokens_per_s` at that rate and
+    `slo_output_tokens_per_usd` (NaN where serve cannot simulate the model; a note says why)."""
+    from simulator.planner.distributions import parse_distribution
+    from simulator.serving.confirm import Slo, max_sustainable_rate
+    from simulator.serving.engines import load_engine
+
+    policy = load_engine(engine)
+    lengths = parse_distribution(f"const:{prompt}"), parse_distribution(f"const:{output}")
+    rates, tokens, per_usd, notes = [], [], [], []
+    done: dict[tuple, tuple[float, float, float]] = {}
+    weights_dtype, kv_dtype = frame.attrs.get("weights_dtype", "bf16"), frame.attrs.get("kv_dtype")
+    for row in frame.itertuples():
+        key = (row.hardware, row.tp, row.pp, row.ep)
+        if key not in done:
+            device = load_hardware(row.hardware)
+            layout = Deployment(
+                spec, device, tp=row.tp, pp=row.pp, ep=row.ep, weights_dtype=weights_dtype, kv_dtype=kv_dtype
+            )
+            try:
+                rate, _ = max_sustainable_rate(
+                    layout, profiles[row.hardware], policy, *lengths, Slo(*slo), requests=requests
+                )
+            except UserError as exc:
+                notes.append(f"{row.hardware} tp={row.tp} pp={row.pp}: not simulated by serve ({exc})")
+                done[key] = (float("nan"),) * 3
+            else:
+                out_per_s = rate * output  # below saturation a replica's throughput is its arrival rate
+                usd_per_s = device_price(device) * layout.n_accelerators / SECONDS_PER_HOUR
+                done[key] = (rate, out_per_s, out_per_s / usd_per_s)
+        rate, out_per_s, out_per_usd = done[key]
+        rates.append(rate)
+        tokens.append(out_per_s)
+        per_usd.append(out_per_usd)
+    frame = frame.assign(slo_max_rate_per_s=rates, slo_output_tokens_per_s=tokens, slo_output_tokens_per_usd=per_usd)
+    frame.attrs["notes"] = notes
+    return frame
 
 
 def memory_needed(single: Deployment, profile: Profile, batch: int, prompt: int, output: int) -> str:
