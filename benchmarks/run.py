@@ -46,14 +46,19 @@ DEPLOYMENTS = [
 
 
 def write_cases(path: Path, size: int, seed: int = 0) -> None:
-    """Mixed cases: a deployment each, batch 1–256, prompt 1–32k, output 1–4k (log-uniform, as sweeps are)."""
+    """Mixed cases: a deployment each, batch 1–256, prompt 1–32k, output 1–4k (log-uniform, as sweeps are), each
+    prompt capped so that prompt + output fits the model's context."""
+    from simulator.model.catalog import load_model
+
     rng = np.random.default_rng(seed)
     chosen = rng.integers(0, len(DEPLOYMENTS), size)
+    context = np.array([load_model(model).max_context for model, *_ in DEPLOYMENTS])[chosen]
 
     def log_uniform(high: int) -> np.ndarray:
         return np.floor(np.exp(rng.uniform(0, np.log(high + 1), size))).astype(np.int64)
 
-    batch, prompt, output = log_uniform(256), log_uniform(32768), log_uniform(4096)
+    batch, output = log_uniform(256), np.minimum(log_uniform(4096), context // 2)
+    prompt = np.maximum(np.minimum(log_uniform(32768), context - output), 1)
     with path.open("w") as handle:
         handle.write("model,hardware,tp,pp,weights_dtype,batch,prompt_tokens,output_tokens\n")
         rows = (DEPLOYMENTS[i] for i in chosen)
