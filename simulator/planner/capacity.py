@@ -45,11 +45,13 @@ import pandas as pd
 
 from simulator.bands import prediction_band
 from simulator.context_limits import context_overflow
+from simulator.counting import count_pass, counting_options
 from simulator.defaults import DEFAULT_PROFILE
 from simulator.deployment import Deployment
 from simulator.errors import UserError
 from simulator.hardware import load_hardware
 from simulator.model.catalog import load_model
+from simulator.pass_timing import time_pass
 from simulator.planner.cost import SECONDS_PER_HOUR, request_cost
 from simulator.planner.distributions import LengthDistribution
 from simulator.planner.options import CONFIRM_REQUESTS, DEFAULT_MAX_DEVICES
@@ -58,6 +60,7 @@ from simulator.planner.prices import PriceOverride, price_for, unknown_priced_ha
 from simulator.planner.profile_mix import profile_mix_warning
 from simulator.profile import Profile, resolve_profile
 from simulator.simulation import simulate
+from simulator.structure import Phase
 
 SERVE_FIELDS = (
     "serve_engine",
@@ -177,9 +180,11 @@ def prefill_stats(deployment: Deployment, profile: Profile, prompt: LengthDistri
 
 
 def step_times(deployment: Deployment, profile: Profile, max_batch: int, context: float) -> np.ndarray:
-    """d(B) for B = 1 … max_batch: one decode step (output 2) at KV context `context`."""
-    prompt = max(context - 1, 1.0)
-    return simulate(deployment, profile, np.arange(1, max_batch + 1), prompt, 2).tpot_s
+    """d(B) for B = 1 … max_batch: one decode step at KV context `context` (at least 2: a prompt token and the
+    first output token), one decode pass over every B at once."""
+    batches = np.arange(1, max_batch + 1, dtype=np.float64)
+    counts = count_pass(deployment, Phase.DECODE, batches, 1.0, max(context, 2.0), counting_options(profile))
+    return np.asarray(time_pass(counts, profile.params(), detail=False).total)
 
 
 def capacity_frame(
