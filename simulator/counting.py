@@ -259,23 +259,23 @@ def _count_piece(
         for index in range(start, stop):
             by_class.setdefault(constants.codes[index], []).append(index)
         class_groups = []
-        for code, members in by_class.items():
+        for code, indices in by_class.items():
             counts = {}
             for field in CLASS_FIELDS[code]:
                 offset = COUNT_FIELDS.index(field) * n
-                stacked = np.empty((len(members), *shape))
-                for row, index in enumerate(members):
+                stacked = np.empty((len(indices), *shape))
+                for row, index in enumerate(indices):
                     stacked[row] = flat[offset + index]
                 counts[field] = stacked
             if code == 3:
-                for row, index in enumerate(members):
+                for row, index in enumerate(indices):
                     if constants.wire_factor[index] != 1.0:
                         counts["wire_bytes"][row] = counts["wire_bytes"][row] * constants.wire_factor[index]
-            chosen = np.array(members)
+            chosen = np.array(indices)
             class_groups.append(
                 ClassGroup(
                     code=code,
-                    rows=tuple(index - start for index in members),
+                    rows=tuple(index - start for index in indices),
                     counts=counts,
                     peak_flops=constants.peak_flops[chosen],
                     bandwidth=constants.bandwidth[chosen],

@@ -17,6 +17,7 @@ from simulator.counting import ClassGroup, OpRun, PassCounts, PieceCounts
 from simulator.op_kinds import OpInfo
 from simulator.structure import Phase
 from simulator.timing import (
+    Array,
     OpTime,
     Segment,
     attention_time,
@@ -36,7 +37,9 @@ def _group_time(group: ClassGroup, run: OpRun, phase: Phase, params: Mapping[str
     counts = group.counts
     first = next(iter(counts.values()))
     per_op = (-1,) + (1,) * (first.ndim - 1)
-    peak, bandwidth = group.peak_flops.reshape(per_op), group.bandwidth.reshape(per_op)
+    # per-op columns that broadcast against the counts (timing.py annotates peak and bandwidth as scalars)
+    peak: Array = group.peak_flops.reshape(per_op)
+    bandwidth: Array = group.bandwidth.reshape(per_op)
     if group.code == 3:
         point_to_point, crosses = group.point_to_point.reshape(per_op), group.crosses_nodes.reshape(per_op)
         return collective_time(counts["wire_bytes"], counts["group"], bandwidth, point_to_point, crosses, params, xp)

@@ -19,7 +19,7 @@ import yaml
 from calibration.harness.grids import SweepPlan
 from calibration.harness.microbench import TORCH_DTYPES
 from calibration.harness.model import Generation, build_transformer, generate, parameter_count
-from calibration.records import EndToEndMeasurement
+from calibration.records import E2EMetric, EndToEndMeasurement
 from simulator.model.spec import ModelSpec
 
 SOURCE = "synthetic shape for `idealrt calibrate measure` (random weights)"
@@ -141,9 +141,9 @@ def endtoend_sweep(
             torch.cuda.empty_cache()
 
 
-def _metrics(runs: list[Generation]) -> dict[str, list[float]]:
+def _metrics(runs: list[Generation]) -> dict[E2EMetric, list[float]]:
     """Per run: ttft, tpot (mean decode step; absent when there is no decode step) and e2e = ttft + Σ steps."""
-    metrics = {
+    metrics: dict[E2EMetric, list[float]] = {
         "ttft": [run.ttft_s for run in runs],
         "e2e": [run.ttft_s + sum(run.decode_step_s) for run in runs],
     }

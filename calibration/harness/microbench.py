@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypedDict
 
 import sympy as sp
 import torch
@@ -252,5 +253,13 @@ def attention_sweep(
         del q, k, v
 
 
-def _timing_fields(stats: TimingStats) -> dict[str, float | int]:
+class TimingFields(TypedDict):
+    """The timing columns of an `OpMeasurement`."""
+
+    time_s: float
+    time_s_std: float
+    repeats: int
+
+
+def _timing_fields(stats: TimingStats) -> TimingFields:
     return {"time_s": stats.median_s, "time_s_std": stats.std_s, "repeats": stats.count}

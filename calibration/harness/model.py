@@ -67,6 +67,8 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 
 
 class Attention(nn.Module):
+    alibi_slopes: Tensor | None  # a non-persistent buffer: ALiBi's per-head slopes, None for other positions
+
     def __init__(self, spec: ModelSpec, window: int | None, device: torch.device, dtype: torch.dtype) -> None:
         super().__init__()
         self.heads, self.kv_heads, self.head_dim = spec.num_heads, spec.kv_heads, spec.attention_head_dim
@@ -163,6 +165,9 @@ class Block(nn.Module):
 
 
 class Transformer(nn.Module):
+    rotary_cos: Tensor | None  # non-persistent buffers: the rotary tables, None for other positions
+    rotary_sin: Tensor | None
+
     def __init__(self, spec: ModelSpec, device: torch.device, dtype: torch.dtype) -> None:
         super().__init__()
         self.spec = spec
@@ -208,7 +213,7 @@ class Transformer(nn.Module):
         if self.embedding_norm is not None:
             x = self.embedding_norm(x)
         rotary: Rotary = None
-        if self.rotary_cos is not None:
+        if self.rotary_cos is not None and self.rotary_sin is not None:  # set together
             rotary = (self.rotary_cos[start : start + new], self.rotary_sin[start : start + new])
         for index, layer in enumerate(self.layers):
             x = layer(x, start, rotary, None if cache is None else cache[index])

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel
 
 from calibration.importers import ImportedDataset
 from calibration.importers.floor import is_below_floor
-from calibration.importers.readme import render_readme
+from calibration.importers.readme import TableSummary, render_readme
 from calibration.importers.registry import IMPORTERS
 from calibration.records import EndToEndMeasurement, OpMeasurement
 from calibration.store import read_records, write_provenance, write_records
@@ -148,7 +149,7 @@ def _write_table(rows: list, csv_path: Path) -> Path:
     return gz_path
 
 
-def _check_round_trip(rows: list, path: Path, record_type: type) -> None:
+def _check_round_trip(rows: Sequence[BaseModel], path: Path, record_type: type[BaseModel]) -> None:
     back = read_records(path, record_type)
     for written, read in zip(rows, back, strict=True):
         for name, value in written.model_dump().items():
@@ -177,8 +178,10 @@ def build(source_dir: Path, out_dir: Path) -> BuildReport:
     report.dropped += drop_impossible(imported, specs)
     report.dropped += drop_empty_datasets(imported)
     report.tables = write_data_dir(imported, out_dir)
+    # WrittenTable is frozen; readme.TableSummary declares settable attributes (read-only ones would match)
+    tables: Sequence[TableSummary] = report.tables  # type: ignore[assignment]
     (out_dir / "README.md").write_text(
-        render_readme(report.tables, imported.provenance, imported.models, imported.skipped + report.dropped)
+        render_readme(tables, imported.provenance, imported.models, imported.skipped + report.dropped)
     )
     return report
 

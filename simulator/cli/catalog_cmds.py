@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import TypedDict
 
 from rich.table import Table
 
@@ -18,11 +19,29 @@ def register(commands: argparse._SubParsersAction) -> None:
     hardware.set_defaults(handler=list_hardware)
 
 
+class ModelRow(TypedDict):
+    """One catalog model as `idealrt models` lists it (the table's source and the `--json` output)."""
+
+    id: str
+    name: str
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    attention: str
+    mlp: str
+    params_total: float
+    params_active: float
+    published_params: float | None
+    max_context: int
+    source: str
+
+
 def list_models(args: argparse.Namespace) -> int:
     from simulator.model.catalog import load_model, model_ids
     from simulator.parameters import parameter_counts
 
-    rows = []
+    rows: list[ModelRow] = []
     for model_id in model_ids():
         spec = load_model(model_id)
         counts = parameter_counts(spec)

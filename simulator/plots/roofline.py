@@ -8,6 +8,7 @@ bandwidth line. Collectives have no FLOPs and are left out (they show in the tim
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ def compute_roofs(sim: Simulation) -> dict[str, float]:
     return roofs
 
 
-def placed_ops(sim: Simulation, case: int = 0) -> list[dict[str, object]]:
+def placed_ops(sim: Simulation, case: int = 0) -> list[dict[str, Any]]:
     """The op rows that have FLOPs, bytes and time, with their attained FLOP/s per device."""
     devices = sim.prefill_counts.devices_per_op
     placed = []
@@ -49,7 +50,7 @@ def plot_roofline(sim: Simulation, path: str | Path, case: int = 0) -> Path:
     ops = placed_ops(sim, case)
     bandwidth = sim.deployment.hardware.hbm_bytes_per_s
     roofs = compute_roofs(sim)
-    intensities = [float(op["arithmetic_intensity"]) for op in ops] or [1.0]  # type: ignore[arg-type]
+    intensities = [float(op["arithmetic_intensity"]) for op in ops] or [1.0]
     x = np.logspace(np.log10(min(intensities) / 4), np.log10(max(max(intensities) * 4, 1e4)), 200)
     figure = new_figure(10.0, 7.0)
     axes = figure.add_subplot()
@@ -83,12 +84,12 @@ def plot_roofline(sim: Simulation, path: str | Path, case: int = 0) -> Path:
     return save_png(figure, path)
 
 
-def _labels(ops: list[dict[str, object]]) -> dict[tuple[float, float], list[str]]:
+def _labels(ops: list[dict[str, Any]]) -> dict[tuple[float, float], list[str]]:
     """One label per spot: ops that land within ~10 % of each other share it ('name (p)' prefill, '(d)' decode)."""
     spots: dict[tuple[float, float], list[str]] = {}
     where: dict[tuple[float, float], tuple[float, float]] = {}
     for op in ops:
-        x, y = float(op["arithmetic_intensity"]), float(op["attained_flops_per_s"])  # type: ignore[arg-type]
+        x, y = float(op["arithmetic_intensity"]), float(op["attained_flops_per_s"])
         spot = (round(float(np.log10(x)), 1), round(float(np.log10(y)), 1))
         where.setdefault(spot, (x, y))
         spots.setdefault(spot, []).append(f"{op['name']} ({str(op['phase'])[0]})")

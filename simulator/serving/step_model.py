@@ -34,7 +34,7 @@ from itertools import groupby
 from typing import Any
 
 import numpy as np
-import sympy as sp  # type: ignore[import-untyped]
+import sympy as sp
 
 from simulator.compiled.fields import COUNT_FIELDS
 from simulator.counting import CLASS_CODES, CountingOptions, PassCounts, PieceCounts, count_pass, counting_options
