@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs installed: pandas stays Any
+import pandas as pd
 
 from simulator.defaults import DEFAULT_PROFILE
 from simulator.errors import UserError

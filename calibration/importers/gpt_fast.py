@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs installed: pandas stays Any
+import pandas as pd
 
 from calibration.importers import ImportedDataset
 from calibration.importers._source import apply_rows, build_records, read_source_table, require_values

@@ -22,7 +22,7 @@ from simulator.cli.common import (
 )
 
 if TYPE_CHECKING:
-    import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs installed: pandas stays Any
+    import pandas as pd
 
 
 def register(commands: argparse._SubParsersAction) -> None:

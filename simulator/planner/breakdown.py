@@ -11,7 +11,7 @@ calibrated profile).
 
 from __future__ import annotations
 
-import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs installed: pandas stays Any
+import pandas as pd
 
 from simulator.counting import counting_options
 from simulator.deployment import Deployment

@@ -8,7 +8,7 @@ identical architectures are simulated once. The summary is p10 / p50 / p90 over 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs installed: pandas stays Any
+import pandas as pd
 
 from simulator.context_limits import context_overflow
 from simulator.defaults import DEFAULT_PROFILE

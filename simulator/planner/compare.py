@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs installed: pandas stays Any
+import pandas as pd
 
 from simulator.context_limits import context_overflow
 from simulator.defaults import DEFAULT_PROFILE

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs installed: pandas stays Any
+import pandas as pd
 
 from hardware_specs.schema import HardwareSpec
 from simulator.bands import prediction_band
