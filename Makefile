@@ -8,13 +8,14 @@ BASE := $(VENV)/.base-installed
 INSTALLED := $(VENV)/.installed
 PEERS := .venv-peers
 
-.PHONY: demo test check fuzz bench bench-peers compile profiles install clean
+.PHONY: demo test check fuzz bench bench-peers compiled profiles install clean
 
 # What estimating needs (no torch, no jax): enough for the demo.
 $(BASE): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m simulator.compiled.build
 	$(BIN)/python -m compileall -q simulator hardware_specs calibration
 	touch $@
 
@@ -26,11 +27,11 @@ $(INSTALLED): $(BASE)
 
 install: $(INSTALLED)
 
-demo: $(BASE)
+demo: $(BASE) compiled
 	$(BIN)/idealrt estimate --model llama-3.1-70b --hardware h100-sxm --tp 4 --prompt 1024 --output 256
 	$(BIN)/idealrt paper --plot demo_out/alpha_vs_prompt.png
 
-test: $(INSTALLED)
+test: $(INSTALLED) compiled
 	$(BIN)/python -m pytest
 
 # Lint, format and types (the same checks .ci/run and the pre-commit hooks run).
@@ -51,8 +52,9 @@ bench-peers:
 	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
 	$(PEERS)/bin/python -m pip install --quiet 'llm-analysis==0.2.2'
 
-# Regenerate the shipped compiled formulas after editing an op formula or the op graph.
-compile: $(INSTALLED)
+# The compiled formulas of every catalog structure (generated code, not committed): only the missing or stale
+# ones are written, so this is quick when nothing changed.
+compiled: $(BASE)
 	$(BIN)/python -m simulator.compiled.build
 
 # Refit the shipped profiles from the shipped datasets (about 6 minutes on 2 cores).

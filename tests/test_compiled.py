@@ -57,11 +57,11 @@ def test_compiled_counts_equal_the_sympy_formulas(model_id: str, phase: Phase, r
 
 
 def test_every_catalog_structure_ships_compiled_with_the_current_formulas() -> None:
-    """`make compile` regenerates them; a formula edited without it fails here."""
+    """`make compiled` regenerates them; a formula edited without it fails here."""
     missing = [key for key in catalog_keys() if not (SHIPPED_DIR / f"{module_name(key)}.py").is_file()]
-    assert not missing, f"{len(missing)} compiled structures missing or stale: run `make compile`"
+    assert not missing, f"{len(missing)} compiled structures missing or stale: run `make compiled`"
     for path in SHIPPED_DIR.glob("pass_*.py"):
-        assert f"FORMULAS = {formulas_hash()!r}" in path.read_text(), f"{path.name} is stale: run `make compile`"
+        assert f"FORMULAS = {formulas_hash()!r}" in path.read_text(), f"{path.name} is stale: run `make compiled`"
 
 
 def test_generation_is_deterministic(tmp_path_factory: pytest.TempPathFactory) -> None:

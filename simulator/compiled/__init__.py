@@ -2,8 +2,8 @@
 
 `simulator.ops` writes every formula once in sympy; `generate.py` prints them as numpy code. A module is looked
 up by the hash of its key and of the formula sources (so editing a formula invalidates every module): first among
-the modules shipped in `generated/` (made by `make compile` for the catalog's structures), then in the user
-cache (`$IDEALRT_CACHE_DIR`, default `~/.cache/idealrt/compiled`), where a structure seen for the first time is
+the modules in `generated/` (written at install by `make compiled` for the catalog's structures; generated code,
+not committed), then in the user cache (`$IDEALRT_CACHE_DIR`, default `~/.cache/idealrt/compiled`), where a structure seen for the first time is
 generated (this one step imports sympy). Evaluating a compiled pass imports neither sympy nor networkx.
 """
 

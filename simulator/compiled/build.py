@@ -1,4 +1,4 @@
-"""`make compile`: generate the compiled formulas of every pass structure the catalog's models can run into
+"""`make compiled`: generate the compiled formulas of every pass structure the catalog's models can run into
 `simulator/compiled/generated/`, so an installed idealrt never needs sympy for a catalog model.
 
     python -m simulator.compiled.build          # writes the modules, removes stale ones
