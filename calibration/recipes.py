@@ -21,7 +21,7 @@ from calibration.fit.kernels import CLASS_CONSTANTS, ClassFit, fit_op_class, op_
 from calibration.fit.parameters import select
 from calibration.fit.statistics import summarize
 from calibration.records import EndToEndMeasurement, OpMeasurement
-from calibration.store import SHIPPED_DATA_DIR, read_e2e_records, read_op_records, read_provenance
+from calibration.store import SHIPPED_DATA_DIR, provenance_of, read_e2e_records, read_op_records, read_provenance
 from simulator.errors import UserError
 from simulator.profile import IDEAL, Behaviours, FitStatistics, Profile, Provenance
 
@@ -148,6 +148,8 @@ def measured_kernel_profile(data_dir: Path, command: str = "") -> tuple[Profile,
     datasets: dict[str, tuple[str, ...]] = {}
     for record in records:
         datasets[op_class(record)] = tuple(sorted({*datasets.get(op_class(record), ()), record.dataset}))
+    for dataset in sorted({record.dataset for record in records}):
+        provenance_of(provenance, dataset, data_dir)
     hardware = dataset_hardware(provenance[records[0].dataset], data_dir)
     software = "; ".join(sorted({provenance[d].software for group in datasets.values() for d in group}))
     profile, fits = kernel_profile(
@@ -233,6 +235,8 @@ def end_to_end_profile(
     records = [r for r in read_e2e_records(data_dir) if r.dataset in datasets]
     if not records:
         raise UserError(f"no end-to-end records in {', '.join(datasets)}")
+    for dataset in sorted({record.dataset for record in records}):
+        provenance_of(provenance, dataset, data_dir)
     base_constants = base.params()
     free = select(free_names, base_constants)
     options = {} if behaviour_options is None else {"behaviour_options": behaviour_options}

@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulator.errors import UserError
+from simulator.errors import UserError, shown
 from simulator.estimate import EstimateInputs, build_deployment, extrapolation_warnings, interval
+from simulator.files import read_csv
 from simulator.parameters import parameter_counts
 from simulator.profile import resolve_profile
 from simulator.simulation import simulate
+from simulator.validation import CASE_COLUMN_LIMITS, MAX_BATCH, InvalidNumber, whole_number
 
 REQUIRED_COLUMNS = ("model", "hardware", "tp", "pp", "batch", "prompt_tokens", "output_tokens")
 OPTIONAL_COLUMNS = ("ep", "weights_dtype", "act_dtype", "kv_dtype", "profile")
@@ -35,12 +37,11 @@ OUTPUT_COLUMNS = (
 
 
 def read_cases(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise UserError(f"cases file not found: {path}")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    """The cases CSV as text cells (validated per column by `predict_cases`); one-line errors for a file that
+    is missing, not UTF-8 text, not CSV, or holds no case."""
+    frame = read_csv(path, "cases", dtype=str, keep_default_na=False)
+    if frame.empty:
+        raise UserError(f"{shown(str(path))}: no cases (a header row and no data rows)")
     return frame
 
 
@@ -126,11 +127,8 @@ def _normalized(cases: pd.DataFrame, default_profile: str, source: str) -> pd.Da
 
 
 def _positive_int(value: object, column: str, source: str, line: int) -> int:
-    text = str(value).strip()
+    high = CASE_COLUMN_LIMITS.get(column, MAX_BATCH)
     try:
-        number = int(text)
-    except ValueError:
-        raise UserError(f"{source}:{line}: column '{column}' must be a whole number (got '{text}')") from None
-    if number < 1:
-        raise UserError(f"{source}:{line}: column '{column}' must be ≥ 1 (got {number})")
-    return number
+        return whole_number(value, 1, high)
+    except InvalidNumber as exc:
+        raise UserError(f"{shown(source)}:{line}: column '{column}' {exc}") from None

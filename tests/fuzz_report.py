@@ -17,10 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fuzz.settings import active_profile, examples  # noqa: E402 - loads the profile first
-from hypothesis import given, settings  # noqa: E402
-
-from fuzz import bad_arguments, bad_files, outcome, valid_cases  # noqa: E402
+from fuzz import bad_arguments, bad_files, outcome, valid_cases
+from fuzz.settings import active_profile, examples
+from hypothesis import given, settings
 
 EXAMPLES_SHOWN = 3
 

@@ -10,6 +10,7 @@ import argparse
 from rich.table import Table
 
 from simulator.cli.common import add_dtype_arguments, add_profile_argument, console, print_json, seconds
+from simulator.validation import BATCH, SAMPLES, SEED, TOKENS, name_or_path
 
 UNITS = {
     "ttft_s": "time to first token",
@@ -27,13 +28,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "closed", help="estimate a closed model from a partial spec (sampled)", description=__doc__
     )
-    parser.add_argument("--spec", required=True, help="partial spec YAML (see examples/)")
-    parser.add_argument("--hardware", required=True, help="catalog id (see `idealrt hardware`)")
-    parser.add_argument("--prompt", type=int, required=True, help="prompt tokens per sequence")
-    parser.add_argument("--output", type=int, required=True, help="output tokens per sequence")
-    parser.add_argument("--batch", type=int, default=1, help="sequences per request (default 1)")
-    parser.add_argument("--samples", type=int, default=100, help="architectures to accept (default 100)")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument(
+        "--spec", required=True, type=name_or_path("partial spec"), help="partial spec YAML (see examples/)"
+    )
+    parser.add_argument(
+        "--hardware", required=True, type=name_or_path("hardware"), help="catalog id (see `idealrt hardware`)"
+    )
+    parser.add_argument("--prompt", type=TOKENS, required=True, help="prompt tokens per sequence")
+    parser.add_argument("--output", type=TOKENS, required=True, help="output tokens per sequence")
+    parser.add_argument("--batch", type=BATCH, default=1, help="sequences per request (default 1)")
+    parser.add_argument("--samples", type=SAMPLES, default=100, help="architectures to accept (default 100)")
+    parser.add_argument("--seed", type=SEED, default=0, help="sampling seed (default 0)")
     add_profile_argument(parser, default="auto")
     add_dtype_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object (stable field names)")

@@ -6,7 +6,7 @@ from functools import cache
 from pathlib import Path
 
 from simulator.errors import unknown_name_error
-from simulator.files import read_mapping, validated
+from simulator.files import check_path_text, is_folder, read_mapping, validated
 from simulator.model.hf_import import is_hf_config, spec_from_hf_config
 from simulator.model.spec import ModelSpec
 
@@ -21,13 +21,13 @@ def model_ids() -> list[str]:
 def load_model(id_or_path: str) -> ModelSpec:
     """A catalog id (`llama-3.1-70b`), or a path to a spec YAML/JSON file, to an HF-style `config.json`, or to
     a downloaded model folder holding one."""
+    check_path_text(id_or_path, "model")
     if id_or_path.endswith(_FILE_SUFFIXES) or "/" in id_or_path:
         path = Path(id_or_path)
-        return _load_file(path / "config.json" if path.is_dir() else path)
-    path = CATALOG_DIR / f"{id_or_path}.yaml"
-    if not path.exists():
+        return _load_file(path / "config.json" if is_folder(path) else path)
+    if id_or_path not in model_ids():
         raise unknown_name_error("model", id_or_path, model_ids())
-    return _load_file(path)
+    return _load_file(CATALOG_DIR / f"{id_or_path}.yaml")
 
 
 @cache

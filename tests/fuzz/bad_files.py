@@ -45,7 +45,9 @@ def _numeric_paths(data: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, .
 
 _PROFILE = _text("calibration/profiles/h100-sxm-kernels.json")
 _PROFILE_FIELDS = tuple(
-    p for p in _numeric_paths(json.loads(_PROFILE)) if p[0] in ("gemm", "attention", "elementwise", "collective", "host")
+    p
+    for p in _numeric_paths(json.loads(_PROFILE))
+    if p[0] in ("gemm", "attention", "elementwise", "collective", "host")
 ) + (("memory_utilization",),)
 _HARDWARE = _text("hardware_specs/data/h100-sxm.yaml")
 _HARDWARE_FIELDS = tuple(
@@ -57,8 +59,7 @@ _SPEC = _text("examples/closed_model_gpt4_rumoured.yaml")
 _CONFIG = _text("tests/data/hf_configs/llama.json")
 _CASES = "model,hardware,tp,pp,batch,prompt_tokens,output_tokens\ngpt3-125m,a100-sxm-80gb,1,1,2,16,4\n" * 1
 _RECORDS = (
-    "dataset,op,dtype,m,n,k,time_s\n"
-    "fuzz-gemm,gemm,bf16,16,1024,1024,2.0e-5\nfuzz-gemm,gemm,bf16,64,1024,1024,3.0e-5\n"
+    "dataset,op,dtype,m,n,k,time_s\nfuzz-gemm,gemm,bf16,16,1024,1024,2.0e-5\nfuzz-gemm,gemm,bf16,64,1024,1024,3.0e-5\n"
 )
 _PROVENANCE = json.dumps(
     [{"dataset": "fuzz-gemm", "citation": "generated", "device": "test", "hardware": "h100-sxm"}], indent=2
@@ -70,39 +71,90 @@ def _estimate(option: str) -> Callable[[Path, Path], list[str]]:
 
     def argv(path: Path, scratch: Path) -> list[str]:
         chosen = values | {option: str(path)}
-        return ["estimate", *(x for item in chosen.items() for x in item), "--prompt", "16", "--output", "4",
-                "--no-memory-check"]
+        return [
+            "estimate",
+            *(x for item in chosen.items() for x in item),
+            "--prompt",
+            "16",
+            "--output",
+            "4",
+            "--no-memory-check",
+        ]
 
     return argv
 
 
 KINDS: dict[str, FileKind] = {
     "config.json": FileKind(
-        "config.json", ".json", _CONFIG,
-        (("hidden_size",), ("num_attention_heads",), ("num_hidden_layers",), ("intermediate_size",),
-         ("vocab_size",), ("num_key_value_heads",), ("max_position_embeddings",)),
+        "config.json",
+        ".json",
+        _CONFIG,
+        (
+            ("hidden_size",),
+            ("num_attention_heads",),
+            ("num_hidden_layers",),
+            ("intermediate_size",),
+            ("vocab_size",),
+            ("num_key_value_heads",),
+            ("max_position_embeddings",),
+        ),
         _estimate("--model"),
     ),
     "hardware.yaml": FileKind("hardware.yaml", ".yaml", _HARDWARE, _HARDWARE_FIELDS, _estimate("--hardware")),
     "profile.json": FileKind("profile.json", ".json", _PROFILE, _PROFILE_FIELDS, _estimate("--profile")),
     "spec.yaml": FileKind(
-        "spec.yaml", ".yaml", _SPEC,
-        (("total_params",), ("active_params",), ("num_layers",), ("head_dim",), ("vocab_size",), ("max_context",),
-         ("tolerance",)),
-        lambda path, scratch: ["closed", "--spec", str(path), "--hardware", "h100-sxm", "--prompt", "16",
-                               "--output", "4", "--samples", "2"],
+        "spec.yaml",
+        ".yaml",
+        _SPEC,
+        (
+            ("total_params",),
+            ("active_params",),
+            ("num_layers",),
+            ("head_dim",),
+            ("vocab_size",),
+            ("max_context",),
+            ("tolerance",),
+        ),
+        lambda path, scratch: [
+            "closed",
+            "--spec",
+            str(path),
+            "--hardware",
+            "h100-sxm",
+            "--prompt",
+            "16",
+            "--output",
+            "4",
+            "--samples",
+            "2",
+        ],
     ),
     "cases.csv": FileKind(
-        "cases.csv", ".csv", _CASES, (("tp",), ("pp",), ("batch",), ("prompt_tokens",), ("output_tokens",)),
+        "cases.csv",
+        ".csv",
+        _CASES,
+        (("tp",), ("pp",), ("batch",), ("prompt_tokens",), ("output_tokens",)),
         lambda path, scratch: ["predict", "--cases", str(path), "--out", str(scratch / "out.csv")],
     ),
     "records.csv": FileKind(
-        "records.csv", ".csv", _RECORDS, (("m",), ("n",), ("k",), ("time_s",)),
-        lambda path, scratch: ["calibrate", "fit", "--data", str(path.parent.parent), "--out",
-                               str(scratch / "profile.json")],
+        "records.csv",
+        ".csv",
+        _RECORDS,
+        (("m",), ("n",), ("k",), ("time_s",)),
+        lambda path, scratch: [
+            "calibrate",
+            "fit",
+            "--data",
+            str(path.parent.parent),
+            "--out",
+            str(scratch / "profile.json"),
+        ],
     ),
     "provenance.json": FileKind(
-        "provenance.json", ".json", _PROVENANCE, (),
+        "provenance.json",
+        ".json",
+        _PROVENANCE,
+        (),
         lambda path, scratch: ["calibrate", "fit", "--data", str(path.parent), "--out", str(scratch / "p.json")],
     ),
 }
@@ -150,21 +202,44 @@ def _csv_with_cell(kind: FileKind, column: str, cell: str) -> str:
 def _structured(draw: st.DrawFn, kind: FileKind) -> bytes:
     path = draw(st.sampled_from(kind.fields))
     if kind.suffix == ".csv":
-        return _csv_with_cell(kind, path[-1], draw(st.sampled_from(BAD_CELLS))).encode()
+        cells = BAD_CELLS
+        if kind.name == "records.csv":  # measurement tables are typed by pandas: '1e3' is 1000, a valid size
+            cells = tuple(c for c in cells if c != "1e3" and not (path[-1] == "time_s" and c == "1.5"))
+        return _csv_with_cell(kind, path[-1], draw(st.sampled_from(cells))).encode()
     data = json.loads(kind.base) if kind.suffix == ".json" else yaml.safe_load(kind.base)
-    value = draw(st.sampled_from(BAD_NUMBERS + (0,) * (path[-1] not in _ZERO_ALLOWED) + (_REMOVE,) * _required(kind, path)))
+    value = draw(
+        st.sampled_from(BAD_NUMBERS + (0,) * (path[-1] not in _ZERO_ALLOWED) + (_REMOVE,) * _required(kind, path))
+    )
     return _dump(kind, _set(data, path, value)).encode()
 
 
-_ZERO_ALLOWED = {"m_half", "n_half", "k_half", "prefill_seq_half", "decode_context_half", "kernel_latency_s",
-                 "latency_s", "latency_per_peer_s", "point_to_point_latency_s", "inter_node_latency_s", "launch_s",
-                 "per_layer_s", "per_step_s"}
+_ZERO_ALLOWED = {
+    "m_half",
+    "n_half",
+    "k_half",
+    "prefill_seq_half",
+    "decode_context_half",
+    "kernel_latency_s",
+    "latency_s",
+    "latency_per_peer_s",
+    "point_to_point_latency_s",
+    "inter_node_latency_s",
+    "launch_s",
+    "per_layer_s",
+    "per_step_s",
+}
 
 
 def _required(kind: FileKind, path: tuple[str, ...]) -> bool:
     return kind.name in ("config.json", "spec.yaml", "hardware.yaml") and path[-1] in (
-        "hidden_size", "num_attention_heads", "num_hidden_layers", "vocab_size", "total_params", "max_context",
-        "memory_gb", "hbm_bandwidth_gb_s",
+        "hidden_size",
+        "num_attention_heads",
+        "num_hidden_layers",
+        "vocab_size",
+        "total_params",
+        "max_context",
+        "memory_gb",
+        "hbm_bandwidth_gb_s",
     )
 
 
@@ -203,10 +278,19 @@ def _shape(kind: FileKind) -> st.SearchStrategy[bytes]:
     blank = st.sampled_from([b"", b" ", b"\n", b"\n\n  \t\n", b"\xef\xbb\xbf"])
     if kind.suffix == ".csv":
         header = kind.base.splitlines()[0].encode()
-        return blank | st.sampled_from([header + b"\n", b",,,\n", b"\"unclosed\n", b"a,b\n1,2,3,4\n", b"x\n1\n"])
+        return blank | st.sampled_from([header + b"\n", b",,,\n", b'"unclosed\n', b"a,b\n1,2,3,4\n", b"x\n1\n"])
     if kind.name == "provenance.json":
-        return blank | st.sampled_from([b"{}", b"[]", b"[1]", b'[{"dataset": "other", "citation": "", "device": "",'
-                                        b' "hardware": "h100-sxm"}]', b"[{}]", b"null", b'"text"'])
+        return blank | st.sampled_from(
+            [
+                b"{}",
+                b"[]",
+                b"[1]",
+                b'[{"dataset": "other", "citation": "", "device": "", "hardware": "h100-sxm"}]',
+                b"[{}]",
+                b"null",
+                b'"text"',
+            ]
+        )
     return blank | st.sampled_from([b"[]", b"[1, 2]", b"42", b'"text"', b"null", b"true", b"- a\n- b\n", b"{"])
 
 

@@ -52,7 +52,7 @@ def run_in_process(argv: list[str]) -> Outcome:
             code: int | None = main(argv)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:  # noqa: BLE001 - the point is to see what escapes
+        except BaseException:
             traceback.print_exc(file=err)
             code = 1
     return Outcome(tuple(argv), code, out.getvalue(), err.getvalue())

@@ -30,8 +30,20 @@ from simulator.simulation import Simulation, simulate
 
 # Architectures of every kind the simulator models: learned/rotary positions, MHA/GQA/MQA, sliding windows,
 # parallel blocks, MoE, MLA.
-MODELS = ("gpt3-125m", "opt-1.3b", "llama-3.2-1b", "llama-3.1-8b", "mistral-7b", "gemma-2-2b", "falcon-7b",
-          "gpt-j-6b", "mixtral-8x7b", "qwen2-57b-a14b", "deepseek-v3", "llama-3.1-70b")
+MODELS = (
+    "gpt3-125m",
+    "opt-1.3b",
+    "llama-3.2-1b",
+    "llama-3.1-8b",
+    "mistral-7b",
+    "gemma-2-2b",
+    "falcon-7b",
+    "gpt-j-6b",
+    "mixtral-8x7b",
+    "qwen2-57b-a14b",
+    "deepseek-v3",
+    "llama-3.1-70b",
+)
 HARDWARE = ("a100-sxm-80gb", "h100-sxm", "h200-sxm", "mi300x", "b200")
 RELATIVE_SLACK = 1e-9  # float rounding between separately evaluated cases
 
