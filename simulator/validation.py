@@ -57,8 +57,10 @@ def whole_number(text: object, low: int, high: int) -> int:
     if not _WHOLE.fullmatch(raw):
         raise InvalidNumber(f"must be a whole number in [{low:,}, {high:,}] (got '{shown(raw)}')")
     number = int(raw)
-    if not low <= number <= high:
-        raise InvalidNumber(f"must be in [{low:,}, {high:,}] (got {shown(raw)})")
+    if number < low:
+        raise InvalidNumber(f"must be ≥ {low:,} (got {shown(raw)}; valid: {low:,} to {high:,})")
+    if number > high:
+        raise InvalidNumber(f"must be ≤ {high:,} (got {shown(raw)}; valid: {low:,} to {high:,})")
     return number
 
 
@@ -72,8 +74,10 @@ def real_number(text: object, low: float, high: float, *, low_open: bool = False
         raise InvalidNumber(f"must be a number in {interval} (got '{shown(raw)}')") from None
     if not math.isfinite(number):
         raise InvalidNumber(f"must be a finite number in {interval} (got {shown(raw)})")
-    if number < low or (low_open and number == low) or number > high:
-        raise InvalidNumber(f"must be in {interval} (got {shown(raw)})")
+    if number < low or (low_open and number == low):
+        raise InvalidNumber(f"must be {'>' if low_open else '≥'} {low:g} (got {shown(raw)}; valid: {interval})")
+    if number > high:
+        raise InvalidNumber(f"must be ≤ {high:g} (got {shown(raw)}; valid: {interval})")
     return number
 
 
