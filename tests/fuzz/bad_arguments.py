@@ -55,6 +55,16 @@ BASES: dict[str, list[str]] = {
     "closed": ["closed", "--spec", SPEC, "--hardware", "h100-sxm", "--prompt", "16", "--output", "4", "--samples", "2"],
     "paper": ["paper", "--hardware", "a100-sxm-80gb"],
     "predict": ["predict", "--cases", CASES, "--out", "/tmp/idealrt-fuzz-predict.csv"],
+    "calibrate": [
+        "calibrate",
+        "fit",
+        "--end-to-end",
+        "megatron-a100",
+        "--free",
+        "gemm.peak_fraction",
+        "--out",
+        "/tmp/idealrt-fuzz-fit.json",
+    ],
 }
 
 # option → (commands it belongs to, kind of value)
@@ -81,6 +91,10 @@ OPTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "--prompt-dist": (("capacity",), "distribution"),
     "--output-dist": (("capacity",), "distribution"),
     "--plot": (("estimate", "plan", "paper"), "out_path"),
+    "--out": (("calibrate",), "out_path"),
+    "--base": (("calibrate",), "name"),
+    "--data": (("calibrate",), "name"),
+    "--free": (("calibrate",), "constants"),
 }
 # Refused only once the core redesign applies `simulator.validation.output_file` to `predict --out`
 # (simulator/cli/predict_cmd.py is theirs); counted apart by tests/fuzz_report.py.
@@ -186,6 +200,7 @@ VALUES: dict[str, st.SearchStrategy[str]] = {
     "price": _floats_outside(0.0, 1e6, low_inclusive=False),
     "distribution": _DISTRIBUTIONS,
     "out_path": st.sampled_from(UNWRITABLE),
+    "constants": st.one_of(_NAMES, st.sampled_from(["gemm", "gemm.", ".peak_fraction", "gemm.peak_fraction,x"])),
 }
 
 

@@ -35,5 +35,8 @@ def active_profile() -> str:
 settings.load_profile(active_profile())
 
 
+SCALE = [1.0]  # tests/fuzz_report.py --scale: fewer (or more) examples for a quick look
+
+
 def examples(kind: str) -> int:
-    return EXAMPLES[active_profile()][kind]
+    return max(1, round(EXAMPLES[active_profile()][kind] * SCALE[0]))
