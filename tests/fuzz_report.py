@@ -117,7 +117,7 @@ def main() -> int:
             print_tally("bad inputs, in-process", bad)
             print_tally("bad inputs, real processes", processes)
             pending_inputs(pending)
-            print_tally("pending the core redesign (predict --out type=output_file), not counted", pending)
+            print_tally("pending the core redesign (predict --out, explain numbers), not counted", pending)
     if not args.skip_valid:
         invariants(valid)
         print(f"valid cases: {valid.counts['cases']} (each with its prompt/output/batch neighbours, every profile)")

@@ -6,12 +6,13 @@ Three invariants fail today for causes outside this suite; their tests are xfail
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from fuzz import outcome, valid_cases
-from fuzz.settings import examples
+from fuzz import bad_arguments, outcome, valid_cases
+from fuzz.settings import NO_SHRINK, examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,21 +32,21 @@ def test_finite_non_negative_monotone_and_fits(case: valid_cases.Case) -> None:
 
 
 @pytest.mark.xfail(strict=False, reason=f"pending fidelity fix: {valid_cases.PENDING_FIXES['ideal_bound']}")
-@settings(max_examples=examples("valid_cases"))
+@settings(max_examples=examples("valid_cases"), phases=NO_SHRINK)
 @given(valid_cases.valid_cases())
 def test_ideal_is_a_lower_bound_of_every_profile(case: valid_cases.Case) -> None:
     _holds("ideal_bound", case)
 
 
 @pytest.mark.xfail(strict=False, reason=f"pending fidelity fix: {valid_cases.PENDING_FIXES['tpot_prompt']}")
-@settings(max_examples=examples("valid_cases"))
+@settings(max_examples=examples("valid_cases"), phases=NO_SHRINK)
 @given(valid_cases.valid_cases())
 def test_tpot_non_decreasing_in_prompt(case: valid_cases.Case) -> None:
     _holds("tpot_prompt", case)
 
 
 @pytest.mark.xfail(strict=False, reason=f"pending core-redesign fix: {valid_cases.PENDING_FIXES['memory_for']}")
-@settings(max_examples=examples("valid_cases"))
+@settings(max_examples=examples("valid_cases"), phases=NO_SHRINK)
 @given(valid_cases.valid_cases())
 def test_memory_for_agrees_with_simulate(case: valid_cases.Case) -> None:
     _holds("memory_for", case)
@@ -89,52 +90,32 @@ def test_predict_equals_estimate_row_by_row(rows: list[tuple[str, str, str, int,
         assert float(row["memory_bytes_per_accelerator"]) == float(sim.memory.total_bytes[0])
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        [
-            "estimate",
-            "--model",
-            "mixtral-8x7b",
-            "--hardware",
-            "h100-sxm",
-            "--tp",
-            "2",
-            "--prompt",
-            "3000",
-            "--output",
-            "77",
-            "--batch",
-            "5",
-            "--profile",
-            "auto",
-            "--json",
-        ],
-        [
-            "capacity",
-            "--model",
-            "llama-3.1-8b",
-            "--hardware",
-            "h100-sxm,a100-sxm-80gb",
-            "--qps",
-            "3",
-            "--prompt-dist",
-            "lognormal:900:0.8",
-            "--output-dist",
-            "uniform:16:300",
-            "--ttft-p99",
-            "2",
-            "--tpot",
-            "0.05",
-            "--json",
-        ],
-    ],
-    ids=["estimate", "capacity"],
-)
-def test_two_processes_give_bit_identical_output(argv: list[str]) -> None:
-    first, second = outcome.run_process(argv), outcome.run_process(argv)
+def test_two_processes_give_bit_identical_output(tmp_path: Path) -> None:
+    estimate = [
+        "estimate",
+        "--model",
+        "mixtral-8x7b",
+        "--hardware",
+        "h100-sxm",
+        "--tp",
+        "2",
+        "--prompt",
+        "3000",
+        "--output",
+        "77",
+        "--batch",
+        "5",
+        "--profile",
+        "auto",
+        "--json",
+    ]
+    first, second = outcome.run_process(estimate), outcome.run_process(estimate)
     assert first.exit_code == second.exit_code == 0, first.describe()
     assert first.stdout == second.stdout
-    record = json.loads(first.stdout)
-    numbers = [v for v in pd.json_normalize(record).to_numpy().ravel() if isinstance(v, float)]
+    numbers = [v for v in pd.json_normalize(json.loads(first.stdout)).to_numpy().ravel() if isinstance(v, float)]
     assert numbers and np.all(np.isfinite(numbers))
+    outputs = [tmp_path / "first.csv", tmp_path / "second.csv"]
+    for out in outputs:
+        ran = outcome.run_process(["predict", "--cases", bad_arguments.CASES, "--profile", "auto", "--out", str(out)])
+        assert ran.exit_code == 0, ran.describe()
+    assert outputs[0].read_bytes() == outputs[1].read_bytes()

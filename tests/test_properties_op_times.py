@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fuzz.settings import NO_SHRINK
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,7 +51,7 @@ PENDING_ABOVE_ONE = ("megatron-a100-2022", "h100-sxm-kernels")
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=_ABOVE_ONE) if n in PENDING_ABOVE_ONE else n for n in FITTED])
-@settings(max_examples=200, derandomize=True, database=None, deadline=None)
+@settings(max_examples=200, derandomize=True, database=None, deadline=None, phases=NO_SHRINK)
 @given(m=_sizes, n=_sizes, k=_sizes, tokens=_sizes, group=st.sampled_from([2, 4, 8]))
 def test_no_op_faster_than_ideal(name: str, m: float, n: float, k: float, tokens: float, group: int) -> None:
     profile = load_profile(name)

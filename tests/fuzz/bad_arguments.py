@@ -98,7 +98,13 @@ OPTIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 # Refused only once the core redesign applies `simulator.validation.output_file` to `predict --out`
 # (simulator/cli/predict_cmd.py is theirs); counted apart by tests/fuzz_report.py.
-PENDING_OPTIONS: dict[str, tuple[tuple[str, ...], str]] = {"--out": (("predict",), "out_path")}
+# `explain` (simulator/cli/explain_cmd.py, theirs too) reads its numbers with type=int.
+PENDING_OPTIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "--out": (("predict",), "out_path"),
+    "--context": (("explain",), "tokens"),
+    "--batch": (("explain",), "count"),
+    "--prompt": (("explain",), "tokens"),
+}
 
 # Upper limits the tool documents (simulator/validation.py); values beyond them are bad.
 TOO_MANY_TOKENS = 2**24 + 1

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 CI, FUZZ = "ci", "fuzz"
 # Examples per property test; a module's `examples(kind)` scales them by profile.
 EXAMPLES = {
-    CI: {"bad_arguments": 60, "bad_files": 60, "valid_cases": 25, "processes": 3},
+    CI: {"bad_arguments": 60, "bad_files": 60, "valid_cases": 25, "processes": 2},
     FUZZ: {"bad_arguments": 6000, "bad_files": 4500, "valid_cases": 2100, "processes": 40},
 }
 _COMMON = {
@@ -23,6 +23,10 @@ _COMMON = {
 }
 settings.register_profile(CI, **_COMMON)
 settings.register_profile(FUZZ, **_COMMON)
+
+
+# For tests marked xfail until a fix lands elsewhere: find a counterexample, do not spend minutes shrinking it.
+NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 
 
 def active_profile() -> str:
