@@ -98,7 +98,7 @@ def print_tally(title: str, tally: Tally) -> None:
                 print(f"    {verdict}: {detail[:400]}")
 
 
-VERDICTS = ("rejected", "traceback", "multi_line", "accepted", "wrong_exit")
+VERDICTS = ("rejected", "traceback", "multi_line", "accepted", "wrong_exit", "timeout")
 
 
 def main() -> int:

@@ -55,6 +55,7 @@ BASES: dict[str, list[str]] = {
     "closed": ["closed", "--spec", SPEC, "--hardware", "h100-sxm", "--prompt", "16", "--output", "4", "--samples", "2"],
     "paper": ["paper", "--hardware", "a100-sxm-80gb"],
     "predict": ["predict", "--cases", CASES, "--out", "/tmp/idealrt-fuzz-predict.csv"],
+    "explain": ["explain", "--model", "gpt3-125m", "--phase", "decode", "--op", "attention"],
     "calibrate": [
         "calibrate",
         "fit",

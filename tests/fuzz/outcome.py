@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import signal
 import subprocess
 import sys
 import traceback
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-Verdict = Literal["rejected", "traceback", "multi_line", "accepted", "wrong_exit"]
+Verdict = Literal["rejected", "traceback", "multi_line", "accepted", "wrong_exit", "timeout"]
+# A bad input must be refused quickly; one still running after this long is recorded as a timeout.
+IN_PROCESS_LIMIT_S = 60
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -27,6 +30,8 @@ class Outcome:
 
     @property
     def verdict(self) -> Verdict:
+        if self.exit_code is None:
+            return "timeout"
         if "Traceback (most recent call last)" in self.stderr:
             return "traceback"
         if self.exit_code == 0:
@@ -47,27 +52,46 @@ def run_in_process(argv: list[str]) -> Outcome:
     from simulator.cli import main
 
     out, err = io.StringIO(), io.StringIO()
+    previous = signal.signal(signal.SIGALRM, _too_slow)
+    signal.setitimer(signal.ITIMER_REAL, IN_PROCESS_LIMIT_S)
+    code: int | None
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code: int | None = main(argv)
+            code = main(argv)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
+        except _TooSlow:
+            code = None
         except BaseException:
             traceback.print_exc(file=err)
             code = 1
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
     return Outcome(tuple(argv), code, out.getvalue(), err.getvalue())
+
+
+class _TooSlow(BaseException):
+    pass
+
+
+def _too_slow(signum: int, frame: object) -> None:
+    raise _TooSlow
 
 
 def run_process(argv: list[str], timeout_s: float = 120.0) -> Outcome:
     """`python -m simulator.cli …` in a fresh interpreter, importing this checkout."""
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "LC_ALL": "C.UTF-8"}
-    done = subprocess.run(
-        [sys.executable, "-m", "simulator.cli", *argv],
-        capture_output=True,
-        env=env,
-        cwd=REPO,
-        timeout=timeout_s,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "simulator.cli", *argv],
+            capture_output=True,
+            env=env,
+            cwd=REPO,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return Outcome(tuple(argv), None, "", "")
     decode = lambda data: data.decode("utf-8", errors="replace")  # noqa: E731
     return Outcome(tuple(argv), done.returncode, decode(done.stdout), decode(done.stderr))
