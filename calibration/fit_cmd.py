@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from simulator.errors import UserError, shown
-from simulator.validation import output_file
+from simulator.validation import input_folder, output_file
 
 # The shipped data directory, named here without importing the data store (pandas) at parser construction.
 SHIPPED_DATA_DIR = Path(__file__).parent / "data"
@@ -26,7 +26,9 @@ def add_fit_command(commands: argparse._SubParsersAction) -> None:
         "fit --free constants to request timings on top of a --base profile, choosing the stack's behaviours "
         "(LM head on all prompt positions or not; naive or flash attention) by which fits best. Deterministic.",
     )
-    fit.add_argument("--data", type=Path, default=SHIPPED_DATA_DIR, help="data directory (default: shipped data)")
+    fit.add_argument(
+        "--data", type=input_folder, default=SHIPPED_DATA_DIR, help="data directory (default: shipped data)"
+    )
     fit.add_argument("--out", type=output_file, required=True, help="profile JSON to write")
     fit.add_argument("--hardware", help="kernel recipe on the shipped datasets registered for this hardware id")
     fit.add_argument("--end-to-end", dest="end_to_end", help="comma-separated end-to-end datasets to fit")
@@ -105,7 +107,9 @@ def add_validate_command(commands: argparse._SubParsersAction) -> None:
         default=",".join(s for s in SECTIONS if s != "cpu"),
         help=f"comma-separated, among {', '.join(SECTIONS)}",
     )
-    validate.add_argument("--cpu-data", type=Path, help="a `calibrate measure --device cpu` directory (adds cpu)")
+    validate.add_argument(
+        "--cpu-data", type=input_folder, help="a `calibrate measure --device cpu` directory (adds cpu)"
+    )
     validate.add_argument("--plot", type=output_file, help="predicted-vs-measured scatter (PNG)")
     validate.add_argument("--json", action="store_true")
     validate.set_defaults(handler=run_validate)

@@ -25,7 +25,7 @@ from simulator.errors import UserError, shown
 MAX_TOKENS = 2**24
 MAX_BATCH = 2**20
 MAX_DEGREE = 2**16
-MAX_SEED = 2**64 - 1
+MAX_SEED = 2**63 - 1  # a signed 64-bit integer, as seeds are stored and printed
 MAX_QPS = 1e9
 MAX_DURATION_S = 1e6
 MAX_PRICE_USD_PER_HOUR = 1e6
@@ -138,6 +138,19 @@ def name_or_path(what: str) -> Callable[[str], object]:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     return convert
+
+
+def input_folder(text: str) -> Path:
+    """argparse `type=` for a folder to read (a data directory)."""
+    try:
+        path = Path(check_path_text(text, "data folder"))
+        if not path.is_dir():
+            raise UserError(f"data folder '{shown(text)}' {'is a file' if path.exists() else 'does not exist'}")
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"data folder '{shown(text)}': {exc.strerror or exc}") from None
+    return path
 
 
 def output_file(text: str) -> Path:
