@@ -53,8 +53,9 @@ PENDING_FIXES = {
     "efficiency at 1 and refits the shipped profiles",
     "tpot_prompt": "decode attention memory time scales the Q/O bytes by the context curve c/(c + half); the "
     "fidelity fix makes decode attention time non-decreasing in the context",
-    "memory_for": "placement.memory_for counts activations from the prefill pass only; the core redesign makes it "
-    "share the simulation's memory accounting",
+    "memory_for": "simulate applies the profile's naive_attention behaviour to the deployment (simulation.py) but "
+    "placement.memory_for does not, so under megatron-a100-2022 it omits the materialized score matrix from the "
+    "activations; the core redesign makes both share one memory accounting",
 }
 
 
