@@ -9,7 +9,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from simulator.errors import UserError
+from simulator.errors import UserError, shown
+from simulator.validation import input_folder, output_file
 
 # The shipped data directory, named here without importing the data store (pandas) at parser construction.
 SHIPPED_DATA_DIR = Path(__file__).parent / "data"
@@ -26,8 +27,10 @@ def add_fit_command(commands: argparse._SubParsersAction) -> None:
         "fit --free constants to request timings on top of a --base profile, choosing the stack's behaviours "
         "(LM head on all prompt positions or not; naive or flash attention) by which fits best. Deterministic.",
     )
-    fit.add_argument("--data", type=Path, default=SHIPPED_DATA_DIR, help="data directory (default: shipped data)")
-    fit.add_argument("--out", type=Path, required=True, help="profile JSON to write")
+    fit.add_argument(
+        "--data", type=input_folder, default=SHIPPED_DATA_DIR, help="data directory (default: shipped data)"
+    )
+    fit.add_argument("--out", type=output_file, required=True, help="profile JSON to write")
     fit.add_argument("--hardware", help="kernel recipe on the shipped datasets registered for this hardware id")
     fit.add_argument("--end-to-end", dest="end_to_end", help="comma-separated end-to-end datasets to fit")
     fit.add_argument("--base", default="ideal", help="end-to-end: profile supplying the constants not fitted")
@@ -60,13 +63,20 @@ def run_fit(args: argparse.Namespace) -> int:
 
     if args.end_to_end:
         datasets = [name.strip() for name in args.end_to_end.split(",") if name.strip()]
-        free = tuple(args.free.split(",")) if args.free else MEGATRON_FREE
+        free = tuple(name.strip() for name in args.free.split(",")) if args.free is not None else MEGATRON_FREE
+        base = load_profile(args.base)
+        unknown = [name for name in free if name not in base.params()]
+        if unknown:
+            raise UserError(
+                f"--free: unknown profile constant(s) {shown(', '.join(unknown))}; "
+                f"known: {', '.join(sorted(base.params()))}"
+            )
         initial = {name: MEGATRON_INITIAL.get(name, 1e-4 if name.endswith("_s") else 0.5) for name in free}
         profile, _ = end_to_end_profile(
             name=args.name or "-".join(datasets),
             description=f"fitted end to end on {', '.join(datasets)}",
             datasets=datasets,
-            base=load_profile(args.base),
+            base=base,
             free_names=free,
             initial=initial,
             data_dir=args.data,
@@ -106,8 +116,10 @@ def add_validate_command(commands: argparse._SubParsersAction) -> None:
         default=",".join(s for s in SECTIONS if s != "cpu"),
         help=f"comma-separated, among {', '.join(SECTIONS)}",
     )
-    validate.add_argument("--cpu-data", type=Path, help="a `calibrate measure --device cpu` directory (adds cpu)")
-    validate.add_argument("--plot", type=Path, help="predicted-vs-measured scatter (PNG)")
+    validate.add_argument(
+        "--cpu-data", type=input_folder, help="a `calibrate measure --device cpu` directory (adds cpu)"
+    )
+    validate.add_argument("--plot", type=output_file, help="predicted-vs-measured scatter (PNG)")
     validate.add_argument("--json", action="store_true")
     validate.set_defaults(handler=run_validate)
 

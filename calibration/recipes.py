@@ -16,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
+from calibration.fit.coverage import require_coverage, unmeasured_collective_constants
 from calibration.fit.endtoend import EndToEndFit, describe, fit_end_to_end, leave_one_group_out
 from calibration.fit.kernels import CLASS_CONSTANTS, ClassFit, fit_op_class, op_class
 from calibration.fit.parameters import select
 from calibration.fit.statistics import summarize
+from calibration.fit.targets import op_targets
 from calibration.records import EndToEndMeasurement, OpMeasurement
-from calibration.store import SHIPPED_DATA_DIR, read_e2e_records, read_op_records, read_provenance
+from calibration.store import SHIPPED_DATA_DIR, provenance_of, read_e2e_records, read_op_records, read_provenance
 from simulator.errors import UserError
 from simulator.profile import IDEAL, Behaviours, FitStatistics, Profile, Provenance
 
@@ -90,9 +92,17 @@ def kernel_profile(
     records = [r for r in read_op_records(data_dir) if plan.keep(r)]
     constants = dict(base.params()) | (borrowed or {})
     fits = []
+    unmeasured: dict[str, str] = {}
     for class_name, datasets in plan.datasets.items():
         chosen = [r for r in records if r.dataset in datasets and op_class(r) == class_name]
         names = _constants_with_data(class_name, chosen)
+        targets = op_targets(chosen, provenance, data_dir)
+        require_coverage(targets, names, f"the {class_name} constants of {hardware}")
+        missing = unmeasured_collective_constants(targets, names)
+        unmeasured |= missing
+        names = tuple(name for name in names if name not in missing)
+        if not names:
+            raise UserError(f"refusing to fit the {class_name} constants of {hardware}: the data determine none")
         fit = fit_op_class(chosen, provenance, data_dir, constants, class_name, names)
         constants |= fit.constants
         fits.append(fit)
@@ -130,7 +140,16 @@ def kernel_profile(
                 by_group=groups,
             ),
             "provenance": Provenance(
-                command=command, date=_today(), notes=_borrowed_note(borrowed) if borrowed else ""
+                command=command,
+                date=_today(),
+                notes="; ".join(
+                    note
+                    for note in (
+                        _borrowed_note(borrowed) if borrowed else "",
+                        _unmeasured_note(unmeasured, base.name),
+                    )
+                    if note
+                ),
             ),
         }
     )
@@ -148,6 +167,8 @@ def measured_kernel_profile(data_dir: Path, command: str = "") -> tuple[Profile,
     datasets: dict[str, tuple[str, ...]] = {}
     for record in records:
         datasets[op_class(record)] = tuple(sorted({*datasets.get(op_class(record), ()), record.dataset}))
+    for dataset in sorted({record.dataset for record in records}):
+        provenance_of(provenance, dataset, data_dir)
     hardware = dataset_hardware(provenance[records[0].dataset], data_dir)
     software = "; ".join(sorted({provenance[d].software for group in datasets.values() for d in group}))
     profile, fits = kernel_profile(
@@ -175,6 +196,13 @@ def _constants_with_data(class_name: str, records: Sequence[OpMeasurement]) -> t
         if "attention_prefill" not in kinds:
             names = tuple(n for n in names if "prefill" not in n)
     return names
+
+
+def _unmeasured_note(unmeasured: dict[str, str], base_name: str) -> str:
+    if not unmeasured:
+        return ""
+    listed = ", ".join(f"{name} ({why})" for name, why in sorted(unmeasured.items()))
+    return f"not fitted, kept from '{base_name}' because the data cannot show them: {listed}"
 
 
 def _borrowed_note(borrowed: dict[str, float]) -> str:
@@ -233,6 +261,8 @@ def end_to_end_profile(
     records = [r for r in read_e2e_records(data_dir) if r.dataset in datasets]
     if not records:
         raise UserError(f"no end-to-end records in {', '.join(datasets)}")
+    for dataset in sorted({record.dataset for record in records}):
+        provenance_of(provenance, dataset, data_dir)
     base_constants = base.params()
     free = select(free_names, base_constants)
     options = {} if behaviour_options is None else {"behaviour_options": behaviour_options}

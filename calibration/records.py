@@ -14,17 +14,22 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 OpKind = Literal["gemm", "attention_prefill", "attention_decode", "elementwise", "collective"]
 E2EMetric = Literal["e2e", "ttft", "tpot"]
+# Ids become file names (ops/<dataset>.csv, models/<model>.yaml): one name, no folders or control characters.
+DATASET_ID = r"^[A-Za-z0-9][A-Za-z0-9._+\-]{0,199}$"
+FILE_NAME = r"^[^\x00-\x1f\x7f]{1,1024}$"
 
 
 class Provenance(BaseModel):
     """Where a dataset came from. Published data: `citation` is the URL at a commit; measured data: the command."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    dataset: str = Field(description="short id, e.g. 'vidur-a100-gemm' or 'measured-cpu-2026-11-29'")
+    dataset: str = Field(
+        pattern=DATASET_ID, description="short id, e.g. 'vidur-a100-gemm' or 'measured-cpu-2026-11-29'"
+    )
     citation: str
     device: str = Field(description="the device as the source names it, e.g. 'NVIDIA A100-SXM4-80GB'")
-    hardware: str = Field(description="our hardware id or spec path the rows are predicted on")
+    hardware: str = Field(pattern=FILE_NAME, description="our hardware id or spec path the rows are predicted on")
     software: str = Field(default="", description="framework, library, driver versions")
     date: str = Field(default="", description="when measured (ISO date) or published")
     method: str = Field(default="", description="timing method: warm-ups, repeats, statistic, timer")
@@ -34,9 +39,9 @@ class Provenance(BaseModel):
 class OpMeasurement(BaseModel):
     """One op timing. Columns not used by an op kind stay empty (None)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    dataset: str
+    dataset: str = Field(pattern=DATASET_ID)
     op: OpKind
     name: str = Field(default="", description="the source's op name, e.g. 'mlp_up_proj', 'rmsnorm', 'copy'")
     dtype: str = Field(description="math/storage format: fp16, bf16, fp8, fp32")
@@ -88,10 +93,10 @@ class EndToEndMeasurement(BaseModel):
     `model` is a catalog id or the id of a spec shipped with the dataset (calibration/data/models/).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    dataset: str
-    model: str
+    dataset: str = Field(pattern=DATASET_ID)
+    model: str = Field(pattern=DATASET_ID, description="catalog id, or the id of a spec in the dataset's models/")
     tp: int = Field(default=1, ge=1)
     pp: int = Field(default=1, ge=1)
     ep: int = Field(default=1, ge=1)

@@ -18,7 +18,8 @@ import pandas as pd
 from pydantic import BaseModel, ValidationError
 
 from calibration.records import EndToEndMeasurement, OpMeasurement, Provenance
-from simulator.errors import UserError, first_validation_problem
+from simulator.errors import UserError, first_validation_problem, shown
+from simulator.files import read_csv, read_list, validated
 
 SHIPPED_DATA_DIR = Path(__file__).parent / "data"
 
@@ -35,14 +36,14 @@ def write_records(records: Iterable[BaseModel], path: Path) -> None:
 
 
 def read_records(path: Path, record_type: type[Record]) -> list[Record]:
-    frame = pd.read_csv(path, keep_default_na=True)
+    frame = read_csv(path, "measurement table", keep_default_na=True)
     records = []
     for line, row in enumerate(frame.to_dict(orient="records"), start=2):
         clean = {key: value for key, value in row.items() if not _is_missing(value)}
         try:
             records.append(record_type.model_validate(clean))
         except ValidationError as exc:
-            raise UserError(f"{path}:{line}: {first_validation_problem(exc)}") from None
+            raise UserError(f"{shown(str(path))}:{line}: {first_validation_problem(exc)}") from None
     return records
 
 
@@ -58,8 +59,19 @@ def read_provenance(data_dir: Path = SHIPPED_DATA_DIR) -> dict[str, Provenance]:
     path = data_dir / "provenance.json"
     if not path.exists():
         return {}
-    entries = [Provenance.model_validate(entry) for entry in json.loads(path.read_text())]
+    entries = [validated(Provenance, entry, path) for entry in read_list(path, "provenance")]
     return {entry.dataset: entry for entry in entries}
+
+
+def provenance_of(provenance: dict[str, Provenance], dataset: str, data_dir: Path) -> Provenance:
+    """The entry of a dataset that records name; a one-line error when provenance.json lacks it."""
+    if dataset not in provenance:
+        listed = ", ".join(sorted(provenance)) or "none"
+        raise UserError(
+            f"{shown(str(data_dir / 'provenance.json'))}: no entry for dataset '{shown(dataset)}' that the "
+            f"measurements name (entries: {shown(listed)})"
+        )
+    return provenance[dataset]
 
 
 def write_provenance(entries: Iterable[Provenance], data_dir: Path) -> None:

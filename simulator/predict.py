@@ -22,11 +22,12 @@ import pyarrow.compute as pc
 
 from simulator.bands import prediction_band
 from simulator.context_limits import context_overflow
-from simulator.errors import UserError
+from simulator.errors import UserError, shown
 from simulator.estimate import EstimateInputs, build_deployment
 from simulator.parameters import parameter_counts
 from simulator.profile import Profile, resolve_profile
 from simulator.simulation import simulate
+from simulator.validation import CASE_COLUMN_LIMITS, MAX_BATCH
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -211,15 +212,20 @@ def _integers(column: pa.ChunkedArray, name: str, source: str, first_line: int) 
             try:
                 int(cell)
             except ValueError:
+                high = CASE_COLUMN_LIMITS.get(name, MAX_BATCH)
                 raise UserError(
-                    f"{source}:{first_line + index}: column '{name}' must be a whole number (got '{cell}')"
+                    f"{source}:{first_line + index}: column '{name}' must be a whole number in [1, {high:,}] "
+                    f"(got '{shown(cell)}')"
                 ) from None
         raise UserError(f"{source}: column '{name}' holds numbers too large for a whole number") from None
     numbers = values.to_numpy()
-    small = np.flatnonzero(numbers < 1)
-    if len(small):
-        line = first_line + int(small[0])
-        raise UserError(f"{source}:{line}: column '{name}' must be ≥ 1 (got {int(numbers[small[0]])})")
+    high = CASE_COLUMN_LIMITS.get(name, MAX_BATCH)
+    outside = np.flatnonzero((numbers < 1) | (numbers > high))
+    if len(outside):
+        line = first_line + int(outside[0])
+        raise UserError(
+            f"{source}:{line}: column '{name}' must be a whole number in [1, {high:,}] (got {int(numbers[outside[0]])})"
+        )
     return pa.array(numbers)
 
 
@@ -380,7 +386,7 @@ def predict_file(
     number of cases written."""
     if not cases.is_file():
         raise UserError(f"cases file not found: {cases}")
-    source = str(cases)
+    source = shown(str(cases))
     reporter = _Progress(sys.stderr if progress else None)
     writer: Any = None
     written = 0

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulator.errors import UserError, unknown_name_error
-from simulator.files import read_mapping, validated
+from simulator.errors import UserError, shown, unknown_name_error
+from simulator.files import check_path_text, read_mapping, validated
 
 if TYPE_CHECKING:
     from hardware_specs.schema import HardwareSpec
@@ -27,7 +27,7 @@ _Size = Field(default=0.0, ge=0)
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class GemmModel(_Section):
@@ -117,7 +117,7 @@ class Provenance(_Section):
 
 
 class Profile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     schema_version: Literal[1] = SCHEMA_VERSION
     name: str
@@ -178,12 +178,12 @@ def load_profile(name_or_path: str) -> Profile:
     """`ideal`, a shipped profile name, or a path to a profile JSON file."""
     if name_or_path == "ideal":
         return IDEAL
+    check_path_text(name_or_path, "profile")
     if name_or_path.endswith(".json") or "/" in name_or_path:
         return _read(Path(name_or_path))
-    path = PROFILES_DIR / f"{name_or_path}.json"
-    if not path.exists():
+    if name_or_path not in shipped_profile_names():
         raise unknown_name_error("profile", name_or_path, [*shipped_profile_names(), "auto"])
-    return _read(path)
+    return _read(PROFILES_DIR / f"{name_or_path}.json")
 
 
 def resolve_profile(name_or_path: str, hardware: str | HardwareSpec) -> tuple[Profile, str]:
@@ -228,5 +228,7 @@ def write_profile(profile: Profile, path: Path) -> None:
 def _read(path: Path) -> Profile:
     data = read_mapping(path, "profile")
     if data.get("schema_version") not in (None, SCHEMA_VERSION):
-        raise UserError(f"{path}: profile schema_version {data.get('schema_version')} is not {SCHEMA_VERSION}")
+        raise UserError(
+            f"{path}: profile schema_version {shown(str(data.get('schema_version')))} is not {SCHEMA_VERSION}"
+        )
     return validated(Profile, data, path)

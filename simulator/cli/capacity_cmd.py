@@ -28,11 +28,13 @@ from simulator.cli.common import (
     add_price_argument,
     add_profile_argument,
     console,
+    hardware_list,
     print_json,
     print_warnings,
     seconds,
 )
 from simulator.planner.options import CONFIRM_REQUESTS, DEFAULT_MAX_DEVICES
+from simulator.validation import DEGREE, DURATION_S, QPS, name_or_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,17 +52,24 @@ def register(commands: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", required=True, help="catalog id (see `idealrt models`) or a config.json path")
+    parser.add_argument(
+        "--model",
+        required=True,
+        type=name_or_path("model"),
+        help="catalog id (see `idealrt models`) or a config.json path",
+    )
     parser.add_argument("--hardware", required=True, help="catalog id(s), comma-separated")
-    parser.add_argument("--qps", type=float, required=True, help="requests per second arriving (Poisson)")
+    parser.add_argument("--qps", type=QPS, required=True, help="requests per second arriving (Poisson)")
     parser.add_argument("--prompt-dist", required=True, help=f"prompt tokens per request: {DISTRIBUTIONS}")
     parser.add_argument("--output-dist", required=True, help=f"output tokens per request: {DISTRIBUTIONS}")
-    parser.add_argument("--ttft-p99", type=float, required=True, help="target 99th-percentile time to first token, s")
-    parser.add_argument("--tpot", type=float, required=True, help="target mean time per output token, s")
+    parser.add_argument(
+        "--ttft-p99", type=DURATION_S, required=True, help="target 99th-percentile time to first token, s"
+    )
+    parser.add_argument("--tpot", type=DURATION_S, required=True, help="target mean time per output token, s")
     add_profile_argument(parser, default="auto")
     parser.add_argument(
         "--max-devices",
-        type=int,
+        type=DEGREE,
         default=DEFAULT_MAX_DEVICES,
         help=f"largest layout of one replica, devices (default {DEFAULT_MAX_DEVICES})",
     )
@@ -86,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     prompt = parse_distribution(args.prompt_dist, "--prompt-dist")
     output = parse_distribution(args.output_dist, "--output-dist")
     targets = Targets(ttft_p99_s=args.ttft_p99, tpot_s=args.tpot)
-    hardware = [name.strip() for name in args.hardware.split(",") if name.strip()]
+    hardware = hardware_list(args.hardware)
     frame = capacity_frame(
         args.model,
         hardware,

@@ -21,6 +21,7 @@ from simulator.cli.common import (
     seconds,
 )
 from simulator.examples_dir import EXAMPLES_DIR, shipped_example
+from simulator.validation import BATCH, SAMPLES, SEED, TOKENS, name_or_path
 
 UNITS = {
     "ttft_s": "time to first token",
@@ -41,15 +42,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--spec",
         required=True,
+        type=name_or_path("partial spec"),
         help=f"partial spec YAML, or the name of a shipped example (in {EXAMPLES_DIR}: "
         f"{', '.join(sorted(path.stem for path in EXAMPLES_DIR.glob('*.yaml')))})",
     )
-    parser.add_argument("--hardware", required=True, help="catalog id (see `idealrt hardware`)")
-    parser.add_argument("--prompt", type=int, required=True, help="prompt tokens per sequence")
-    parser.add_argument("--output", type=int, required=True, help="output tokens per sequence")
-    parser.add_argument("--batch", type=int, default=1, help="sequences per request (default 1)")
-    parser.add_argument("--samples", type=int, default=100, help="architectures to accept (default 100)")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument(
+        "--hardware", required=True, type=name_or_path("hardware"), help="catalog id (see `idealrt hardware`)"
+    )
+    parser.add_argument("--prompt", type=TOKENS, required=True, help="prompt tokens per sequence")
+    parser.add_argument("--output", type=TOKENS, required=True, help="output tokens per sequence")
+    parser.add_argument("--batch", type=BATCH, default=1, help="sequences per request (default 1)")
+    parser.add_argument("--samples", type=SAMPLES, default=100, help="architectures to accept (default 100)")
+    parser.add_argument("--seed", type=SEED, default=0, help="sampling seed (default 0)")
     add_profile_argument(parser, default="auto")
     add_dtype_arguments(parser)
     add_price_argument(parser)

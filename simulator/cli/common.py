@@ -10,21 +10,28 @@ from typing import TYPE_CHECKING, Any
 
 from simulator.defaults import DEFAULT_PROFILE
 from simulator.dtypes import BYTES_PER_ELEMENT
+from simulator.validation import DEGREE, name_or_path
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 
 def add_deployment_arguments(parser: argparse.ArgumentParser, *, hardware_required: bool = True) -> None:
-    parser.add_argument("--model", required=True, help="catalog id (see `idealrt models`) or a config.json path")
+    parser.add_argument(
+        "--model",
+        required=True,
+        type=name_or_path("model"),
+        help="catalog id (see `idealrt models`) or a config.json path",
+    )
     parser.add_argument(
         "--hardware",
         required=hardware_required,
+        type=name_or_path("hardware"),
         help="catalog id (see `idealrt hardware`) or a hardware spec YAML path",
     )
-    parser.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (default 1)")
-    parser.add_argument("--pp", type=int, default=1, help="pipeline-parallel stages (default 1)")
-    parser.add_argument("--ep", type=int, default=1, help="expert-parallel groups (MoE only; default 1)")
+    parser.add_argument("--tp", type=DEGREE, default=1, help="tensor-parallel degree (default 1)")
+    parser.add_argument("--pp", type=DEGREE, default=1, help="pipeline-parallel stages (default 1)")
+    parser.add_argument("--ep", type=DEGREE, default=1, help="expert-parallel groups (MoE only; default 1)")
     add_dtype_arguments(parser)
 
 
@@ -50,10 +57,21 @@ def add_dtype_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def hardware_list(text: str) -> list[str]:
+    """`--hardware a,b`: the ids, at least one."""
+    from simulator.errors import UserError, shown
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UserError(f"--hardware '{shown(text)}': give at least one hardware id (comma-separated)")
+    return names
+
+
 def add_profile_argument(parser: argparse.ArgumentParser, default: str = DEFAULT_PROFILE) -> None:
     parser.add_argument(
         "--profile",
         default=default,
+        type=name_or_path("profile"),
         help=f"ideal | auto | a shipped profile name | a profile.json path (default {default})",
     )
 
@@ -83,13 +101,26 @@ def print_warnings(frame: Any) -> None:
 
 
 def print_json(value: Any) -> None:
-    json.dump(value, sys.stdout, indent=2, allow_nan=False, default=_jsonable)
+    """Strict JSON (no NaN or Infinity literals): a number that is not finite is written as null."""
+    json.dump(_finite(value), sys.stdout, indent=2, allow_nan=False, default=_jsonable)
     sys.stdout.write("\n")
 
 
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
+    if hasattr(value, "tolist"):
+        return _finite(value.tolist())
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 

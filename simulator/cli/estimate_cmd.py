@@ -18,6 +18,7 @@ from simulator.cli.common import (
     seconds,
     si,
 )
+from simulator.validation import BATCH, TOKENS, output_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,9 +32,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "estimate", help="time, memory and per-op breakdown of one request", description=__doc__
     )
     add_deployment_arguments(parser)
-    parser.add_argument("--batch", type=int, default=1, help="sequences in the request (default 1)")
-    parser.add_argument("--prompt", type=int, required=True, help="prompt tokens per sequence")
-    parser.add_argument("--output", type=int, required=True, help="output tokens per sequence")
+    parser.add_argument("--batch", type=BATCH, default=1, help="sequences in the request (default 1)")
+    parser.add_argument("--prompt", type=TOKENS, required=True, help="prompt tokens per sequence")
+    parser.add_argument("--output", type=TOKENS, required=True, help="output tokens per sequence")
     add_profile_argument(parser)
     parser.add_argument("--naive-attention", action="store_true", help="materialize the score matrix in HBM")
     head = parser.add_mutually_exclusive_group()
@@ -66,7 +67,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--plot",
-        type=Path,
+        type=output_file,
         metavar="FILE",
         help="write a roofline PNG to FILE and, next to it, the time by op class "
         "(FILE_time.png) and, under a calibrated profile, the ideal → calibrated parts "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -20,6 +19,7 @@ from simulator.cli.common import add_profile_argument, console, print_json
 from simulator.dtypes import BYTES_PER_ELEMENT
 from simulator.errors import UserError
 from simulator.planner.options import PAPER_WEIGHTS_DTYPE
+from simulator.validation import PRICE, name_or_path, output_file
 
 if TYPE_CHECKING:
     from simulator.planner.idealized import PaperComparison
@@ -34,11 +34,16 @@ INTERPOLATIONS = ("helm", "linear")
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("paper", help="the paper's idealized runtime and cost per model", description=__doc__)
-    parser.add_argument("--hardware", default=DEFAULT_HARDWARE, help=f"catalog id (default {DEFAULT_HARDWARE})")
+    parser.add_argument(
+        "--hardware",
+        default=DEFAULT_HARDWARE,
+        type=name_or_path("hardware"),
+        help=f"catalog id (default {DEFAULT_HARDWARE})",
+    )
     add_profile_argument(parser, default=DEFAULT_PROFILE)
     parser.add_argument(
         "--price-usd-per-hour",
-        type=float,
+        type=PRICE,
         default=None,
         help="per device-hour (default: the paper's $4.096 on A100s, else the catalog's)",
     )
@@ -66,7 +71,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="α_p between tabulated prompt sizes: helm (smallest size ≥ p scaled by p/size; default) or linear",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list, one object per model")
-    parser.add_argument("--plot", type=Path, metavar="FILE", help="write a PNG of α_p against prompt size")
+    parser.add_argument("--plot", type=output_file, metavar="FILE", help="write a PNG of α_p against prompt size")
     parser.set_defaults(handler=run)
 
 

@@ -14,12 +14,14 @@ from simulator.cli.common import (
     add_price_argument,
     add_profile_argument,
     console,
+    hardware_list,
     print_json,
     print_warnings,
     seconds,
     si,
 )
 from simulator.planner.options import DEFAULT_MAX_DEVICES, OBJECTIVES, SLO_OBJECTIVE
+from simulator.validation import BATCH, COUNT, DEGREE, TOKENS, name_or_path, output_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,12 +33,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "plan", help="rank every feasible layout and batch; cost–latency Pareto front", description=__doc__
     )
-    parser.add_argument("--model", required=True, help="catalog id (see `idealrt models`) or a config.json path")
+    parser.add_argument(
+        "--model",
+        required=True,
+        type=name_or_path("model"),
+        help="catalog id (see `idealrt models`) or a config.json path",
+    )
     parser.add_argument("--hardware", required=True, help="catalog id(s), comma-separated (h100-sxm,a100-sxm-80gb)")
-    parser.add_argument("--prompt", type=int, required=True, help="prompt tokens per sequence")
-    parser.add_argument("--output", type=int, required=True, help="output tokens per sequence")
+    parser.add_argument("--prompt", type=TOKENS, required=True, help="prompt tokens per sequence")
+    parser.add_argument("--output", type=TOKENS, required=True, help="output tokens per sequence")
     batch = parser.add_mutually_exclusive_group()
-    batch.add_argument("--batch", type=int, default=1, help="sequences per request (default 1)")
+    batch.add_argument("--batch", type=BATCH, default=1, help="sequences per request (default 1)")
     batch.add_argument(
         "--max-batch",
         action="store_true",
@@ -55,16 +62,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_profile_argument(parser, default="auto")
     parser.add_argument(
         "--max-devices",
-        type=int,
+        type=DEGREE,
         default=DEFAULT_MAX_DEVICES,
         help=f"largest layout considered, devices (default {DEFAULT_MAX_DEVICES})",
     )
     add_dtype_arguments(parser)
     add_price_argument(parser, "the catalog's on-demand price; one USD figure for all, or HW=USD,HW=USD")
     add_context_override_argument(parser)
-    parser.add_argument("--top", type=int, default=20, help="rows shown (Pareto rows always shown; default 20)")
+    parser.add_argument("--top", type=COUNT, default=20, help="rows shown (Pareto rows always shown; default 20)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (stable field names)")
-    parser.add_argument("--plot", metavar="FILE", help="write the cost–latency scatter with its Pareto front (PNG)")
+    parser.add_argument(
+        "--plot", type=output_file, metavar="FILE", help="write the cost–latency scatter with its Pareto front (PNG)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -72,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from simulator.planner.plan import plan_frame
     from simulator.planner.prices import parse_price_argument
 
-    hardware = [name.strip() for name in args.hardware.split(",") if name.strip()]
+    hardware = hardware_list(args.hardware)
     frame = plan_frame(
         args.model,
         hardware,

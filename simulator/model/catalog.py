@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 
 from simulator.errors import UserError, unknown_name_error
-from simulator.files import read_mapping, validated
+from simulator.files import check_path_text, is_folder, read_mapping, validated
 from simulator.model.hf_import import is_hf_config, spec_from_hf_config
 from simulator.model.spec import ModelSpec
 
@@ -31,17 +31,17 @@ def load_model(id_or_path: str) -> ModelSpec:
     """A catalog id (`llama-3.1-70b`), a Hugging Face id of a catalog model (`meta-llama/Llama-3.1-70B`), or a
     path to a spec YAML/JSON file, to an HF-style `config.json`, or to a downloaded model folder holding one.
     An existing file or folder wins over an HF id of the same name."""
+    check_path_text(id_or_path, "model")
     if id_or_path.endswith(_FILE_SUFFIXES) or "/" in id_or_path:
         path = Path(id_or_path)
         if not path.exists() and id_or_path.lower() in hf_id_to_catalog_id():
             return load_model(hf_id_to_catalog_id()[id_or_path.lower()])
         if not path.exists() and "/" in id_or_path and not id_or_path.endswith(_FILE_SUFFIXES):
             raise _unknown_hf_id(id_or_path)
-        return _load_file(path / "config.json" if path.is_dir() else path)
-    path = CATALOG_DIR / f"{id_or_path}.yaml"
-    if not path.exists():
+        return _load_file(path / "config.json" if is_folder(path) else path)
+    if id_or_path not in model_ids():
         raise unknown_name_error("model", id_or_path, model_ids())
-    return _load_file(path)
+    return _load_file(CATALOG_DIR / f"{id_or_path}.yaml")
 
 
 def _unknown_hf_id(name: str) -> UserError:

@@ -16,7 +16,7 @@ GATED_MLPS = frozenset({"swiglu", "geglu"})
 class MLAConfig(BaseModel):
     """DeepSeek-style multi-head latent attention (DeepSeek-V2 paper, §2.1)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     q_lora_rank: int | None = Field(default=None, ge=1, description="None: queries projected directly from h")
     kv_lora_rank: int = Field(ge=1)
@@ -28,7 +28,7 @@ class MLAConfig(BaseModel):
 class MoEConfig(BaseModel):
     """Mixture of experts replacing the MLP of some layers."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     num_experts: int = Field(ge=2, description="routed experts per MoE layer")
     top_k: int = Field(ge=1, description="routed experts each token uses")
@@ -52,7 +52,7 @@ class MoEConfig(BaseModel):
 class ModelSpec(BaseModel):
     """A decoder-only transformer. Units: counts of elements, not bytes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-_]*$")
     name: str

@@ -247,6 +247,12 @@ def capacity_frame(
                 notes.append(f"{device.id}: {note}")
         else:
             notes.append(f"{device.id}: no layout of up to {max_devices} devices per replica meets the targets")
+    if not rows and not math.isfinite(best_tpot[0]):
+        raise UserError(
+            f"no layout of up to {max_devices} devices per replica of {', '.join(hardware)} holds one request of "
+            f"the mean lengths ({math.ceil(prompt.mean())} prompt + {math.ceil(output.mean())} output tokens) "
+            f"of {spec.id} in memory"
+        )
     if not rows:
         raise UserError(
             f"no configuration meets tpot ≤ {targets.tpot_s * 1e3:.3g} ms and ttft p99 ≤ {targets.ttft_p99_s:.3g} s"

@@ -12,14 +12,19 @@ Moments are means over that grid (exact for `const`, within a fraction of a toke
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
 
-from simulator.errors import UserError
+from simulator.errors import UserError, shown
+from simulator.validation import MAX_TOKENS
 
 GRID_POINTS = 512
+# σ of ln(length) of real workloads is ~0.5–1.5 (e.g. ShareGPT prompts); 8 spans 10^10 between the 1st and 99th
+# percentiles, so only typos are refused. Larger σ also overflows exp() on the grid.
+MAX_SIGMA = 8.0
 KINDS = ("const", "uniform", "lognormal")
 
 
@@ -58,20 +63,31 @@ def parse_distribution(spec: str, option: str = "distribution") -> LengthDistrib
     """`const:512`, `uniform:128:1024` or `lognormal:MEDIAN:SIGMA`; anything else is a one-line UserError."""
     kind, _, rest = spec.strip().partition(":")
     fields = rest.split(":") if rest else []
-    usage = f"{option} '{spec}': expected const:N, uniform:LOW:HIGH or lognormal:MEDIAN:SIGMA"
+    usage = f"{option} '{shown(spec)}': expected const:N, uniform:LOW:HIGH or lognormal:MEDIAN:SIGMA"
     if kind not in KINDS:
-        raise UserError(f"{usage} (unknown kind '{kind}')")
+        raise UserError(f"{usage} (unknown kind '{shown(kind)}')")
     try:
         numbers = tuple(float(field) for field in fields)
     except ValueError:
-        raise UserError(f"{usage} (not a number among {fields})") from None
+        raise UserError(f"{usage} (not a number among {shown(str(fields))})") from None
     expected = {"const": 1, "uniform": 2, "lognormal": 2}[kind]
     if len(numbers) != expected:
         raise UserError(f"{usage} ({kind} takes {expected} number{'s' if expected > 1 else ''}, got {len(numbers)})")
+    if not all(math.isfinite(n) for n in numbers):
+        raise UserError(f"{usage} (numbers must be finite, got {', '.join(fields)})")
+    tokens = numbers if kind in ("const", "uniform") else numbers[:1]
+    if any(n > MAX_TOKENS for n in tokens):
+        raise UserError(f"{usage} (token counts must be ≤ {MAX_TOKENS:,})")
     if kind in ("const", "uniform") and any(n != int(n) or n < 1 for n in numbers):
-        raise UserError(f"{usage} (token counts must be whole numbers ≥ 1)")
+        raise UserError(f"{usage} (token counts must be whole numbers in [1, {MAX_TOKENS:,}])")
     if kind == "uniform" and numbers[0] > numbers[1]:
         raise UserError(f"{usage} (LOW {numbers[0]:g} exceeds HIGH {numbers[1]:g})")
-    if kind == "lognormal" and (numbers[0] < 1 or numbers[1] < 0):
-        raise UserError(f"{usage} (MEDIAN must be ≥ 1 token and SIGMA ≥ 0)")
-    return LengthDistribution(spec=spec, kind=kind, params=numbers)
+    if kind == "lognormal" and not (numbers[0] >= 1 and 0 <= numbers[1] <= MAX_SIGMA):
+        raise UserError(f"{usage} (MEDIAN must be ≥ 1 token and SIGMA in [0, {MAX_SIGMA:g}])")
+    distribution = LengthDistribution(spec=spec, kind=kind, params=numbers)
+    longest = float(distribution.grid().max())
+    if longest > MAX_TOKENS:
+        raise UserError(
+            f"{usage} (its longest grid length is {longest:.3g} tokens, above the {MAX_TOKENS:,} a request may have)"
+        )
+    return distribution

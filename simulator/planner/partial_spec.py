@@ -18,15 +18,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulator.compiled import CompiledPiece, compiled_pass
 from simulator.compiled.fields import STATIC_FIELDS
 from simulator.errors import UserError, first_validation_problem
+from simulator.files import check_path_text, read_mapping, validated
 from simulator.formula_inputs import arguments
 from simulator.model.spec import MLPKind, ModelSpec, MoEConfig, NormKind, PositionKind
 from simulator.structure import BuildOptions, LayerKind, PassKey, Phase, layer_piece, model_structure
@@ -36,22 +36,24 @@ ROUND_SIZE = 4096  # candidates drawn per round
 MAX_ROUNDS = 50
 SOLVE_BOUNDS = {"num_layers": (1.0, 1000.0), "hidden_size": (64.0, 131072.0), "ffn": (1.0, 2.0e6)}
 
-IntRange = tuple[int, int]
-FloatRange = tuple[float, float]
+Count = Annotated[int, Field(ge=1)]
+Ratio = Annotated[float, Field(gt=0)]
+IntRange = tuple[Count, Count]
+FloatRange = tuple[Ratio, Ratio]
 
 
 class MoEPartial(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    num_experts: int | IntRange = Field(description="routed experts per layer")
-    top_k: int | IntRange = Field(description="routed experts per token")
+    num_experts: Count | IntRange = Field(description="routed experts per layer")
+    top_k: Count | IntRange = Field(description="routed experts per token")
     num_shared_experts: int = Field(default=0, ge=0, description="always-on experts of the routed width")
 
 
 class PartialSpec(BaseModel):
     """Each architecture figure: a value, a range [low, high], or absent (see the module docstring)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-_]*$")
     name: str
@@ -60,16 +62,16 @@ class PartialSpec(BaseModel):
     sources: dict[str, str] = Field(default_factory=dict, description="figure → citation")
     total_params: float = Field(gt=0)
     active_params: float | None = Field(default=None, gt=0, description="MoE: parameters used per token")
-    num_layers: int | IntRange | None = None
-    hidden_size: int | IntRange | None = None
+    num_layers: Count | IntRange | None = None
+    hidden_size: Count | IntRange | None = None
     head_dim: int = Field(default=128, ge=1)
     heads_multiple: int = Field(
         default=8,
         ge=1,
         description="query heads come in multiples of this (8: every tensor-parallel degree up to 8 divides them)",
     )
-    num_kv_heads: int | IntRange | None = Field(default=None, description="absent: MHA (one KV head per query head)")
-    ffn_ratio: float | FloatRange | None = Field(default=None, description="MLP width / hidden (MoE: per expert)")
+    num_kv_heads: Count | IntRange | None = Field(default=None, description="absent: MHA (one KV head per query head)")
+    ffn_ratio: Ratio | FloatRange | None = Field(default=None, description="MLP width / hidden (MoE: per expert)")
     mlp: MLPKind = "swiglu"
     norm: NormKind = "rmsnorm"
     position: PositionKind = "rotary"
@@ -149,15 +151,8 @@ class ParamCounter:
 
 
 def load_partial_spec(path: str | Path) -> PartialSpec:
-    file = Path(path)
-    if not file.is_file():
-        raise UserError(f"partial spec file not found: {file}")
-    try:
-        return PartialSpec.model_validate(yaml.safe_load(file.read_text()))
-    except yaml.YAMLError as exc:
-        raise UserError(f"{file}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    except ValidationError as exc:
-        raise UserError(f"{file}: {first_validation_problem(exc)}") from None
+    file = Path(check_path_text(str(path), "partial spec"))
+    return validated(PartialSpec, read_mapping(file, "partial spec"), file)
 
 
 def sample_architectures(spec: PartialSpec, samples: int, seed: int = 0) -> tuple[list[ModelSpec], int, int]:
@@ -178,7 +173,7 @@ def sample_architectures(spec: PartialSpec, samples: int, seed: int = 0) -> tupl
     return accepted, drawn, consistent
 
 
-def _uniform_int(rng: np.random.Generator, value: int | IntRange | None, size: int, step: int = 1) -> np.ndarray:
+def _uniform_int(rng: np.random.Generator, value: Count | IntRange | None, size: int, step: int = 1) -> np.ndarray:
     if value is None:
         return np.full(size, np.nan)
     low, high = (value, value) if isinstance(value, int) else value

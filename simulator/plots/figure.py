@@ -8,6 +8,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from simulator.deployment import Deployment
+from simulator.errors import UserError, shown
 from simulator.simulation import Simulation
 
 DPI = 120
@@ -24,8 +25,11 @@ def new_figure(width_in: float = 9.0, height_in: float = 6.0) -> Figure:
 def save_png(figure: Figure, path: str | Path) -> Path:
     """Write the figure to `path` (parent folders created) and return the path."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(target, format="png", dpi=DPI)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(target, format="png", dpi=DPI)
+    except OSError as exc:
+        raise UserError(f"cannot write the plot '{shown(str(target))}': {exc.strerror or exc}") from None
     return target
 
 

@@ -1,0 +1,80 @@
+"""Refusing a kernel fit whose data cannot determine a constant, rather than returning its start value (or
+whatever the optimizer drifted to) as if it were measured, and then extrapolating from it.
+
+A constant is determined by the data only if the data vary along the quantity it describes:
+- a saturation size x/(x + half) (gemm.m_half, n_half, k_half; attention prefill_seq_half, decode_context_half)
+  needs at least two distinct values of x among the records it applies to;
+and a fit needs more records than free constants. Collective constants a single-server measurement cannot
+show (latency per peer from one group size, send/recv latency without send/recv records, the inter-node
+latency when nothing leaves the server) are not refused but kept from the base profile, and named as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from calibration.fit.targets import OpTarget
+from simulator.errors import UserError
+
+# constant → (op kinds it applies to, what must vary or be present, how to read it from a target)
+_SATURATION = {
+    "gemm.m_half": (("gemm",), "M", lambda t: t.gemm_mnk[0]),
+    "gemm.n_half": (("gemm",), "N", lambda t: t.gemm_mnk[1]),
+    "gemm.k_half": (("gemm",), "K", lambda t: t.gemm_mnk[2]),
+    "attention.prefill_seq_half": (("attention_prefill",), "new tokens", lambda t: t.new_tokens),
+    "attention.decode_context_half": (("attention_decode",), "context", lambda t: t.context),
+}
+
+
+def _values(targets: Sequence[OpTarget], kinds: tuple[str, ...], read: Callable[[OpTarget], Any]) -> np.ndarray:
+    chosen = [np.asarray(read(t), dtype=np.float64) for t in targets if t.kind in kinds]
+    return np.concatenate(chosen) if chosen else np.zeros(0)
+
+
+def coverage_problem(targets: Sequence[OpTarget], names: Sequence[str]) -> str | None:
+    """Why these records cannot determine the shape constants `names` (None: they can). Collective constants
+    are `unmeasured_collective_constants`' business."""
+    n_records = sum(len(t.measured) for t in targets)
+    if n_records <= len(names):
+        return f"{n_records} records cannot determine {len(names)} constants ({', '.join(names)})"
+    for name in names:
+        if name in _SATURATION:
+            kinds, quantity, read = _SATURATION[name]
+            values = np.unique(_values(targets, kinds, read))
+            if len(values) < 2:
+                seen = f"only {quantity} = {values[0]:g}" if len(values) else f"no {'/'.join(kinds)} records"
+                return f"{name} needs records at two or more values of {quantity}; the data have {seen}"
+    return None
+
+
+def unmeasured_collective_constants(targets: Sequence[OpTarget], names: Sequence[str]) -> dict[str, str]:
+    """Collective constants among `names` the records say nothing about, each with the reason. A single-server
+    measurement (one group size, no send/recv, nothing leaving the server) cannot show them; they are kept
+    from the base profile rather than reported as fitted."""
+    collectives = [t for t in targets if t.kind == "collective"]
+    if not collectives:
+        return {}
+    p2p = np.concatenate([t.point_to_point for t in collectives])
+    crosses = np.concatenate([t.crosses_nodes for t in collectives])
+    groups = np.unique(np.concatenate([t.group_size for t in collectives])[~p2p])
+    reasons = {
+        "collective.latency_per_peer_s": (len(groups) < 2, f"collectives over one group size only ({groups})"),
+        "collective.point_to_point_latency_s": (not p2p.any(), "no send/recv records"),
+        "collective.inter_node_latency_s": (not crosses.any(), "no collective leaves the server"),
+        "collective.latency_s": (p2p.all(), "only send/recv records"),
+        "collective.bandwidth_fraction": (p2p.all(), "only send/recv records"),
+    }
+    return {name: reasons[name][1] for name in names if name in reasons and reasons[name][0]}
+
+
+def require_coverage(targets: Sequence[OpTarget], names: Sequence[str], what: str) -> None:
+    """One-line UserError when the records of `what` cannot determine the constants `names`."""
+    problem = coverage_problem(targets, names)
+    if problem is not None:
+        raise UserError(
+            f"refusing to fit {what}: {problem}; measure the missing shapes, or keep those constants from the "
+            "base profile instead of fitting them"
+        )
