@@ -8,6 +8,7 @@ here, so a bad cell is a one-line error naming its line.
 from __future__ import annotations
 
 import csv
+import io
 import sys
 import time
 from collections.abc import Iterator
@@ -24,10 +25,18 @@ from simulator.bands import prediction_band
 from simulator.context_limits import context_overflow
 from simulator.errors import UserError, shown
 from simulator.estimate import EstimateInputs, build_deployment
+from simulator.files import decoded
 from simulator.parameters import parameter_counts
 from simulator.profile import Profile, resolve_profile
 from simulator.simulation import simulate
-from simulator.validation import CASE_COLUMN_LIMITS, MAX_BATCH
+from simulator.validation import (
+    CASE_COLUMN_LIMITS,
+    MAX_BATCH,
+    InvalidNumber,
+    check_path_text,
+    whole_number,
+    writable_path,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -127,11 +136,12 @@ _skip_pandas_probe()
 
 
 def _header(path: Path) -> list[str]:
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            return next(csv.reader(handle), [])
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
+    """The column names, after checking that the file starts as UTF-8 text (`files.decoded` names what else it is)."""
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+    first_lines = head[: head.rfind(b"\n") + 1] if b"\n" in head else head
+    text = decoded(first_lines, path)
+    return next(csv.reader(io.StringIO(text)), [])
 
 
 def _read_batches(path: Path, progress: _Progress) -> Iterator[pa.Table]:
@@ -204,28 +214,22 @@ def _normalized(table: pa.Table, default_profile: str, source: str, first_line: 
 
 
 def _integers(column: pa.ChunkedArray, name: str, source: str, first_line: int) -> pa.Array:
+    """The column as whole numbers in CASE_COLUMN_LIMITS' range: cast in bulk; the first bad cell, if any, is
+    worded by `validation.whole_number`."""
     text = pc.utf8_trim_whitespace(column)
-    try:
-        values = pc.cast(text, pa.int64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        for index, cell in enumerate(text.to_pylist()):
-            try:
-                int(cell)
-            except ValueError:
-                high = CASE_COLUMN_LIMITS.get(name, MAX_BATCH)
-                raise UserError(
-                    f"{source}:{first_line + index}: column '{name}' must be a whole number in [1, {high:,}] "
-                    f"(got '{shown(cell)}')"
-                ) from None
-        raise UserError(f"{source}: column '{name}' holds numbers too large for a whole number") from None
-    numbers = values.to_numpy()
     high = CASE_COLUMN_LIMITS.get(name, MAX_BATCH)
-    outside = np.flatnonzero((numbers < 1) | (numbers > high))
-    if len(outside):
-        line = first_line + int(outside[0])
-        raise UserError(
-            f"{source}:{line}: column '{name}' must be a whole number in [1, {high:,}] (got {int(numbers[outside[0]])})"
-        )
+    try:
+        numbers = pc.cast(text, pa.int64()).to_numpy()
+        bad = np.flatnonzero((numbers < 1) | (numbers > high))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        bad = None
+    if bad is None or len(bad):
+        cells = text.to_pylist()
+        for index in range(len(cells)) if bad is None else bad:
+            try:
+                whole_number(cells[index], 1, high)
+            except InvalidNumber as exc:
+                raise UserError(f"{source}:{first_line + int(index)}: column '{name}' {exc}") from None
     return pa.array(numbers)
 
 
@@ -384,8 +388,8 @@ def predict_file(
 ) -> int:
     """Stream `cases` (CSV, or Parquet by its suffix) through the simulator into `out` (CSV or Parquet); the
     number of cases written."""
-    if not cases.is_file():
-        raise UserError(f"cases file not found: {cases}")
+    _check_cases_file(cases)
+    writable_path(out)
     source = shown(str(cases))
     reporter = _Progress(sys.stderr if progress else None)
     writer: Any = None
@@ -409,6 +413,18 @@ def predict_file(
     return written
 
 
+def _check_cases_file(path: Path) -> None:
+    check_path_text(str(path), "cases file")
+    where = shown(str(path))
+    try:
+        if path.is_dir():
+            raise UserError(f"cases file '{where}' is a folder, not a file")
+        if not path.is_file():
+            raise UserError(f"cases file not found: {where}")
+    except OSError as exc:
+        raise UserError(f"cannot read cases file '{where}': {exc.strerror or exc}") from None
+
+
 def _writer(out: Path, schema: pa.Schema) -> Any:
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".parquet":
@@ -422,8 +438,7 @@ def _writer(out: Path, schema: pa.Schema) -> Any:
 
 def read_cases(path: Path) -> pd.DataFrame:
     """A cases file (CSV or Parquet) as a DataFrame of text columns."""
-    if not path.is_file():
-        raise UserError(f"cases file not found: {path}")
+    _check_cases_file(path)
     tables = list(_read_batches(path, _Progress(None)))
     if not tables:
         raise UserError(f"{path}: no cases (a header but no rows)")

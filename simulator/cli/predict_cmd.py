@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from simulator.cli.common import add_context_override_argument, add_profile_argument
+from simulator.validation import name_or_path, output_file
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -16,11 +17,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--cases",
         required=True,
-        type=Path,
+        type=name_or_path("cases file"),
         help="CSV or .parquet with model, hardware, tp, pp, batch, prompt_tokens, output_tokens "
         "[, ep, weights_dtype, act_dtype, kv_dtype, profile]",
     )
-    parser.add_argument("--out", required=True, type=Path, help="CSV (or .parquet) to write")
+    parser.add_argument("--out", required=True, type=output_file, help="CSV (or .parquet) to write")
     add_profile_argument(parser)
     add_context_override_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress line on stderr")
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from simulator.predict import predict_file
 
     written = predict_file(
-        args.cases,
+        Path(args.cases),
         args.out,
         default_profile=args.profile,
         progress=not args.quiet,

@@ -25,7 +25,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulator.compiled import CompiledPiece, compiled_pass
 from simulator.compiled.fields import STATIC_FIELDS
-from simulator.errors import UserError, first_validation_problem
 from simulator.files import check_path_text, read_mapping, validated
 from simulator.formula_inputs import arguments
 from simulator.model.spec import MLPKind, ModelSpec, MoEConfig, NormKind, PositionKind

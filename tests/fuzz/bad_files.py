@@ -55,7 +55,7 @@ _HARDWARE_FIELDS = tuple(
     for p in _numeric_paths(yaml.safe_load(_HARDWARE))
     if p[0] in ("memory_gb", "hbm_bandwidth_gb_s", "peak_tflops", "devices_per_node", "intra_node_bandwidth_gb_s")
 )
-_SPEC = _text("examples/closed_model_gpt4_rumoured.yaml")
+_SPEC = _text("simulator/examples/closed_model_gpt4_rumoured.yaml")
 _CONFIG = _text("tests/data/hf_configs/llama.json")
 _CASES = "model,hardware,tp,pp,batch,prompt_tokens,output_tokens\ngpt3-125m,a100-sxm-80gb,1,1,2,16,4\n" * 1
 _RECORDS = (
