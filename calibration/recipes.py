@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +20,15 @@ from calibration.fit.endtoend import EndToEndFit, describe, fit_end_to_end, leav
 from calibration.fit.kernels import CLASS_CONSTANTS, ClassFit, fit_op_class, op_class
 from calibration.fit.parameters import select
 from calibration.fit.statistics import summarize
+from calibration.fit.targets import dataset_hardware
 from calibration.records import EndToEndMeasurement, OpMeasurement
+from calibration.records import Provenance as RecordProvenance
 from calibration.store import SHIPPED_DATA_DIR, read_e2e_records, read_op_records, read_provenance
+from simulator.deployment import gemm_geometry
+from simulator.dtypes import bytes_per_element
 from simulator.errors import UserError
 from simulator.profile import IDEAL, Behaviours, FitStatistics, Profile, Provenance
+from simulator.timing import GemmGeometry
 
 VLLM_MEMORY_UTILIZATION = 0.9  # vLLM EngineArgs default gpu_memory_utilization (docs.vllm.ai, engine arguments)
 
@@ -92,7 +97,7 @@ def kernel_profile(
     fits = []
     for class_name, datasets in plan.datasets.items():
         chosen = [r for r in records if r.dataset in datasets and op_class(r) == class_name]
-        names = _constants_with_data(class_name, chosen)
+        names = _constants_with_data(class_name, chosen, provenance, data_dir)
         fit = fit_op_class(chosen, provenance, data_dir, constants, class_name, names)
         constants |= fit.constants
         fits.append(fit)
@@ -139,8 +144,6 @@ def kernel_profile(
 
 def measured_kernel_profile(data_dir: Path, command: str = "") -> tuple[Profile, list[ClassFit]]:
     """A profile from a `calibrate measure` directory's op records alone (its end-to-end records stay unseen)."""
-    from calibration.fit.targets import dataset_hardware
-
     provenance = read_provenance(data_dir)
     records = read_op_records(data_dir)
     if not records:
@@ -162,12 +165,26 @@ def measured_kernel_profile(data_dir: Path, command: str = "") -> tuple[Profile,
     return profile.model_copy(update={"description": f"fitted on microbenchmarks measured in {data_dir}"}), fits
 
 
-def _constants_with_data(class_name: str, records: Sequence[OpMeasurement]) -> tuple[str, ...]:
+def _constants_with_data(
+    class_name: str, records: Sequence[OpMeasurement], provenance: Mapping[str, RecordProvenance], data_dir: Path
+) -> tuple[str, ...]:
     """Attention constants of a phase with no records stay as they are (borrowed or ideal). Without decode
-    records the kernel latency stays too: the large prefill kernels cannot reveal it."""
+    records the kernel latency stays too: the large prefill kernels cannot reveal it. GEMM tile constants need
+    hardware with a tiling in its spec; the unaligned-path factor needs records whose K or N is unaligned."""
     names = CLASS_CONSTANTS[class_name]
     if not records:
         raise UserError(f"no {class_name} records to fit")
+    if class_name == "gemm":
+        geometries = {
+            record.dataset: gemm_geometry(
+                dataset_hardware(provenance[record.dataset], data_dir), bytes_per_element(record.dtype)
+            )
+            for record in records
+        }
+        if all(geometry is None for geometry in geometries.values()):
+            names = tuple(n for n in names if n not in GEMM_TILING_CONSTANTS)
+        elif not any(_unaligned(record, geometries[record.dataset]) for record in records):
+            names = tuple(n for n in names if n != "gemm.unaligned_fraction")
     if class_name == "attention":
         kinds = {r.op for r in records}
         if "attention_decode" not in kinds:
@@ -175,6 +192,21 @@ def _constants_with_data(class_name: str, records: Sequence[OpMeasurement]) -> t
         if "attention_prefill" not in kinds:
             names = tuple(n for n in names if "prefill" not in n)
     return names
+
+
+GEMM_TILING_CONSTANTS = (
+    "gemm.tile_overhead",
+    "gemm.padding_exponent",
+    "gemm.unaligned_fraction",
+    "gemm.power_of_two_k_fraction",
+)
+
+
+def _unaligned(record: OpMeasurement, geometry: GemmGeometry | None) -> bool:
+    if geometry is None or record.n is None or record.k is None:
+        return False
+    step = geometry.alignment_elements
+    return record.n % step != 0 or record.k % step != 0
 
 
 def _borrowed_note(borrowed: dict[str, float]) -> str:

@@ -30,6 +30,7 @@ from simulator.ops import collectives
 from simulator.ops import symbols as sym
 from simulator.ops.cost import Collective, OpClass, OpCost
 from simulator.timing import (
+    GemmGeometry,
     OpTime,
     Segment,
     attention_time,
@@ -128,6 +129,7 @@ class PassCounts:
     stage_transfer: Piece | None  # the activations sent from one pipeline stage to the next
     sequences_per_group: np.ndarray  # the batch share of each expert-parallel group: ceil(batch / ep)
     devices_per_op: int  # devices that each run every op (tp · ep): multiplies per-device counts into totals
+    gemm_geometry: GemmGeometry | None = None  # the hardware's GEMM tiling (None: the smooth GEMM curve alone)
 
     def pieces(self) -> list[tuple[Piece, int]]:
         """Every piece with the number of times it runs in the pass (on each device of a stage)."""
@@ -188,6 +190,7 @@ def count_pass(
         stage_transfer=transfer,
         sequences_per_group=sequences_per_group,
         devices_per_op=deployment.tp * deployment.ep,
+        gemm_geometry=deployment.gemm_geometry(),
     )
 
 
@@ -237,7 +240,9 @@ def _devices_spanned(op: OpCost, deployment: Deployment) -> int:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def piece_time(piece: Piece, phase: Phase, params: Mapping[str, Any], xp: Any) -> OpTime:
+def piece_time(
+    piece: Piece, phase: Phase, params: Mapping[str, Any], xp: Any, gemm_geometry: GemmGeometry | None = None
+) -> OpTime:
     """Every op's time terms, stacked like the counts: each op class's formula, picked by the op's class."""
     counts = piece.counts
     per_op = (-1,) + (1,) * (counts["flops"].ndim - 1)
@@ -245,9 +250,30 @@ def piece_time(piece: Piece, phase: Phase, params: Mapping[str, Any], xp: Any) -
     flops = counts["flops"]
     moved = counts["bytes_read"] + counts["bytes_written"]
     by_class = (
-        gemm_time(flops, moved, counts["gemm_m"], counts["gemm_n"], counts["gemm_k"], peak, bandwidth, params, xp),
+        gemm_time(
+            flops,
+            moved,
+            counts["gemm_m"],
+            counts["gemm_n"],
+            counts["gemm_k"],
+            peak,
+            bandwidth,
+            params,
+            xp,
+            gemm_geometry,
+        ),
         attention_time(
-            flops, moved, piece.new_tokens, piece.context, phase is Phase.DECODE, peak, bandwidth, params, xp
+            flops,
+            moved,
+            piece.new_tokens,
+            piece.context,
+            phase is Phase.DECODE,
+            peak,
+            bandwidth,
+            params,
+            xp,
+            # Attention reads Q and writes O of the same size (qk_dim = v_dim); the rest it reads is the KV cache.
+            cache_bytes=xp.maximum(counts["bytes_read"] - counts["bytes_written"], 0.0),
         ),
         elementwise_time(flops, moved, peak, bandwidth, params, xp),
         collective_time(
@@ -311,7 +337,7 @@ def time_pass(counts: PassCounts, params: Mapping[str, Any], xp: Any = np) -> Pa
     piece_times: list[tuple[Piece, int, OpTime]] = []
 
     def summarize(piece: Piece, runs: int, host_first_extra: Any = 0.0) -> Segment:
-        times = piece_time(piece, counts.phase, params, xp)
+        times = piece_time(piece, counts.phase, params, xp, counts.gemm_geometry)
         piece_times.append((piece, runs, times))
         return piece_segment(times.total, host_first_extra, params, xp)
 
