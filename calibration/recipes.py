@@ -13,6 +13,7 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +30,9 @@ from simulator.dtypes import bytes_per_element
 from simulator.errors import UserError
 from simulator.profile import IDEAL, Behaviours, FitStatistics, Profile, Provenance
 from simulator.timing import GemmGeometry
+
+if TYPE_CHECKING:
+    from calibration.harness.framework import FrameworkCalls
 
 VLLM_MEMORY_UTILIZATION = 0.9  # vLLM EngineArgs default gpu_memory_utilization (docs.vllm.ai, engine arguments)
 
@@ -161,8 +165,32 @@ def measured_kernel_profile(data_dir: Path, command: str = "") -> tuple[Profile,
         name=f"{hardware.id}-measured",
         software=software,
     )
-    # On a CPU, host and device are the same thread: per-op overheads are in the kernel latencies already.
-    return profile.model_copy(update={"description": f"fitted on microbenchmarks measured in {data_dir}"}), fits
+    # On a CPU, host and device are the same thread: per-op overheads are in the kernel latencies already; an
+    # eager stack's framework calls (measured per call) are charged per layer and per step as its
+    # implementation makes them.
+    update: dict[str, object] = {"description": f"fitted on microbenchmarks measured in {data_dir}"}
+    if "framework" in datasets:
+        calls = eager_framework_calls()
+        update["host"] = profile.host.model_copy(
+            update={"framework_calls_per_layer": calls.per_layer, "framework_calls_per_step": calls.per_step}
+        )
+        update["software"] = f"{software}; eager: {calls.per_layer:g} framework calls per layer, " + (
+            f"{calls.per_step:g} per step (calibration/harness/model.py)"
+        )
+    return profile.model_copy(update=update), fits
+
+
+def eager_framework_calls() -> FrameworkCalls:
+    """Framework calls per layer and per step of the harness's eager implementation, beyond the ops of the
+    simulator's decode graph of the same reference model."""
+    from calibration.harness.framework import REFERENCE_LAYER, framework_calls
+    from simulator.engine import pass_pieces
+    from simulator.graph import BuildOptions, Phase
+
+    options = BuildOptions(phase=Phase.DECODE, tp=1, ep=1, naive_attention=False, lm_head_all_positions=False)
+    pieces = pass_pieces(REFERENCE_LAYER, options)
+    (layer,) = pieces.layers.values()
+    return framework_calls(len(layer), len(pieces.prologue) + len(pieces.epilogue))
 
 
 def _constants_with_data(

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-OpKind = Literal["gemm", "attention_prefill", "attention_decode", "elementwise", "collective"]
+OpKind = Literal["gemm", "attention_prefill", "attention_decode", "elementwise", "collective", "framework"]
 E2EMetric = Literal["e2e", "ttft", "tpot"]
 
 
@@ -74,6 +74,7 @@ class OpMeasurement(BaseModel):
             "attention_decode": ("batch", "heads", "kv_heads", "head_dim", "context"),
             "elementwise": ("bytes_moved",),
             "collective": ("collective", "group_size", "payload_bytes"),
+            "framework": (),  # an eager framework call (view, split, cat, …): `name` says which
         }[self.op]
         missing = [name for name in required if getattr(self, name) is None]
         if missing:

@@ -305,6 +305,11 @@ def piece_segment(device: Any, host_first_extra: Any, params: Mapping[str, Any],
     return segment(host, device, xp)
 
 
+def framework_segment(seconds: Any) -> Segment:
+    """Time on the device path that the host does not launch (eager framework calls on a CPU)."""
+    return Segment(0.0 * seconds, seconds, seconds)
+
+
 @dataclass(frozen=True)
 class PassTime:
     total: Any  # seconds from the host starting the pass to the device finishing it (critical path)
@@ -342,9 +347,14 @@ def time_pass(counts: PassCounts, params: Mapping[str, Any], xp: Any = np) -> Pa
         return piece_segment(times.total, host_first_extra, params, xp)
 
     kind_runs = {kind: sum(stage.count(kind) for stage in counts.stages) for kind in counts.layers}
-    prologue = summarize(counts.prologue, 1)
+    # Eager framework calls run on the thread that runs the kernels: device-path time with no launch of its own.
+    call = params["host.framework_call_s"]
+    per_step_calls = framework_segment(call * params["host.framework_calls_per_step"])
+    per_layer_calls = framework_segment(call * params["host.framework_calls_per_layer"])
+    prologue = compose(summarize(counts.prologue, 1), per_step_calls, xp)
     layers = {
-        kind: summarize(piece, kind_runs[kind], params["host.per_layer_s"]) for kind, piece in counts.layers.items()
+        kind: compose(summarize(piece, kind_runs[kind], params["host.per_layer_s"]), per_layer_calls, xp)
+        for kind, piece in counts.layers.items()
     }
     epilogue = summarize(counts.epilogue, 1)
     transfer = summarize(counts.stage_transfer, len(counts.stages) - 1) if counts.stage_transfer else None

@@ -86,11 +86,19 @@ class CollectiveModel(_Section):
 
 
 class HostModel(_Section):
-    """The CPU side: launching each kernel, per-layer framework code, per-step work (sampling, sync, copies)."""
+    """The CPU side: launching each kernel, per-layer framework code, per-step work (sampling, sync, copies).
+
+    An eager stack also makes framework calls no op of the graph carries (views, transposes, splits, slicing into
+    the KV cache, cat, argmax): framework_calls_per_layer in each layer and framework_calls_per_step once per pass,
+    a property of the stack's implementation, each costing framework_call_s on the path of the thread that runs
+    the kernels (eager execution on a CPU, where host and device are one thread)."""
 
     launch_s: float = _Seconds
     per_layer_s: float = _Seconds
     per_step_s: float = _Seconds
+    framework_call_s: float = _Seconds
+    framework_calls_per_layer: float = _Size
+    framework_calls_per_step: float = _Size
 
 
 class Behaviours(_Section):

@@ -48,6 +48,7 @@ CLASS_CONSTANTS: dict[str, tuple[str, ...]] = {
         "collective.inter_node_latency_s",
         "collective.bandwidth_fraction",
     ),
+    "framework": ("host.framework_call_s",),
 }
 
 # Where the optimizer starts: mid-range values, so that no constant starts where its gradient vanishes.
@@ -75,6 +76,7 @@ INITIAL = {
     "collective.point_to_point_latency_s": 1e-5,
     "collective.inter_node_latency_s": 1e-5,
     "collective.bandwidth_fraction": 0.7,
+    "host.framework_call_s": 5e-6,
 }
 
 
@@ -95,6 +97,8 @@ def shape_family(record: OpMeasurement) -> tuple:
         return (record.heads, record.kv_heads, record.head_dim, record.batch)
     if record.op == "elementwise":
         return (record.name, round(np.log2(record.bytes_moved or 1.0)))
+    if record.op == "framework":
+        return (record.name,)
     return (record.collective, record.group_size)
 
 

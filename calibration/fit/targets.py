@@ -167,6 +167,8 @@ class OpTarget:
             ).total
         if self.kind == "elementwise":
             return elementwise_time(self.flops, self.bytes_moved, self.peak_flops, self.bandwidth, params, xp).total
+        if self.kind == "framework":  # one eager framework call: the same cost whatever it does
+            return params["host.framework_call_s"] + 0 * self.measured
         return collective_time(
             self.wire_bytes, self.group_size, self.bandwidth, self.point_to_point, self.crosses_nodes, params, xp
         ).total
@@ -296,6 +298,8 @@ def op_columns(records: Sequence[OpMeasurement], hardware: HardwareSpec) -> dict
             "bytes": _column(records, "bytes_moved", 0.0),
             "peak": np.full(size, peak),
         }
+    if kind == "framework":
+        return columns
     rows = [_collective_link(record, hardware) for record in records]
     return columns | {
         name: np.array([row[name] for row in rows], dtype=np.float64)
