@@ -1,6 +1,8 @@
-"""The whole calibration loop on the machine running the tests, as CI runs it: measure this CPU (quick mode),
-fit a profile from the microbenchmarks only, then predict the measured end-to-end generation of three small
-transformers at several (batch, prompt, output) points — data the fit never saw."""
+"""The whole calibration loop on the machine running the tests, as CI runs it: measure this CPU (quick mode, one
+thread: a loaded machine deschedules the threads of a multi-threaded op, and every op then waits for the slowest),
+fit a profile from the microbenchmarks only (kernels and eager framework calls), then predict the measured
+end-to-end generation of three small transformers (MHA, GQA, MQA) at batch 1–8, prompt 64–512, output 8–16 — data
+the fit never saw. Every timing compared is a median of repeated runs, and the goal is on predicted / measured."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ pytest.importorskip("jax")
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cpu") / "measured"
-    assert main(["calibrate", "measure", "--device", "cpu", "--quick", "--out", str(out)]) == 0
+    assert main(["calibrate", "measure", "--device", "cpu", "--quick", "--threads", "1", "--out", str(out)]) == 0
     return out
 
 
@@ -38,11 +40,12 @@ def test_fit_then_predict_unseen_generation_timings(measured: Path, capsys: pyte
     capsys.readouterr()
     assert main(["calibrate", "validate", "--sections", "cpu", "--cpu-data", str(measured), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    end_to_end = [row for row in rows if row["group"].endswith(" e2e")]
-    assert len(end_to_end) >= 3
-    for row in end_to_end:
-        # A sanity bound, not the accuracy goal (that is reported, see README): a broken loop is off by far more.
-        assert row["median_abs_error"] < 1.0, row
+    per_model = [row for row in rows if row["group"].endswith(" e2e") and row["group"] != "all models e2e"]
+    assert len(per_model) >= 3
+    (pooled,) = [row for row in rows if row["group"] == "all models e2e"]
+    assert pooled["n"] >= 18
+    assert pooled["median_abs_error"] <= 0.10, pooled
+    assert pooled["max_abs_error"] <= 0.25, pooled
 
 
 def test_the_fitted_profile_and_measured_hardware_drive_estimate(
