@@ -74,7 +74,7 @@ def test_shipped_kernel_profiles_charge_quantization() -> None:
         params = load_profile(f"{hardware}-kernels").params()
         geometry = gemm_geometry(load_hardware(hardware), 2.0)
         per_row = [compute_time(m, 8192, 8192, params, geometry) / m for m in (256, 257)]
-        assert per_row[1] > per_row[0] * 1.01, hardware
+        assert per_row[1] > per_row[0] * 1.002, hardware
 
 
 def synthetic_gemms(true_factor: float) -> list[OpMeasurement]:
