@@ -125,8 +125,15 @@ def lower_bound(report: Report, data_dir: Path = SHIPPED_DATA_DIR) -> None:
 
 
 def kernels(report: Report, hardware_ids: Sequence[str] = tuple(KERNEL_DATA)) -> None:
+    provenance = read_provenance(SHIPPED_DATA_DIR)
     for hardware in hardware_ids:
-        _, fits = kernel_profile(hardware)
+        profile, fits = kernel_profile(hardware)
+        for dataset in KERNEL_DATA[hardware].never_fitted:
+            records = read_op_records(SHIPPED_DATA_DIR, dataset)
+            targets = op_targets(records, provenance, SHIPPED_DATA_DIR)
+            measured = np.concatenate([t.measured for t in targets])
+            predicted = np.concatenate([np.asarray(t.predict(profile.params(), np)) for t in targets])
+            report.add("kernels", f"{hardware} ({dataset})", np.log(measured / predicted), "never fitted", measured)
         for fit in fits:
             measured = np.array([r.time_s for r in fit.records])
             for dataset in fit.datasets:
