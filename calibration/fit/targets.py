@@ -253,7 +253,7 @@ def op_columns(records: Sequence[OpMeasurement], hardware: HardwareSpec) -> dict
     if kind == "gemm":
         m, n, k = _column(records, "m"), _column(records, "n"), _column(records, "k")
         op = batched_linear("gemm", "a measured GEMM", sym.b, sym.s, sym.f, sym.h)
-        values = {sym.b: _column(records, "groups"), sym.s: m, sym.f: n, sym.h: k, sym.w_bytes: element}
+        values: dict[Any, Any] = {sym.b: _column(records, "groups"), sym.s: m, sym.f: n, sym.h: k, sym.w_bytes: element}
         return (
             columns
             | _formula_counts(op, values | {sym.a_bytes: element})

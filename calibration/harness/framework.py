@@ -156,22 +156,23 @@ def _kernels_marked(counter: _DispatchCounter, module: nn.Module) -> Iterator[No
         if isinstance(sub, nn.Linear | nn.LayerNorm | nn.RMSNorm):
             hooks.append(sub.register_forward_pre_hook(lambda *_: _enter(counter)))
             hooks.append(sub.register_forward_hook(lambda *_: _leave(counter)))
-    patched = {
+    patched: dict[str, Callable[..., Any]] = {
         "apply_rotary": eager.apply_rotary,
         "mlp_activation": eager.mlp_activation,
     }
-    attention, linear = F.scaled_dot_product_attention, F.linear
+    attention: Callable[..., Any] = F.scaled_dot_product_attention
+    linear: Callable[..., Any] = F.linear
     try:
         for name, function in patched.items():
             setattr(eager, name, _wrapped(counter, function))
         F.scaled_dot_product_attention = _wrapped(counter, attention)  # type: ignore[assignment]
-        F.linear = _wrapped(counter, linear)  # the tied LM head
+        F.linear = _wrapped(counter, linear)  # type: ignore[assignment]  # the tied LM head
         yield
     finally:
         for name, function in patched.items():
             setattr(eager, name, function)
         F.scaled_dot_product_attention = attention  # type: ignore[assignment]
-        F.linear = linear
+        F.linear = linear  # type: ignore[assignment]
         for hook in hooks:
             hook.remove()
 
