@@ -144,6 +144,7 @@ def run_validate(args: argparse.Namespace) -> int:
         "cpu": lambda: checks.cpu_loop(report, args.cpu_data),
     }
     for section in sections:
+        print(f"validating {section} …", file=sys.stderr, flush=True)
         runners[section]()
     if args.plot:
         from calibration.scatter import plot_scatter

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,11 +22,18 @@ from calibration.fit.endtoend import EndToEndFit, describe, fit_end_to_end, leav
 from calibration.fit.kernels import CLASS_CONSTANTS, ClassFit, fit_op_class, op_class
 from calibration.fit.parameters import select
 from calibration.fit.statistics import summarize
-from calibration.fit.targets import op_targets
+from calibration.fit.targets import dataset_hardware, op_targets
 from calibration.records import EndToEndMeasurement, OpMeasurement
+from calibration.records import Provenance as RecordProvenance
 from calibration.store import SHIPPED_DATA_DIR, provenance_of, read_e2e_records, read_op_records, read_provenance
+from simulator.deployment import gemm_geometry
+from simulator.dtypes import bytes_per_element
 from simulator.errors import UserError
 from simulator.profile import IDEAL, Behaviours, FitStatistics, Profile, Provenance
+from simulator.timing import GemmGeometry
+
+if TYPE_CHECKING:
+    from calibration.harness.framework import FrameworkCalls
 
 VLLM_MEMORY_UTILIZATION = 0.9  # vLLM EngineArgs default gpu_memory_utilization (docs.vllm.ai, engine arguments)
 
@@ -36,6 +44,7 @@ class KernelData:
 
     datasets: dict[str, tuple[str, ...]]
     keep: Callable[[OpMeasurement], bool] = lambda record: True
+    never_fitted: tuple[str, ...] = ()  # op datasets of this hardware predicted by the fitted profile (validation)
 
 
 KERNEL_DATA = {
@@ -49,13 +58,15 @@ KERNEL_DATA = {
     ),
     "h100-sxm": KernelData(
         {
-            "gemm": ("vidur-h100-gemm", "mleng-mamf-h100-sxm", "deepgemm-h800-fp8"),
+            # DeepGEMM's fp8 kernels are another library and format: predicted, not fitted (validate shows it).
+            "gemm": ("vidur-h100-gemm", "mleng-mamf-h100-sxm"),
             "attention": ("flash-attention-h100-fwd",),
             "elementwise": ("vidur-h100-elementwise",),
             "collective": ("vidur-h100-dgx-collectives",),
         },
         # FlashAttention-2, the kernel of the vLLM-era stack the other H100 data comes from (FA3 is validation).
         keep=lambda record: record.dataset != "flash-attention-h100-fwd" or "FlashAttention-2" in record.name,
+        never_fitted=("deepgemm-h800-fp8",),
     ),
 }
 
@@ -95,7 +106,7 @@ def kernel_profile(
     unmeasured: dict[str, str] = {}
     for class_name, datasets in plan.datasets.items():
         chosen = [r for r in records if r.dataset in datasets and op_class(r) == class_name]
-        names = _constants_with_data(class_name, chosen)
+        names = _constants_with_data(class_name, chosen, provenance, data_dir)
         targets = op_targets(chosen, provenance, data_dir)
         require_coverage(targets, names, f"the {class_name} constants of {hardware}")
         missing = unmeasured_collective_constants(targets, names)
@@ -158,8 +169,6 @@ def kernel_profile(
 
 def measured_kernel_profile(data_dir: Path, command: str = "") -> tuple[Profile, list[ClassFit]]:
     """A profile from a `calibrate measure` directory's op records alone (its end-to-end records stay unseen)."""
-    from calibration.fit.targets import dataset_hardware
-
     provenance = read_provenance(data_dir)
     records = read_op_records(data_dir)
     if not records:
@@ -179,16 +188,55 @@ def measured_kernel_profile(data_dir: Path, command: str = "") -> tuple[Profile,
         name=f"{hardware.id}-measured",
         software=software,
     )
-    # On a CPU, host and device are the same thread: per-op overheads are in the kernel latencies already.
-    return profile.model_copy(update={"description": f"fitted on microbenchmarks measured in {data_dir}"}), fits
+    # On a CPU, host and device are the same thread: per-op overheads are in the kernel latencies already; an
+    # eager stack's framework calls (measured per call) are charged per layer and per step as its
+    # implementation makes them.
+    update: dict[str, object] = {"description": f"fitted on microbenchmarks measured in {data_dir}"}
+    if "framework" in datasets:
+        calls = eager_framework_calls()
+        update["host"] = profile.host.model_copy(
+            update={"framework_calls_per_layer": calls.per_layer, "framework_calls_per_step": calls.per_step}
+        )
+        update["software"] = f"{software}; eager: {calls.per_layer:g} framework calls per layer, " + (
+            f"{calls.per_step:g} per step (calibration/harness/model.py)"
+        )
+    return profile.model_copy(update=update), fits
 
 
-def _constants_with_data(class_name: str, records: Sequence[OpMeasurement]) -> tuple[str, ...]:
+def eager_framework_calls() -> FrameworkCalls:
+    """Framework calls per layer and per step of the harness's eager implementation, beyond the ops of the
+    simulator's decode graph of the same reference model."""
+    from simulator.engine import pass_pieces
+
+    from calibration.harness.framework import REFERENCE_LAYER, framework_calls
+    from simulator.graph import BuildOptions, Phase
+
+    options = BuildOptions(phase=Phase.DECODE, tp=1, ep=1, naive_attention=False, lm_head_all_positions=False)
+    pieces = pass_pieces(REFERENCE_LAYER, options)
+    (layer,) = pieces.layers.values()
+    return framework_calls(len(layer), len(pieces.prologue) + len(pieces.epilogue))
+
+
+def _constants_with_data(
+    class_name: str, records: Sequence[OpMeasurement], provenance: Mapping[str, RecordProvenance], data_dir: Path
+) -> tuple[str, ...]:
     """Attention constants of a phase with no records stay as they are (borrowed or ideal). Without decode
-    records the kernel latency stays too: the large prefill kernels cannot reveal it."""
+    records the kernel latency stays too: the large prefill kernels cannot reveal it. GEMM tile constants need
+    hardware with a tiling in its spec; the unaligned-path factor needs records whose K or N is unaligned."""
     names = CLASS_CONSTANTS[class_name]
     if not records:
         raise UserError(f"no {class_name} records to fit")
+    if class_name == "gemm":
+        geometries = {
+            record.dataset: gemm_geometry(
+                dataset_hardware(provenance[record.dataset], data_dir), bytes_per_element(record.dtype)
+            )
+            for record in records
+        }
+        if all(geometry is None for geometry in geometries.values()):
+            names = tuple(n for n in names if n not in GEMM_TILING_CONSTANTS)
+        elif not any(_unaligned(record, geometries[record.dataset]) for record in records):
+            names = tuple(n for n in names if n != "gemm.unaligned_fraction")
     if class_name == "attention":
         kinds = {r.op for r in records}
         if "attention_decode" not in kinds:
@@ -203,6 +251,21 @@ def _unmeasured_note(unmeasured: dict[str, str], base_name: str) -> str:
         return ""
     listed = ", ".join(f"{name} ({why})" for name, why in sorted(unmeasured.items()))
     return f"not fitted, kept from '{base_name}' because the data cannot show them: {listed}"
+
+
+GEMM_TILING_CONSTANTS = (
+    "gemm.tile_overhead",
+    "gemm.padding_exponent",
+    "gemm.unaligned_fraction",
+    "gemm.power_of_two_k_fraction",
+)
+
+
+def _unaligned(record: OpMeasurement, geometry: GemmGeometry | None) -> bool:
+    if geometry is None or record.n is None or record.k is None:
+        return False
+    step = geometry.alignment_elements
+    return record.n % step != 0 or record.k % step != 0
 
 
 def _borrowed_note(borrowed: dict[str, float]) -> str:

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-OpKind = Literal["gemm", "attention_prefill", "attention_decode", "elementwise", "collective"]
+OpKind = Literal["gemm", "attention_prefill", "attention_decode", "elementwise", "collective", "framework"]
 E2EMetric = Literal["e2e", "ttft", "tpot"]
 # Ids become file names (ops/<dataset>.csv, models/<model>.yaml): one name, no folders or control characters.
 DATASET_ID = r"^[A-Za-z0-9][A-Za-z0-9._+\-]{0,199}$"
@@ -79,6 +79,7 @@ class OpMeasurement(BaseModel):
             "attention_decode": ("batch", "heads", "kv_heads", "head_dim", "context"),
             "elementwise": ("bytes_moved",),
             "collective": ("collective", "group_size", "payload_bytes"),
+            "framework": (),  # an eager framework call (view, split, cat, …): `name` says which
         }[self.op]
         missing = [name for name in required if getattr(self, name) is None]
         if missing:

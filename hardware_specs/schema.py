@@ -24,6 +24,9 @@ SOURCED_FIELDS = (
     "in_network_reduction",
     "tdp_w",
     "price_usd_per_hour",
+    "sm_count",
+    "gemm_tiles",
+    "tensor_core_alignment_bytes",
 )
 
 
@@ -58,6 +61,19 @@ class HardwareSpec(BaseModel):
         description="the scale-up switch reduces in the network (NVLink SHARP): an all-reduce sends and receives "
         "its payload once per device instead of the ring's 2(g-1)/g",
     )
+    sm_count: int | None = Field(
+        default=None, ge=1, description="streaming multiprocessors (compute units) a GEMM's output tiles spread over"
+    )
+    gemm_tiles: list[tuple[int, int]] | None = Field(
+        default=None,
+        description="output tile shapes (M × N per thread block) the architecture's tensor-core GEMM kernels choose "
+        "among; a GEMM is padded to whole tiles and runs in whole waves of tiles over the SMs",
+    )
+    tensor_core_alignment_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="K and N must be multiples of this many bytes (of the math dtype) for the fast tensor-core path",
+    )
     tdp_w: float | None = Field(default=None, gt=0)
     price_usd_per_hour: float | None = Field(default=None, gt=0, description="on-demand price per device-hour")
     price_date: str | None = None
@@ -73,6 +89,13 @@ class HardwareSpec(BaseModel):
             if value <= 0:
                 raise ValueError(f"peak_tflops.{dtype} must be > 0")
         return peaks
+
+    @field_validator("gemm_tiles")
+    @classmethod
+    def _tiles_positive(cls, tiles: list[tuple[int, int]] | None) -> list[tuple[int, int]] | None:
+        if tiles is not None and (not tiles or any(m < 1 or n < 1 for m, n in tiles)):
+            raise ValueError("gemm_tiles must list at least one tile of positive M × N")
+        return tiles
 
     @model_validator(mode="after")
     def _every_figure_has_a_source(self) -> HardwareSpec:

@@ -22,6 +22,7 @@ from simulator.formula_inputs import arguments, model_bindings
 from simulator.op_kinds import Collective, OpClass, OpInfo
 from simulator.profile import Behaviours
 from simulator.structure import BuildOptions, LayerKind, PassKey, Phase, layer_kinds, layer_piece, model_structure
+from simulator.timing import GemmGeometry
 
 if TYPE_CHECKING:
     from simulator.profile import Profile
@@ -124,6 +125,7 @@ class PassCounts:
     stage_transfer: PieceCounts | None  # the activations sent from one pipeline stage to the next
     sequences_per_group: np.ndarray  # the batch share of each expert-parallel group: ceil(batch / ep)
     devices_per_op: int  # devices that each run every op (tp · ep): multiplies per-device counts into totals
+    gemm_geometry: GemmGeometry | None = None  # the hardware's GEMM tiling (None: the smooth GEMM curve alone)
 
     def pieces(self) -> list[tuple[PieceCounts, int]]:
         """Every piece with the number of times it runs in the pass (on each device of a stage)."""
@@ -186,6 +188,7 @@ def count_pass(
         stage_transfer=counted("stage_transfer") if deployment.pp > 1 else None,
         sequences_per_group=sequences_per_group,
         devices_per_op=deployment.tp * deployment.ep,
+        gemm_geometry=deployment.gemm_geometry(),
     )
 
 

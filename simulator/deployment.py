@@ -10,6 +10,7 @@ from simulator.dtypes import bytes_per_element, default_activation_dtype
 from simulator.errors import UserError
 from simulator.model.spec import ModelSpec
 from simulator.op_kinds import MathPrecision
+from simulator.timing import GemmGeometry
 
 FLOAT_16_32 = ("fp32", "fp16", "bf16")
 
@@ -101,11 +102,9 @@ class Deployment:
     def peak_flops(self, precision: MathPrecision) -> float:
         """FLOP/s for math at `precision` on this hardware (dense datasheet peak)."""
         dtype = self._math_dtype(precision)
-        peak = self.hardware.peak_flops_per_s(dtype)
+        peak = dtype_peak_flops(self.hardware, dtype)
         if peak is None and precision is MathPrecision.VECTOR:
             return self.peak_flops(MathPrecision.HIGH)  # no fp32 vector figure published (TPUs)
-        if peak is None and dtype == "bf16":
-            peak = self.hardware.peak_flops_per_s("fp16")
         if peak is None:
             have = ", ".join(self.hardware.peak_tflops)
             raise UserError(
@@ -113,6 +112,10 @@ class Deployment:
                 f"choose --act-dtype (or --weights-dtype) among those"
             )
         return peak
+
+    def gemm_geometry(self) -> GemmGeometry | None:
+        """The hardware's GEMM tiling for this deployment's GEMM math dtype (None when the spec lacks it)."""
+        return gemm_geometry(self.hardware, bytes_per_element(self._math_dtype(MathPrecision.COMPUTE)))
 
     def _math_dtype(self, precision: MathPrecision) -> str:
         if precision is MathPrecision.COMPUTE:
@@ -122,27 +125,62 @@ class Deployment:
         return self.activation_dtype if self.activation_dtype in FLOAT_16_32 else "bf16"
 
     def crosses_nodes(self, devices_spanned: int) -> bool:
-        return devices_spanned > self.hardware.devices_per_node
+        return crosses_nodes(self.hardware, devices_spanned)
 
     def in_network_reduction(self, devices_spanned: int) -> bool:
         """All-reduces inside one server whose switch reduces in the network (NVLink SHARP)."""
-        return bool(self.hardware.in_network_reduction) and not self.crosses_nodes(devices_spanned)
+        return in_network_reduction(self.hardware, devices_spanned)
 
     def link_bandwidth(self, devices_spanned: int) -> float:
         """Per-direction bytes/s of the links a collective over `devices_spanned` devices uses."""
-        hw = self.hardware
-        if devices_spanned == 2 and hw.pair_link_bytes_per_s is not None:
-            return hw.pair_link_bytes_per_s
-        if devices_spanned <= hw.devices_per_node:
-            if hw.intra_node_bytes_per_s is None:
-                raise UserError(f"{hw.id} has no intra-node link bandwidth in its spec; cannot cost collectives")
-            return hw.intra_node_bytes_per_s
-        if hw.inter_node_bytes_per_s is None:
-            raise UserError(
-                f"{devices_spanned} devices span more than one {hw.id} node ({hw.devices_per_node} per node) "
-                f"and its spec has no inter-node bandwidth; use fewer devices per group"
-            )
-        return hw.inter_node_bytes_per_s
+        return link_bandwidth(self.hardware, devices_spanned)
+
+
+# --- hardware-only rules (also used where there is no model: fitting single kernels and collectives) ---
+
+
+def dtype_peak_flops(hardware: HardwareSpec, dtype: str) -> float | None:
+    """Dense datasheet FLOP/s for math in `dtype`; bf16 falls back to the fp16 figure (same tensor rate)."""
+    peak = hardware.peak_flops_per_s(dtype)
+    if peak is None and dtype == "bf16":
+        peak = hardware.peak_flops_per_s("fp16")
+    return peak
+
+
+def gemm_geometry(hardware: HardwareSpec, element_bytes: float) -> GemmGeometry | None:
+    """SMs, tile shapes and alignment (in elements of `element_bytes`) from the spec; None unless it has all three."""
+    if hardware.sm_count is None or hardware.gemm_tiles is None or hardware.tensor_core_alignment_bytes is None:
+        return None
+    return GemmGeometry(
+        processors=hardware.sm_count,
+        tiles=tuple((int(m), int(n)) for m, n in hardware.gemm_tiles),
+        alignment_elements=max(1.0, hardware.tensor_core_alignment_bytes / element_bytes),
+    )
+
+
+def crosses_nodes(hardware: HardwareSpec, devices_spanned: int) -> bool:
+    return devices_spanned > hardware.devices_per_node
+
+
+def in_network_reduction(hardware: HardwareSpec, devices_spanned: int) -> bool:
+    return bool(hardware.in_network_reduction) and not crosses_nodes(hardware, devices_spanned)
+
+
+def link_bandwidth(hardware: HardwareSpec, devices_spanned: int) -> float:
+    """Per-direction bytes/s of the links a collective over `devices_spanned` devices uses."""
+    hw = hardware
+    if devices_spanned == 2 and hw.pair_link_bytes_per_s is not None:
+        return hw.pair_link_bytes_per_s
+    if devices_spanned <= hw.devices_per_node:
+        if hw.intra_node_bytes_per_s is None:
+            raise UserError(f"{hw.id} has no intra-node link bandwidth in its spec; cannot cost collectives")
+        return hw.intra_node_bytes_per_s
+    if hw.inter_node_bytes_per_s is None:
+        raise UserError(
+            f"{devices_spanned} devices span more than one {hw.id} node ({hw.devices_per_node} per node) "
+            f"and its spec has no inter-node bandwidth; use fewer devices per group"
+        )
+    return hw.inter_node_bytes_per_s
 
 
 def in_network_reduction_factor(group: float) -> float:

@@ -18,6 +18,7 @@ from simulator.op_kinds import OpInfo
 from simulator.structure import Phase
 from simulator.timing import (
     Array,
+    GemmGeometry,
     OpTime,
     Segment,
     attention_time,
@@ -32,7 +33,14 @@ from simulator.timing import (
 TERMS = ("total", "compute", "memory", "comm", "latency")
 
 
-def _group_time(group: ClassGroup, run: OpRun, phase: Phase, params: Mapping[str, Any], xp: Any) -> OpTime:
+def _group_time(
+    group: ClassGroup,
+    run: OpRun,
+    phase: Phase,
+    params: Mapping[str, Any],
+    xp: Any,
+    geometry: GemmGeometry | None = None,
+) -> OpTime:
     """The time terms of one class's ops in a run, by that class's formula."""
     counts = group.counts
     first = next(iter(counts.values()))
@@ -47,17 +55,28 @@ def _group_time(group: ClassGroup, run: OpRun, phase: Phase, params: Mapping[str
     moved = counts["bytes_read"] + counts["bytes_written"]
     if group.code == 0:
         m, n, k = counts["gemm_m"], counts["gemm_n"], counts["gemm_k"]
-        return gemm_time(flops, moved, m, n, k, peak, bandwidth, params, xp)
+        return gemm_time(flops, moved, m, n, k, peak, bandwidth, params, xp, geometry)
     if group.code == 1:
         decode = phase is Phase.DECODE
-        return attention_time(flops, moved, run.new_tokens, run.context, decode, peak, bandwidth, params, xp)
+        # Attention reads Q and writes O of the same size (qk_dim = v_dim); the rest it reads is the KV cache.
+        cache_bytes = xp.maximum(counts["bytes_read"] - counts["bytes_written"], 0.0)
+        return attention_time(
+            flops, moved, run.new_tokens, run.context, decode, peak, bandwidth, params, xp, cache_bytes=cache_bytes
+        )
     return elementwise_time(flops, moved, peak, bandwidth, params, xp)
 
 
-def run_time(run: OpRun, phase: Phase, params: Mapping[str, Any], xp: Any = np, detail: bool = False) -> OpTime:
+def run_time(
+    run: OpRun,
+    phase: Phase,
+    params: Mapping[str, Any],
+    xp: Any = np,
+    detail: bool = False,
+    geometry: GemmGeometry | None = None,
+) -> OpTime:
     """Every op's time, stacked in op order; with `detail`, also its compute, memory, comm and latency terms (the
     hot path needs only the totals)."""
-    parts = [_group_time(group, run, phase, params, xp) for group in run.groups]
+    parts = [_group_time(group, run, phase, params, xp, geometry) for group in run.groups]
     terms = TERMS if detail else TERMS[:1]
     if len(parts) == 1:
         values = [getattr(parts[0], term) for term in terms]
@@ -81,6 +100,11 @@ def piece_segment(
         result = part if result is None else compose(result, part, xp)
     assert result is not None
     return result
+
+
+def framework_segment(seconds: Any) -> Segment:
+    """Time on the device path that the host does not launch (eager framework calls on a CPU)."""
+    return Segment(0.0 * seconds, seconds, seconds)
 
 
 @dataclass(frozen=True)
@@ -110,14 +134,19 @@ def time_pass(counts: PassCounts, params: Mapping[str, Any], xp: Any = np, detai
     piece_times: list[tuple[PieceCounts, int, list[OpTime]]] = []
 
     def summarize(piece: PieceCounts, runs: int, host_first_extra: Any = 0.0) -> Segment:
-        times = [run_time(run, counts.phase, params, xp, detail) for run in piece.runs]
+        times = [run_time(run, counts.phase, params, xp, detail, counts.gemm_geometry) for run in piece.runs]
         piece_times.append((piece, runs, times))
         return piece_segment(piece, times, host_first_extra, params, xp)
 
     kind_runs = {kind: sum(stage.count(kind) for stage in counts.stages) for kind in counts.layers}
-    prologue = summarize(counts.prologue, 1)
+    # Eager framework calls run on the thread that runs the kernels: device-path time with no launch of its own.
+    call = params["host.framework_call_s"]
+    per_step_calls = framework_segment(call * params["host.framework_calls_per_step"])
+    per_layer_calls = framework_segment(call * params["host.framework_calls_per_layer"])
+    prologue = compose(summarize(counts.prologue, 1), per_step_calls, xp)
     layers = {
-        kind: summarize(piece, kind_runs[kind], params["host.per_layer_s"]) for kind, piece in counts.layers.items()
+        kind: compose(summarize(piece, kind_runs[kind], params["host.per_layer_s"]), per_layer_calls, xp)
+        for kind, piece in counts.layers.items()
     }
     epilogue = summarize(counts.epilogue, 1)
     transfer = summarize(counts.stage_transfer, len(counts.stages) - 1) if counts.stage_transfer else None

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "calibration" / "profiles"
 
-_Fraction = Field(default=1.0, gt=0, le=1.5)
+_Fraction = Field(default=1.0, gt=0, le=1)  # an efficiency: a profile is never faster than `ideal`
 _Seconds = Field(default=0.0, ge=0)
 _Size = Field(default=0.0, ge=0)
 
@@ -31,8 +31,15 @@ class _Section(BaseModel):
 
 
 class GemmModel(_Section):
-    """time = latency + max(FLOPs / (peak · e(M, N, K)), bytes / (bandwidth · bandwidth_fraction)),
-    e(M, N, K) = peak_fraction · M/(M + m_half) · N/(N + n_half) · K/(K + k_half)."""
+    """time = latency + max(FLOPs / (peak · e), bytes / (bandwidth · bandwidth_fraction)) with
+    e = peak_fraction · M/(M + m_half) · N/(N + n_half) · K/(K + k_half) · tiles · alignment.
+
+    On hardware whose spec gives SMs and tile shapes, `tiles` is the best over those tiles (tm × tn) of
+    1/(1 + tile_overhead·(1/tm + 1/tn)) / q^padding_exponent: q ≥ 1 is the work of whole tiles in whole waves over
+    the SMs relative to M·N (tile and wave quantization), after split-K has cut K into as many parts of at least
+    split_k_min_depth as fill idle SMs when M·N has too few tiles. `alignment` is unaligned_fraction when K or N is
+    not a multiple of the tensor-core alignment for the dtype, times power_of_two_k_fraction when K is a power of
+    two (partition camping); else 1."""
 
     peak_fraction: float = _Fraction
     m_half: float = _Size
@@ -40,11 +47,18 @@ class GemmModel(_Section):
     k_half: float = _Size
     bandwidth_fraction: float = _Fraction
     kernel_latency_s: float = _Seconds
+    tile_overhead: float = Field(default=0.0, ge=0, description="elements; smaller tiles reuse operands less")
+    padding_exponent: float = Field(default=0.0, ge=0, le=1, description="how much of the padded tile work costs")
+    split_k_min_depth: float = Field(default=256.0, ge=1, description="smallest K slice a split-K kernel gives an SM")
+    unaligned_fraction: float = _Fraction
+    power_of_two_k_fraction: float = _Fraction
 
 
 class AttentionModel(_Section):
     """Prefill: compute efficiency grows with the new tokens s as s/(s + prefill_seq_half).
-    Decode: bandwidth efficiency grows with the context c as c/(c + decode_context_half)."""
+    Decode: the KV-cache read streams at decode_bandwidth_fraction · c/(c + decode_context_half) of the bandwidth
+    for a context of c tokens (short caches are read in short bursts); the query and output at
+    decode_bandwidth_fraction. Decode time is therefore non-decreasing in the context."""
 
     prefill_peak_fraction: float = _Fraction
     prefill_seq_half: float = _Size
@@ -75,11 +89,19 @@ class CollectiveModel(_Section):
 
 
 class HostModel(_Section):
-    """The CPU side: launching each kernel, per-layer framework code, per-step work (sampling, sync, copies)."""
+    """The CPU side: launching each kernel, per-layer framework code, per-step work (sampling, sync, copies).
+
+    An eager stack also makes framework calls no op of the graph carries (views, transposes, splits, slicing into
+    the KV cache, cat, argmax): framework_calls_per_layer in each layer and framework_calls_per_step once per pass,
+    a property of the stack's implementation, each costing framework_call_s on the path of the thread that runs
+    the kernels (eager execution on a CPU, where host and device are one thread)."""
 
     launch_s: float = _Seconds
     per_layer_s: float = _Seconds
     per_step_s: float = _Seconds
+    framework_call_s: float = _Seconds
+    framework_calls_per_layer: float = _Size
+    framework_calls_per_step: float = _Size
 
 
 class Behaviours(_Section):

@@ -40,15 +40,68 @@ def _saturation(x: Array, half: Array, xp: Any) -> Array:
     return x / (x + half)
 
 
+@dataclass(frozen=True)
+class GemmGeometry:
+    """What a GEMM's discrete shape effects depend on, from the hardware spec: the SMs output tiles spread over,
+    the tile shapes (M × N) the kernels choose among, and the element count K and N must be multiples of for the
+    tensor-core path (alignment bytes / bytes of the math dtype)."""
+
+    processors: int
+    tiles: tuple[tuple[int, int], ...]
+    alignment_elements: float
+
+
+def tile_efficiency(m: Array, n: Array, k: Array, geometry: GemmGeometry, p: Params, xp: Any) -> Array:
+    """The best tile's share of the smooth efficiency: operand reuse of the tile, times the cost of padding M and
+    N to whole tiles and the tiles to whole waves over the SMs. Few tiles (small M) leave SMs idle unless split-K
+    cuts K into slices of at least `split_k_min_depth` for them. 1 for the ideal profile."""
+    processors = geometry.processors
+    best: Array = 0.0 * m
+    for tile_m, tile_n in geometry.tiles:
+        rows, columns = xp.ceil(m / tile_m), xp.ceil(n / tile_n)
+        tiles = rows * columns
+        splits = xp.maximum(1.0, xp.minimum(xp.floor(processors / tiles), xp.floor(k / p["gemm.split_k_min_depth"])))
+        work = tiles * splits
+        waves = xp.ceil(work / processors)
+        padded = (waves * processors / work) * (rows * tile_m * columns * tile_n) / (m * n)
+        reuse = 1.0 / (1.0 + p["gemm.tile_overhead"] * (1.0 / tile_m + 1.0 / tile_n))
+        best = xp.maximum(best, reuse / padded ** p["gemm.padding_exponent"])
+    return best
+
+
+def alignment_factor(n: Array, k: Array, geometry: GemmGeometry, p: Params, xp: Any) -> Array:
+    """`gemm.unaligned_fraction` when K or N is not a multiple of the tensor-core alignment, and
+    `gemm.power_of_two_k_fraction` when K (the stride of both operands' rows) is a power of two: such strides map
+    every row to the same memory partitions and cache sets ("partition camping"). 1 for the ideal profile."""
+    step = geometry.alignment_elements
+    aligned = (xp.remainder(n, step) == 0) & (xp.remainder(k, step) == 0)
+    power_of_two = xp.abs(k - xp.exp2(xp.round(xp.log2(k)))) < 0.5  # robust to an inexact log2
+    return xp.where(aligned, 1.0, p["gemm.unaligned_fraction"]) * xp.where(
+        power_of_two & (k >= step), p["gemm.power_of_two_k_fraction"], 1.0
+    )
+
+
 def gemm_time(
-    flops: Array, bytes_moved: Array, m: Array, n: Array, k: Array, peak: float, bandwidth: float, p: Params, xp: Any
+    flops: Array,
+    bytes_moved: Array,
+    m: Array,
+    n: Array,
+    k: Array,
+    peak: float,
+    bandwidth: float,
+    p: Params,
+    xp: Any,
+    geometry: GemmGeometry | None = None,
 ) -> OpTime:
+    """`geometry` None (a spec without SMs or tiles): the smooth curve alone."""
     efficiency = (
         p["gemm.peak_fraction"]
         * _saturation(m, p["gemm.m_half"], xp)
         * _saturation(n, p["gemm.n_half"], xp)
         * _saturation(k, p["gemm.k_half"], xp)
     )
+    if geometry is not None:
+        efficiency = efficiency * tile_efficiency(m, n, k, geometry, p, xp) * alignment_factor(n, k, geometry, p, xp)
     compute = flops / (peak * efficiency)
     memory = bytes_moved / (bandwidth * p["gemm.bandwidth_fraction"])
     latency = p["gemm.kernel_latency_s"] + 0 * flops
@@ -65,14 +118,16 @@ def attention_time(
     bandwidth: float,
     p: Params,
     xp: Any,
+    *,
+    cache_bytes: Array,
 ) -> OpTime:
+    """`cache_bytes`: the part of `bytes_moved` that is the KV-cache read (decode streams it at a rate growing
+    with the context; the query and output move at the plain decode rate)."""
     if decode:
         compute = flops / peak
-        memory = bytes_moved / (
-            bandwidth
-            * p["attention.decode_bandwidth_fraction"]
-            * _saturation(context, p["attention.decode_context_half"], xp)
-        )
+        rate = bandwidth * p["attention.decode_bandwidth_fraction"]
+        cache_rate = rate * _saturation(context, p["attention.decode_context_half"], xp)
+        memory = cache_bytes / cache_rate + (bytes_moved - cache_bytes) / rate
     else:
         compute = flops / (
             peak * p["attention.prefill_peak_fraction"] * _saturation(new_tokens, p["attention.prefill_seq_half"], xp)

@@ -1,6 +1,8 @@
-"""The whole calibration loop on the machine running the tests, as CI runs it: measure this CPU (quick mode),
-fit a profile from the microbenchmarks only, then predict the measured end-to-end generation of three small
-transformers at several (batch, prompt, output) points — data the fit never saw."""
+"""The whole calibration loop on the machine running the tests, as CI runs it: measure this CPU (quick mode, one
+thread: a loaded machine deschedules the threads of a multi-threaded op, and every op then waits for the slowest),
+fit a profile from the microbenchmarks only (kernels and eager framework calls), then predict the measured
+end-to-end generation of three small transformers (MHA, GQA, MQA) at batch 1–8, prompt 64–512, output 8–16 — data
+the fit never saw. Every timing compared is a median of repeated runs, and the goal is on predicted / measured."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ pytest.importorskip("jax")
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cpu") / "measured"
-    assert main(["calibrate", "measure", "--device", "cpu", "--quick", "--out", str(out)]) == 0
+    assert main(["calibrate", "measure", "--device", "cpu", "--quick", "--threads", "1", "--out", str(out)]) == 0
     return out
 
 
@@ -32,17 +34,44 @@ def test_measure_writes_a_data_directory_the_simulator_can_use(measured: Path) -
     assert len({model for model, *_ in points}) >= 3 and len(points) >= 12
 
 
-def test_fit_then_predict_unseen_generation_timings(measured: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _pooled_end_to_end(rows: list[dict]) -> dict:
+    (pooled,) = [row for row in rows if row["group"] == "all models e2e"]
+    return pooled
+
+
+@pytest.fixture(scope="module")
+def validated(measured: Path) -> list[dict]:
+    """`calibrate fit` then `calibrate validate --sections cpu --json` on the measured directory."""
+    import contextlib
+    import io
+
     profile = measured / "cpu-profile.json"
-    assert main(["calibrate", "fit", "--data", str(measured), "--out", str(profile)]) == 0
-    capsys.readouterr()
-    assert main(["calibrate", "validate", "--sections", "cpu", "--cpu-data", str(measured), "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    end_to_end = [row for row in rows if row["group"].endswith(" e2e")]
-    assert len(end_to_end) >= 3
-    for row in end_to_end:
-        # A sanity bound, not the accuracy goal (that is reported, see README): a broken loop is off by far more.
-        assert row["median_abs_error"] < 1.0, row
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["calibrate", "fit", "--data", str(measured), "--out", str(profile)]) == 0
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["calibrate", "validate", "--sections", "cpu", "--cpu-data", str(measured), "--json"]) == 0
+    return json.loads(out.getvalue())
+
+
+def test_fit_then_predict_unseen_generation_timings(validated: list[dict]) -> None:
+    per_model = [row for row in validated if row["group"].endswith(" e2e") and row["group"] != "all models e2e"]
+    assert len(per_model) >= 3
+    pooled = _pooled_end_to_end(validated)
+    assert pooled["n"] >= 18
+    # A sanity bound: a broken loop (wrong counts, units, a missing framework charge) is off by far more.
+    assert pooled["median_abs_error"] < 1.0, pooled
+
+
+@pytest.mark.xfail(
+    reason="goal of issue 8 not reached yet: on 2026-12-02 (2 cores, load 3-12) the pooled e2e median error was "
+    "30-33 %, decode steps predicted about 3x too fast even with the eager framework-call charge",
+    strict=False,
+)
+def test_unseen_generation_meets_the_accuracy_goal(validated: list[dict]) -> None:
+    pooled = _pooled_end_to_end(validated)
+    assert pooled["median_abs_error"] <= 0.10, pooled
+    assert pooled["max_abs_error"] <= 0.25, pooled
 
 
 def test_the_fitted_profile_and_measured_hardware_drive_estimate(

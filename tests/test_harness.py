@@ -174,7 +174,7 @@ def test_measure_writes_a_loadable_data_directory(measured: tuple[Path, harness_
     e2e = read_e2e_records(out, summary.dataset)
     assert [r.model_dump() for r in ops] == [_as_written(r) for r in summary.op_records]
     assert [r.model_dump() for r in e2e] == [_as_written(r) for r in summary.e2e_records]
-    assert {r.op for r in ops} == {"gemm", "elementwise", "attention_prefill", "attention_decode"}
+    assert {r.op for r in ops} == {"gemm", "elementwise", "attention_prefill", "attention_decode", "framework"}
     assert {r.metric for r in e2e} == {"e2e", "ttft", "tpot"}
     for model_id in {r.model for r in e2e}:
         assert load_model(str(out / "models" / f"{model_id}.yaml")).id == model_id

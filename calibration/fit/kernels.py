@@ -28,6 +28,10 @@ CLASS_CONSTANTS: dict[str, tuple[str, ...]] = {
         "gemm.k_half",
         "gemm.bandwidth_fraction",
         "gemm.kernel_latency_s",
+        "gemm.tile_overhead",
+        "gemm.padding_exponent",
+        "gemm.unaligned_fraction",
+        "gemm.power_of_two_k_fraction",
     ),
     "attention": (
         "attention.prefill_peak_fraction",
@@ -44,16 +48,21 @@ CLASS_CONSTANTS: dict[str, tuple[str, ...]] = {
         "collective.inter_node_latency_s",
         "collective.bandwidth_fraction",
     ),
+    "framework": ("host.framework_call_s",),
 }
 
 # Where the optimizer starts: mid-range values, so that no constant starts where its gradient vanishes.
 INITIAL = {
-    "gemm.peak_fraction": 0.7,
-    "gemm.m_half": 16.0,
-    "gemm.n_half": 64.0,
-    "gemm.k_half": 64.0,
-    "gemm.bandwidth_fraction": 0.7,
+    "gemm.peak_fraction": 0.9,
+    "gemm.m_half": 64.0,
+    "gemm.n_half": 8.0,
+    "gemm.k_half": 8.0,
+    "gemm.bandwidth_fraction": 0.8,
     "gemm.kernel_latency_s": 5e-6,
+    "gemm.tile_overhead": 16.0,
+    "gemm.padding_exponent": 0.2,
+    "gemm.power_of_two_k_fraction": 0.9,
+    "gemm.unaligned_fraction": 0.5,
     "attention.prefill_peak_fraction": 0.5,
     "attention.prefill_seq_half": 128.0,
     "attention.decode_bandwidth_fraction": 0.6,
@@ -67,6 +76,7 @@ INITIAL = {
     "collective.point_to_point_latency_s": 1e-5,
     "collective.inter_node_latency_s": 1e-5,
     "collective.bandwidth_fraction": 0.7,
+    "host.framework_call_s": 5e-6,
 }
 
 
@@ -87,6 +97,8 @@ def shape_family(record: OpMeasurement) -> tuple:
         return (record.heads, record.kv_heads, record.head_dim, record.batch)
     if record.op == "elementwise":
         return (record.name, round(np.log2(record.bytes_moved or 1.0)))
+    if record.op == "framework":
+        return (record.name,)
     return (record.collective, record.group_size)
 
 

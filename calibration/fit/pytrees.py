@@ -23,7 +23,7 @@ def register() -> None:
     register_dataclass(
         PassCounts,
         data_fields=["prologue", "layers", "epilogue", "stage_transfer", "sequences_per_group"],
-        meta_fields=["phase", "stages", "devices_per_op"],
+        meta_fields=["phase", "stages", "devices_per_op", "gemm_geometry"],
     )
     register_dataclass(
         EndToEndTarget,
@@ -35,6 +35,7 @@ def register() -> None:
         data_fields=[
             "flops",
             "bytes_moved",
+            "cache_bytes",
             "gemm_mnk",
             "new_tokens",
             "context",
@@ -46,5 +47,5 @@ def register() -> None:
             "bandwidth",
             "measured",
         ],
-        meta_fields=["label", "kind", "records"],
+        meta_fields=["label", "kind", "records", "gemm_geometry"],
     )

@@ -14,23 +14,37 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sympy as sp
 
 from calibration.records import EndToEndMeasurement, OpMeasurement, Provenance
 from calibration.store import SHIPPED_DATA_DIR
 from hardware_specs.schema import HardwareSpec
 from simulator.counting import PassCounts, count_pass, counting_options
-from simulator.deployment import Deployment, in_network_reduction_factor
+from simulator.deployment import (
+    Deployment,
+    crosses_nodes,
+    dtype_peak_flops,
+    gemm_geometry,
+    in_network_reduction,
+    in_network_reduction_factor,
+    link_bandwidth,
+)
 from simulator.dtypes import bytes_per_element
 from simulator.errors import UserError
+from simulator.evaluate import evaluate
 from simulator.hardware import load_hardware
 from simulator.model.catalog import load_model
 from simulator.model.spec import ModelSpec
-from simulator.ops.attention import causal_pairs
+from simulator.ops import collectives
+from simulator.ops import symbols as sym
+from simulator.ops.attention import attention
+from simulator.ops.cost import OpCost
+from simulator.ops.gemm import batched_linear
 from simulator.pass_timing import time_pass
 from simulator.profile import Behaviours
 from simulator.simulation import decode_points
 from simulator.structure import Phase
-from simulator.timing import attention_time, collective_time, elementwise_time, gemm_time
+from simulator.timing import GemmGeometry, attention_time, collective_time, elementwise_time, gemm_time
 
 METRICS = ("e2e", "ttft", "tpot")
 
@@ -118,6 +132,7 @@ class OpTarget:
     records: tuple[OpMeasurement, ...]
     flops: np.ndarray
     bytes_moved: np.ndarray
+    cache_bytes: np.ndarray  # attention: the KV-cache part of bytes_moved
     gemm_mnk: tuple[np.ndarray, np.ndarray, np.ndarray]
     new_tokens: np.ndarray
     context: np.ndarray
@@ -128,11 +143,14 @@ class OpTarget:
     peak_flops: np.ndarray
     bandwidth: np.ndarray
     measured: np.ndarray
+    gemm_geometry: GemmGeometry | None = None
 
     def predict(self, params: Mapping[str, Any], xp: Any = np) -> Any:
         if self.kind == "gemm":
             m, n, k = self.gemm_mnk
-            return gemm_time(self.flops, self.bytes_moved, m, n, k, self.peak_flops, self.bandwidth, params, xp).total
+            return gemm_time(
+                self.flops, self.bytes_moved, m, n, k, self.peak_flops, self.bandwidth, params, xp, self.gemm_geometry
+            ).total
         if self.kind.startswith("attention"):
             decode = self.kind == "attention_decode"
             return attention_time(
@@ -145,9 +163,12 @@ class OpTarget:
                 self.bandwidth,
                 params,
                 xp,
+                cache_bytes=self.cache_bytes,
             ).total
         if self.kind == "elementwise":
             return elementwise_time(self.flops, self.bytes_moved, self.peak_flops, self.bandwidth, params, xp).total
+        if self.kind == "framework":  # one eager framework call: the same cost whatever it does
+            return params["host.framework_call_s"] + 0 * self.measured
         return collective_time(
             self.wire_bytes, self.group_size, self.bandwidth, self.point_to_point, self.crosses_nodes, params, xp
         ).total
@@ -156,24 +177,25 @@ class OpTarget:
 def op_targets(
     records: Sequence[OpMeasurement], provenance: Mapping[str, Provenance], data_dir: Path
 ) -> list[OpTarget]:
-    groups: dict[tuple[str, str], list[OpMeasurement]] = defaultdict(list)
+    """One target per (dataset, op kind, dtype): records that share the hardware's peak and GEMM geometry."""
+    groups: dict[tuple[str, str, str], list[OpMeasurement]] = defaultdict(list)
     for record in records:
-        groups[(record.dataset, record.op)].append(record)
+        groups[(record.dataset, record.op, record.dtype)].append(record)
     return [
         _op_target(dataset, kind, members, dataset_hardware(provenance[dataset], data_dir))
-        for (dataset, kind), members in groups.items()
+        for (dataset, kind, _dtype), members in groups.items()
     ]
 
 
 def _op_target(dataset: str, kind: str, records: list[OpMeasurement], hardware: HardwareSpec) -> OpTarget:
-    rows = [op_counts(record, hardware) for record in records]
-    column = {name: np.array([row[name] for row in rows], dtype=np.float64) for name in rows[0]}
+    column = op_columns(records, hardware)
     return OpTarget(
         label=f"{dataset}/{kind}",
         kind=kind,
         records=tuple(records),
         flops=column["flops"],
         bytes_moved=column["bytes"],
+        cache_bytes=column["cache_bytes"],
         gemm_mnk=(column["m"], column["n"], column["k"]),
         new_tokens=column["new_tokens"],
         context=column["context"],
@@ -184,86 +206,138 @@ def _op_target(dataset: str, kind: str, records: list[OpMeasurement], hardware: 
         peak_flops=column["peak"],
         bandwidth=column["bandwidth"],
         measured=np.array([r.time_s for r in records], dtype=np.float64),
+        gemm_geometry=gemm_geometry(hardware, bytes_per_element(records[0].dtype)) if kind == "gemm" else None,
     )
 
 
 def _peak(hardware: HardwareSpec, dtype: str) -> float:
-    peak = hardware.peak_flops_per_s(dtype) or (hardware.peak_flops_per_s("fp16") if dtype == "bf16" else None)
+    peak = dtype_peak_flops(hardware, dtype)
     if peak is None:
         raise UserError(f"{hardware.id} has no {dtype} peak, but a measurement uses {dtype}")
     return peak
 
 
+def _column(records: Sequence[OpMeasurement], name: str, default: float = 1.0) -> np.ndarray:
+    return np.array([default if getattr(r, name) is None else float(getattr(r, name)) for r in records])
+
+
 def op_counts(record: OpMeasurement, hardware: HardwareSpec) -> dict[str, float]:
-    """FLOPs and bytes of one measured op by the simulator's formulas (gemm.linear, attention, collectives)."""
-    element = bytes_per_element(record.dtype)
-    row = {
-        "flops": 0.0,
-        "bytes": 0.0,
-        "m": 1.0,
-        "n": 1.0,
-        "k": 1.0,
-        "new_tokens": 1.0,
-        "context": 1.0,
-        "wire": 0.0,
-        "group": 1.0,
-        "point_to_point": 0.0,
-        "crosses_nodes": 0.0,
-        "peak": 1.0,
-        "bandwidth": hardware.hbm_bytes_per_s,
+    """FLOPs, bytes and link of one measured op (raises UserError when the hardware cannot cost it)."""
+    return {name: float(values[0]) for name, values in op_columns([record], hardware).items()}
+
+
+def op_columns(records: Sequence[OpMeasurement], hardware: HardwareSpec) -> dict[str, np.ndarray]:
+    """FLOPs, bytes, wire bytes and links of measured ops of one kind and dtype, by the simulator's own op
+    formulas (`gemm.batched_linear`, `attention.attention`, `collectives`) with the record's dimensions bound to
+    the symbols they are written in, and the simulator's peak lookup and link choice."""
+    kind, dtype = records[0].op, records[0].dtype
+    size = len(records)
+    ones, zeros = np.ones(size), np.zeros(size)
+    element = bytes_per_element(dtype)
+    columns = {
+        "flops": zeros,
+        "bytes": zeros,
+        "cache_bytes": zeros,
+        "m": ones,
+        "n": ones,
+        "k": ones,
+        "new_tokens": ones,
+        "context": ones,
+        "wire": zeros,
+        "group": ones,
+        "point_to_point": zeros,
+        "crosses_nodes": zeros,
+        "peak": ones,
+        "bandwidth": np.full(size, hardware.hbm_bytes_per_s),
     }
-    if record.op == "gemm":
-        m, n, k, groups = record.m, record.n, record.k, record.groups
-        assert m is not None and n is not None and k is not None
-        row |= {
-            "m": m,
-            "n": n,
-            "k": k,
-            "flops": 2.0 * groups * m * n * k,
-            "bytes": groups * (k * n + m * k + m * n) * element,
-            "peak": _peak(hardware, record.dtype),
+    if kind == "gemm":
+        m, n, k = _column(records, "m"), _column(records, "n"), _column(records, "k")
+        op = batched_linear("gemm", "a measured GEMM", sym.b, sym.s, sym.f, sym.h)
+        values: dict[Any, Any] = {sym.b: _column(records, "groups"), sym.s: m, sym.f: n, sym.h: k, sym.w_bytes: element}
+        return (
+            columns
+            | _formula_counts(op, values | {sym.a_bytes: element})
+            | {
+                "m": m,
+                "n": n,
+                "k": k,
+                "peak": np.full(size, _peak(hardware, dtype)),
+            }
+        )
+    if kind.startswith("attention"):
+        decode = kind == "attention_decode"
+        new = ones if decode else _column(records, "new_tokens")
+        context = _column(records, "context")
+        causal = np.array([r.causal in (None, True) for r in records])
+        values = {
+            sym.b: _column(records, "batch"),
+            sym.s: new,
+            sym.c: context,
+            sym.W: context,  # no sliding window: every key of the context
+            sym.n_q: _column(records, "heads"),
+            sym.n_kv: _column(records, "kv_heads"),
+            sym.d_head: _column(records, "head_dim"),
+            sym.a_bytes: element,
+            sym.kv_bytes: element,
         }
-    elif record.op.startswith("attention"):
-        batch, heads, kv_heads, dim = record.batch, record.heads, record.kv_heads, record.head_dim
-        assert batch and heads and kv_heads and dim and record.context
-        new = 1 if record.op == "attention_decode" else (record.new_tokens or 1)
-        context = record.context
-        pairs = float(causal_pairs(new, context, context)) if record.causal in (None, True) else new * context
-        row |= {
-            "flops": 4.0 * batch * heads * dim * pairs,
-            "bytes": batch * (2 * new * heads * dim + 2 * context * kv_heads * dim) * element,
-            "new_tokens": new,
-            "context": context,
-            "peak": _peak(hardware, record.dtype),
+        shape = {"heads": sym.n_q, "kv_heads": sym.n_kv, "qk_dim": sym.d_head, "v_dim": sym.d_head}
+        flash = attention(
+            "attention", "a measured attention call", **shape, window=sym.W, kv_element_bytes=sym.kv_bytes, naive=False
+        )
+        full = attention(
+            "attention", "every (query, key) pair", **shape, window=sym.W, kv_element_bytes=sym.kv_bytes, naive=True
+        )
+        counts = _formula_counts(flash, values)
+        # A non-causal call computes every pair (the naive count of FLOPs) but moves FlashAttention's bytes.
+        counts["flops"] = np.where(causal, counts["flops"], evaluate(full.flops, values))
+        return columns | counts | {"new_tokens": new, "context": context, "peak": np.full(size, _peak(hardware, dtype))}
+    if kind == "elementwise":
+        peak = dtype_peak_flops(hardware, "fp32") or _peak(hardware, "bf16")
+        return columns | {
+            "flops": _column(records, "flops", 0.0),
+            "bytes": _column(records, "bytes_moved", 0.0),
+            "peak": np.full(size, peak),
         }
-    elif record.op == "elementwise":
-        row |= {
-            "flops": record.flops or 0.0,
-            "bytes": record.bytes_moved or 0.0,
-            "peak": hardware.peak_flops_per_s("fp32") or _peak(hardware, "bf16"),
-        }
+    if kind == "framework":
+        return columns
+    rows = [_collective_link(record, hardware) for record in records]
+    return columns | {
+        name: np.array([row[name] for row in rows], dtype=np.float64)
+        for name in ("wire", "group", "bandwidth", "point_to_point", "crosses_nodes")
+    }
+
+
+def _formula_counts(op: OpCost, values: Mapping[Any, Any]) -> dict[str, np.ndarray]:
+    read, written = evaluate(op.bytes_read, values), evaluate(op.bytes_written, values)
+    return {"flops": evaluate(op.flops, values), "bytes": read + written, "cache_bytes": np.maximum(read - written, 0)}
+
+
+COLLECTIVE_OPS = {
+    "all_reduce": collectives.all_reduce,
+    "all_gather": collectives.all_gather,
+    "all_to_all": collectives.all_to_all,
+}
+
+
+def _collective_link(record: OpMeasurement, hardware: HardwareSpec) -> dict[str, float]:
+    """Wire bytes by the simulator's collective formula, on the link the simulator would choose for a group
+    spread over servers of the record's size (the record's devices per node, at most the hardware's)."""
+    group, payload = record.group_size or 2, record.payload_bytes or 0.0
+    kind = record.collective or "send_recv"
+    if kind == "send_recv":
+        op = collectives.send_recv("send_recv", "a measured send/recv", sp.Integer(1))
     else:
-        group, payload = record.group_size or 2, record.payload_bytes or 0.0
-        factor = {
-            "all_reduce": 2 * (group - 1) / group,
-            "all_gather": (group - 1) / group,
-            "all_to_all": (group - 1) / group,
-            "send_recv": 1.0,
-        }[record.collective or "send_recv"]
-        per_node = min(record.devices_per_node or group, hardware.devices_per_node)
-        crosses = group > per_node
-        if record.collective == "all_reduce" and hardware.in_network_reduction and not crosses:
-            factor *= in_network_reduction_factor(group)
-        link = hardware.inter_node_bytes_per_s if crosses else hardware.intra_node_bytes_per_s
-        if group == 2 and not crosses and hardware.pair_link_bytes_per_s is not None:
-            link = hardware.pair_link_bytes_per_s
-        if link is None:
-            raise UserError(f"{hardware.id}: no link bandwidth for a {group}-device collective")
-        row |= {
-            "wire": factor * payload,
-            "group": group,
-            "bandwidth": link,
-            "point_to_point": float(record.collective == "send_recv"),
-            "crosses_nodes": float(crosses),
-        }
-    return row
+        op = COLLECTIVE_OPS[kind](kind, "a measured collective", sp.Integer(1), sp.Integer(group))
+    per_byte = float(op.wire_bytes)
+    server = hardware.model_copy(
+        update={"devices_per_node": min(record.devices_per_node or group, hardware.devices_per_node)}
+    )
+    if kind == "all_reduce" and in_network_reduction(server, group):
+        per_byte *= in_network_reduction_factor(group)
+    return {
+        "wire": per_byte * payload,
+        "group": float(group),
+        "bandwidth": link_bandwidth(server, group),
+        "point_to_point": float(kind == "send_recv"),
+        "crosses_nodes": float(crosses_nodes(server, group)),
+    }

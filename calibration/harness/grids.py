@@ -7,6 +7,9 @@ from itertools import product
 
 from calibration.harness.timing import TimingPolicy
 
+# (batch, heads, kv heads, head dim, context) of the eager framework-call sweep: decode steps of small models.
+FRAMEWORK_SHAPES = ((1, 8, 2, 64, 128), (8, 8, 2, 64, 512))
+
 KB, MB = 1024, 1024**2
 
 
@@ -17,6 +20,15 @@ class AttentionShape:
     kv_heads: int
     head_dim: int
     new_tokens: int  # prefill: = context; decode: 1
+    context: int
+
+
+@dataclass(frozen=True)
+class FrameworkShape:
+    batch: int
+    heads: int
+    kv_heads: int
+    head_dim: int
     context: int
 
 
@@ -34,6 +46,7 @@ class SweepPlan:
     e2e_points: tuple[tuple[int, int, int], ...]  # (batch, prompt, output)
     e2e_policy: TimingPolicy  # warm-ups per model; timed requests per point within the budget
     e2e_dtype: str
+    framework: tuple[FrameworkShape, ...] = ()  # decode-step shapes for the eager framework-call sweep
 
 
 def sweep_plan(device_kind: str, quick: bool, last_level_cache_bytes: float | None) -> SweepPlan:
@@ -76,6 +89,11 @@ def _attention_shapes(
     return tuple(a for a in prefill + decode if 2 * a.batch * a.kv_heads * a.context * a.head_dim <= max_kv_elements)
 
 
+# (batch, prompt, output) of the quick CPU closed loop: batch 1–8, prompt 64–512, output 8–16, at most 1,024
+# prompt tokens per request so that three models fit the quick budget.
+QUICK_CPU_E2E_POINTS = ((1, 64, 16), (1, 512, 8), (2, 512, 16), (4, 256, 8), (8, 64, 16), (8, 128, 8))
+
+
 def _cpu_plan(quick: bool, llc: float | None) -> SweepPlan:
     if quick:
         return SweepPlan(
@@ -91,9 +109,10 @@ def _cpu_plan(quick: bool, llc: float | None) -> SweepPlan:
             elementwise_shapes=tuple(product((1, 16, 256, 2048), (512, 4096))),
             activation_dtype="fp32",
             all_reduce_bytes=(),
-            e2e_points=tuple(product((1, 4), (16, 128), (4, 16))),
+            e2e_points=QUICK_CPU_E2E_POINTS,
             e2e_policy=TimingPolicy(budget_s=1.0, warmups=1, min_repeats=1, max_repeats=3),
             e2e_dtype="fp32",
+            framework=tuple(FrameworkShape(*shape) for shape in FRAMEWORK_SHAPES),
         )
     return SweepPlan(
         policy=TimingPolicy(budget_s=0.4, warmups=3, min_repeats=5, max_repeats=2000),
@@ -133,6 +152,7 @@ def _cpu_plan(quick: bool, llc: float | None) -> SweepPlan:
         e2e_points=tuple(p for p in product((1, 4, 16), (16, 128, 512), (4, 16, 64)) if p[0] * p[1] <= 2048),
         e2e_policy=TimingPolicy(budget_s=5.0, warmups=1, min_repeats=3, max_repeats=5),
         e2e_dtype="fp32",
+        framework=tuple(FrameworkShape(*shape) for shape in FRAMEWORK_SHAPES),
     )
 
 

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from calibration.harness import collectives, endtoend, microbench
+from calibration.harness import collectives, endtoend, framework, microbench
 from calibration.harness.grids import SweepPlan, sweep_plan
 from calibration.harness.hardware import hardware_spec, write_hardware_spec
 from calibration.harness.system import device_facts, resolve_device, software_versions
@@ -181,6 +181,13 @@ def _run_sweeps(
             len(plan.elementwise_shapes),
             lambda adv: microbench.elementwise_sweep(plan.elementwise_shapes, device, act, policy, dataset, adv),
         ),
+        (
+            "eager framework calls",
+            len(plan.framework),
+            lambda adv: framework.framework_sweep(
+                plan.framework, device, act, microbench.TORCH_DTYPES[act], policy, dataset, adv
+            ),
+        ),
     ]
     unavailable = collectives.all_reduce_unavailable_reason(device)
     if unavailable is None:
@@ -213,7 +220,8 @@ def _method(plan: SweepPlan, device: torch.device, threads: int) -> str:
     return (
         f"ops: {plan.policy.describe()}; timer {timer}; torch.inference_mode; {threads} threads; "
         f"GQA attention via scaled_dot_product_attention({microbench.GQA_METHOD}); copy/add write preallocated "
-        "outputs, clone allocates; elementwise bytes and FLOPs from simulator/ops/elementwise.py. "
+        "outputs, clone allocates; elementwise bytes and FLOPs from simulator/ops/elementwise.py; eager framework "
+        f"calls timed {framework.CALLS_PER_SAMPLE} per sample. "
         "end-to-end: random-weight models from models/*.yaml, "
         f"{plan.e2e_policy.warmups} warm-up request(s) per model, then per point timed requests filling a "
         f"{plan.e2e_policy.budget_s:g} s budget, clamped to [{plan.e2e_policy.min_repeats}, "

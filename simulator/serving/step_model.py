@@ -45,7 +45,7 @@ from simulator.ops import attention as attention_ops
 from simulator.pass_timing import run_time
 from simulator.profile import Profile
 from simulator.structure import LayerKind, Phase
-from simulator.timing import attention_time, collective_time, elementwise_time, gemm_time, segment
+from simulator.timing import GemmGeometry, attention_time, collective_time, elementwise_time, gemm_time, segment
 
 # (batch, new tokens, context after the pass): chunks with and without a prefix, windows crossed and not
 SAMPLE_POINTS = np.array(
@@ -67,7 +67,7 @@ SAMPLE_POINTS = np.array(
     ],
     dtype=np.float64,
 )
-FIELDS = ("flops", "moved", "gemm_m", "gemm_n", "gemm_k", "wire_bytes", "group")
+FIELDS = ("flops", "moved", "cache", "gemm_m", "gemm_n", "gemm_k", "wire_bytes", "group")
 AFFINE_TOLERANCE = 1e-7  # relative residual of the affine fit at the sample points (float rounding only)
 GEMM, ATTENTION, ELEMENTWISE, COLLECTIVE = (CLASS_CODES[c] for c in OpClass)
 Seg = tuple[float, float, float]  # (host, device, critical) of timing.Segment, as Python floats
@@ -138,9 +138,12 @@ def _flat(piece: PieceCounts) -> Piece:
     )
 
 
-def piece_time(piece: Piece, phase: Phase, params: dict[str, float]) -> np.ndarray:
+def piece_time(
+    piece: Piece, phase: Phase, params: dict[str, float], geometry: GemmGeometry | None = None
+) -> np.ndarray:
     """Every op's device time, in op order, by the simulator's own timing of the piece."""
-    return np.concatenate([np.asarray(run_time(run, phase, params).total) for run in piece.source.runs])
+    runs = piece.source.runs
+    return np.concatenate([np.asarray(run_time(run, phase, params, geometry=geometry).total) for run in runs])
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,7 @@ class _TokenTables:
             if not run.ops:
                 table.host, table.device, table.critical = [0.0] * size, [0.0] * size, [0.0] * size
                 continue
-            device = piece_time(run.piece(counts), Phase.DECODE, self.params)[run.ops]
+            device = piece_time(run.piece(counts), Phase.DECODE, self.params, counts.gemm_geometry)[run.ops]
             host = np.full_like(device, self.params["host.launch_s"])
             host[0] += run.first_extra_s
             seg = segment(host, device, np)
@@ -215,12 +218,14 @@ class _TokenTables:
             )
 
 
-def _time(op: _Op, field: Callable[[str], Any], xp: Any, params: dict[str, float]) -> Any:
+def _time(
+    op: _Op, field: Callable[[str], Any], xp: Any, params: dict[str, float], geometry: GemmGeometry | None
+) -> Any:
     """The op's device time by its class's timing function (attention is timed separately)."""
     flops, moved = field("flops"), field("moved")
     if op.code == GEMM:
         result = gemm_time(
-            flops, moved, field("gemm_m"), field("gemm_n"), field("gemm_k"), op.peak, op.bandwidth, params, xp
+            flops, moved, field("gemm_m"), field("gemm_n"), field("gemm_k"), op.peak, op.bandwidth, params, xp, geometry
         )
     elif op.code == ELEMENTWISE:
         result = elementwise_time(flops, moved, op.peak, op.bandwidth, params, xp)
@@ -243,6 +248,7 @@ class _Layer:
     def __post_init__(self) -> None:
         self.flops_coefficients: list[float] = self.attention.coefficients["flops"].tolist()
         self.moved_coefficients: list[float] = self.attention.coefficients["moved"].tolist()
+        self.cache_coefficients: list[float] = self.attention.coefficients["cache"].tolist()
         self.peak, self.bandwidth = self.attention.peak, self.attention.bandwidth
 
 
@@ -258,8 +264,10 @@ class StepModel:
         epilogue: list[_Op],
         transfer: _TokenTable | None,
         naive_attention: bool,
+        geometry: GemmGeometry | None = None,
     ) -> None:
         self.params = params
+        self._geometry = geometry
         self._start = start
         self._layers = layers
         self._stages = stages
@@ -356,7 +364,9 @@ class StepModel:
 
             transfer = tables.add(transfer_piece, [0])
         stages = [[(kind, len(list(run))) for kind, run in groupby(stage)] for stage in counts.stages]
-        return cls(params, start, layers, stages, epilogue, transfer, options.naive_attention)
+        return cls(
+            params, start, layers, stages, epilogue, transfer, options.naive_attention, deployment.gemm_geometry()
+        )
 
     def step_seconds(
         self,
@@ -378,7 +388,7 @@ class StepModel:
         layer_segments: dict[LayerKind, Seg] = {}
         attention_device = 0.0
         for kind, layer in self._layers.items():
-            fc, mc = layer.flops_coefficients, layer.moved_coefficients
+            fc, mc, cc = layer.flops_coefficients, layer.moved_coefficients, layer.cache_coefficients
             host, device, critical = layer.before(tokens)
             if decode_sequences:
                 context = decode_context_sum / decode_sequences
@@ -386,8 +396,9 @@ class StepModel:
                 # aggregates (1, T, B, P, K) = (1, n, n, kv, kv): one token per sequence, pairs = KV read
                 flops = fc[0] + (fc[1] + fc[2]) * decode_sequences + (fc[3] + fc[4]) * kv
                 moved = mc[0] + (mc[1] + mc[2]) * decode_sequences + (mc[3] + mc[4]) * kv
+                cache = cc[0] + (cc[1] + cc[2]) * decode_sequences + (cc[3] + cc[4]) * kv
                 kernel = attention_time(
-                    flops, moved, 1.0, context, True, layer.peak, layer.bandwidth, params, _Scalar
+                    flops, moved, 1.0, context, True, layer.peak, layer.bandwidth, params, _Scalar, cache_bytes=cache
                 ).total
                 critical = max(critical + kernel, host + launch + kernel)
                 host, device = host + launch, device + kernel
@@ -401,8 +412,18 @@ class StepModel:
                 n = len(chunks)
                 flops = fc[0] + fc[1] * prefill_tokens + fc[2] * n + fc[3] * pairs + fc[4] * kv
                 moved = mc[0] + mc[1] * prefill_tokens + mc[2] * n + mc[3] * pairs + mc[4] * kv
+                cache = cc[0] + cc[1] * prefill_tokens + cc[2] * n + cc[3] * pairs + cc[4] * kv
                 kernel = attention_time(
-                    flops, moved, prefill_tokens / n, 0.0, False, layer.peak, layer.bandwidth, params, _Scalar
+                    flops,
+                    moved,
+                    prefill_tokens / n,
+                    0.0,
+                    False,
+                    layer.peak,
+                    layer.bandwidth,
+                    params,
+                    _Scalar,
+                    cache_bytes=cache,
                 ).total
                 critical = max(critical + kernel, host + launch + kernel)
                 host, device = host + launch, device + kernel
@@ -455,7 +476,7 @@ class StepModel:
             def field(name: str, op: _Op = op) -> float:
                 return op.value(name, aggregates)
 
-            device = float(_time(op, field, _Scalar, self.params))
+            device = float(_time(op, field, np, self.params, self._geometry))
             seg = _compose(seg, (launch, device, launch + device))
         self._epilogue_cache[key] = seg
         return seg
@@ -498,7 +519,9 @@ def _fit_op(piece: Piece, index: int, columns: np.ndarray, where: str) -> _Op:
     values = {
         "flops": counts["flops"][index],
         "moved": counts["bytes_read"][index] + counts["bytes_written"][index],
-        **{name: counts[name][index] for name in FIELDS[2:]},
+        # attention's KV-cache read, as pass_timing derives it (Q in and O out are the same size)
+        "cache": np.maximum(counts["bytes_read"][index] - counts["bytes_written"][index], 0.0),
+        **{name: counts[name][index] for name in FIELDS[3:]},
     }
     coefficients = {}
     for name, target in values.items():
