@@ -206,15 +206,15 @@ def measured_kernel_profile(data_dir: Path, command: str = "") -> tuple[Profile,
 def eager_framework_calls() -> FrameworkCalls:
     """Framework calls per layer and per step of the harness's eager implementation, beyond the ops of the
     simulator's decode graph of the same reference model."""
-    from simulator.engine import pass_pieces
-
     from calibration.harness.framework import REFERENCE_LAYER, framework_calls
-    from simulator.graph import BuildOptions, Phase
+    from simulator.compiled import compiled_pass
+    from simulator.structure import BuildOptions, PassKey, Phase, layer_piece, model_structure
 
-    options = BuildOptions(phase=Phase.DECODE, tp=1, ep=1, naive_attention=False, lm_head_all_positions=False)
-    pieces = pass_pieces(REFERENCE_LAYER, options)
-    (layer,) = pieces.layers.values()
-    return framework_calls(len(layer), len(pieces.prologue) + len(pieces.epilogue))
+    structure = model_structure(REFERENCE_LAYER)
+    pieces = compiled_pass(PassKey(structure, BuildOptions(phase=Phase.DECODE))).pieces
+    (kind,) = structure.layer_kinds
+    ops_per_step = len(pieces["prologue"].ops) + len(pieces["epilogue"].ops)
+    return framework_calls(len(pieces[layer_piece(kind)].ops), ops_per_step)
 
 
 def _constants_with_data(
@@ -335,7 +335,7 @@ def end_to_end_profile(
     )
     pooled = np.concatenate(list(held_out.values()))
     fitted, held = summarize(fit.residuals), summarize(pooled)
-    groups = {}
+    groups: dict[str, dict[str, float]] = {}
     ordered_groups = np.array([group_of(r) for r in fit.records])
     for group, residuals in held_out.items():
         groups.update([_group_stats(group, fit.residuals[ordered_groups == group], residuals)])

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from calibration.fit.optimize import Target
 from calibration.fit.statistics import summarize
 from calibration.fit.targets import dataset_hardware, end_to_end_targets, op_counts, op_targets
 from calibration.recipes import KERNEL_DATA, MEGATRON_FREE, MEGATRON_INITIAL, end_to_end_profile, kernel_profile
@@ -95,7 +96,7 @@ def lower_bound(report: Report, data_dir: Path = SHIPPED_DATA_DIR) -> None:
                 skipped += 1
                 continue
             ops.append(record)
-        targets = [
+        targets: list[Target] = [
             *op_targets(ops, provenance, data_dir),
             *end_to_end_targets([r for r in e2e_records if r.dataset == dataset], provenance, data_dir, Behaviours()),
         ]

@@ -18,7 +18,7 @@ from simulator.files import check_path_text, read_mapping, validated
 if TYPE_CHECKING:
     from hardware_specs.schema import HardwareSpec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "calibration" / "profiles"
 
 _Fraction = Field(default=1.0, gt=0, le=1)  # an efficiency: a profile is never faster than `ideal`

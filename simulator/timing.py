@@ -87,8 +87,8 @@ def gemm_time(
     m: Array,
     n: Array,
     k: Array,
-    peak: float,
-    bandwidth: float,
+    peak: Array,
+    bandwidth: Array,
     p: Params,
     xp: Any,
     geometry: GemmGeometry | None = None,
@@ -114,8 +114,8 @@ def attention_time(
     new_tokens: Array,
     context: Array,
     decode: bool,
-    peak: float,
-    bandwidth: float,
+    peak: Array,
+    bandwidth: Array,
     p: Params,
     xp: Any,
     *,
@@ -137,7 +137,7 @@ def attention_time(
     return OpTime(latency + xp.maximum(compute, memory), compute, memory, 0 * flops, latency)
 
 
-def elementwise_time(flops: Array, bytes_moved: Array, peak: float, bandwidth: float, p: Params, xp: Any) -> OpTime:
+def elementwise_time(flops: Array, bytes_moved: Array, peak: Array, bandwidth: Array, p: Params, xp: Any) -> OpTime:
     compute = flops / (peak * p["elementwise.compute_fraction"])
     memory = bytes_moved / (bandwidth * p["elementwise.bandwidth_fraction"])
     latency = p["elementwise.kernel_latency_s"] + 0 * flops

@@ -16,9 +16,6 @@ from calibration.fit.targets import end_to_end_targets
 from calibration.records import EndToEndMeasurement, Provenance
 from simulator.profile import Behaviours
 
-# The `type: ignore[arg-type]`s below: EndToEndTarget is a frozen dataclass and `optimize.Target` declares settable
-# attributes, so mypy rejects the match; read-only members in that protocol (optimize.py) would accept it.
-
 BEHAVIOUR_OPTIONS = [
     Behaviours(lm_head_all_prompt_positions=all_positions, naive_attention=naive)
     for all_positions, naive in product((False, True), (False, True))
@@ -53,7 +50,7 @@ def fit_end_to_end(
     fits = {}
     for behaviours in behaviour_options:
         targets = end_to_end_targets(records, provenance, data_dir, behaviours)
-        fitted = fit_constants(targets, base, free, initial)  # type: ignore[arg-type]  # frozen, see top
+        fitted = fit_constants(targets, base, free, initial)
         fits[behaviours] = (fitted, targets)
     best = min(fits, key=lambda b: fits[b][0].loss)
     result, targets = fits[best]
@@ -62,7 +59,7 @@ def fit_end_to_end(
         behaviours=best,
         result=result,
         loss_by_behaviours={describe(b): fits[b][0].loss for b in behaviour_options},
-        residuals=log_residuals(targets, result.constants),  # type: ignore[arg-type]  # frozen, see top
+        residuals=log_residuals(targets, result.constants),
         records=ordered,
     )
 
@@ -83,7 +80,7 @@ def leave_one_group_out(
         train = [r for r in records if group_of(r) != group]
         test = [r for r in records if group_of(r) == group]
         train_targets = end_to_end_targets(train, provenance, data_dir, behaviours)
-        result = fit_constants(train_targets, base, free, initial)  # type: ignore[arg-type]  # frozen, see top
+        result = fit_constants(train_targets, base, free, initial)
         test_targets = end_to_end_targets(test, provenance, data_dir, behaviours)
-        held_out[group] = log_residuals(test_targets, result.constants)  # type: ignore[arg-type]  # frozen, see top
+        held_out[group] = log_residuals(test_targets, result.constants)
     return held_out

@@ -24,8 +24,11 @@ FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitter
 
 
 class Target(Protocol):
-    label: str
-    measured: np.ndarray
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def measured(self) -> np.ndarray: ...
 
     def predict(self, params: Mapping[str, Any], xp: Any = ...) -> Any: ...
 
@@ -61,7 +64,7 @@ def fit_constants(
     jnp = jax.numpy
     register()
     start = {**base, **(initial or {})}
-    records_per_dataset = Counter()
+    records_per_dataset: Counter[str] = Counter()
     for target in targets:
         records_per_dataset[_dataset_of(target.label)] += len(target.measured)
     share = {name: np.sqrt(n) for name, n in records_per_dataset.items()}

@@ -165,14 +165,14 @@ def _kernels_marked(counter: _DispatchCounter, module: nn.Module) -> Iterator[No
     try:
         for name, function in patched.items():
             setattr(eager, name, _wrapped(counter, function))
-        F.scaled_dot_product_attention = _wrapped(counter, attention)  # type: ignore[assignment]
-        F.linear = _wrapped(counter, linear)  # type: ignore[assignment]  # the tied LM head
+        F.scaled_dot_product_attention = _wrapped(counter, attention)
+        F.linear = _wrapped(counter, linear)  # the tied LM head
         yield
     finally:
         for name, function in patched.items():
             setattr(eager, name, function)
-        F.scaled_dot_product_attention = attention  # type: ignore[assignment]
-        F.linear = linear  # type: ignore[assignment]
+        F.scaled_dot_product_attention = attention
+        F.linear = linear
         for hook in hooks:
             hook.remove()
 

@@ -11,6 +11,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -152,7 +153,7 @@ def measure(
         duration_s=time.perf_counter() - started,
         op_records=op_records,
         e2e_records=e2e_records,
-        peak_tflops=hardware.peak_tflops,
+        peak_tflops={str(dtype): tflops for dtype, tflops in hardware.peak_tflops.items()},
         bandwidth_gb_s=hardware.hbm_bandwidth_gb_s,
         skipped=skipped,
     )
@@ -210,7 +211,7 @@ def _run_sweeps(
         tasks = [(progress.add_task(name, total=total), sweep) for name, total, sweep in op_sweeps]
         e2e_task = progress.add_task("end-to-end generation", total=len(specs) * len(plan.e2e_points))
         for task, sweep in tasks:
-            op_records += list(sweep(lambda task=task: progress.advance(task)))
+            op_records += list(sweep(partial(progress.advance, task)))
         e2e_records += list(endtoend.endtoend_sweep(specs, plan, device, dataset, lambda: progress.advance(e2e_task)))
     return op_records, e2e_records, skipped, specs
 

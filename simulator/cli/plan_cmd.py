@@ -130,7 +130,7 @@ def print_table(frame: pd.DataFrame, title: str, top: int) -> None:
     out.width = max(out.width, TABLE_WIDTH)
     shown = frame[(frame["rank"] <= top) | frame["pareto"]]
     table = Table(title=title, title_justify="left")
-    columns = (
+    columns: tuple[str, ...] = (
         "#",
         "★",
         "hardware",
@@ -149,7 +149,7 @@ def print_table(frame: pd.DataFrame, title: str, top: int) -> None:
     )
     slo = "slo_output_tokens_per_usd" in frame.columns
     if slo:
-        columns += ("SLO rate", "SLO out tok/$")
+        columns = (*columns, "SLO rate", "SLO out tok/$")
     for column in columns:
         table.add_column(
             column,
