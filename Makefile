@@ -42,7 +42,7 @@ check: $(INSTALLED)
 
 # The property suite at fuzzing scale (≥ 10,000 bad inputs, ≥ 2,000 valid cases), with the counts.
 fuzz: $(INSTALLED)
-	$(BIN)/python tests/fuzz_report.py
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python tests/fuzz_report.py
 
 bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks.run

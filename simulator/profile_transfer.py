@@ -35,6 +35,13 @@ RULES: dict[str, Rule] = {
     "gemm.n_half": "ridge",
     "gemm.k_half": "ridge",
     "gemm.kernel_latency_s": "latency",
+    # The tiling model's constants are shapes of the kernels' behaviour; the target's own SMs and tile shapes (its
+    # spec) enter through the geometry, so they carry over as the fractions do.
+    "gemm.tile_overhead": "fraction",
+    "gemm.padding_exponent": "fraction",
+    "gemm.split_k_min_depth": "fraction",
+    "gemm.unaligned_fraction": "fraction",
+    "gemm.power_of_two_k_fraction": "fraction",
     "attention.prefill_peak_fraction": "fraction",
     "attention.prefill_seq_half": "ridge",
     "attention.decode_bandwidth_fraction": "fraction",
@@ -51,6 +58,9 @@ RULES: dict[str, Rule] = {
     "host.launch_s": "software",
     "host.per_layer_s": "software",
     "host.per_step_s": "software",
+    "host.framework_call_s": "software",
+    "host.framework_calls_per_layer": "software",
+    "host.framework_calls_per_step": "software",
 }
 MATH_DTYPES = ("fp16", "bf16")  # the shipped profiles were fitted on 16-bit GEMMs
 

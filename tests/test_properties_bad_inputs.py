@@ -55,10 +55,6 @@ def test_bad_file_in_a_real_process(scratch: Path, kind: str) -> None:
     assert "UTF-16" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="simulator/cli/predict_cmd.py (core redesign) must declare --out with type=simulator.validation.output_file",
-)
 @pytest.mark.parametrize("where", bad_arguments.UNWRITABLE)
 def test_predict_out_to_an_unwritable_place(where: str) -> None:
     result = outcome.run_in_process(bad_arguments.with_option(bad_arguments.BASES["predict"], "--out", where))

@@ -34,7 +34,7 @@ def _op_times(params: dict[str, float], m: float, n: float, k: float, tokens: fl
         [
             gemm_time(flops, weight_bytes, m, n, k, PEAK, BANDWIDTH, params, np).total,
             attention_time(
-                4 * tokens * n * k, 2 * tokens * n, tokens, tokens, False, PEAK, BANDWIDTH, params, np
+                4 * tokens * n * k, 2 * tokens * n, tokens, tokens, False, PEAK, BANDWIDTH, params, np, cache_bytes=0.0
             ).total,
             elementwise_time(tokens * n, 4 * tokens * n, PEAK / 16, BANDWIDTH, params, np).total,
             collective_time(2 * tokens * n * (group - 1) / group, group, LINK, False, False, params, np).total,
@@ -42,15 +42,7 @@ def _op_times(params: dict[str, float], m: float, n: float, k: float, tokens: fl
     )
 
 
-_ABOVE_ONE = pytest.mark.xfail(
-    strict=False,
-    reason="pending fidelity fix: fitted fractions of 1.2 (megatron-a100-2022: GEMM, prefill attention, "
-    "elementwise; h100-sxm-kernels: collective bandwidth); capping every efficiency at 1 and refitting removes it",
-)
-PENDING_ABOVE_ONE = ("megatron-a100-2022", "h100-sxm-kernels")
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_ABOVE_ONE) if n in PENDING_ABOVE_ONE else n for n in FITTED])
+@pytest.mark.parametrize("name", FITTED)
 @settings(max_examples=200, derandomize=True, database=None, deadline=None, phases=NO_SHRINK)
 @given(m=_sizes, n=_sizes, k=_sizes, tokens=_sizes, group=st.sampled_from([2, 4, 8]))
 def test_no_op_faster_than_ideal(name: str, m: float, n: float, k: float, tokens: float, group: int) -> None:
@@ -63,17 +55,13 @@ def test_no_op_faster_than_ideal(name: str, m: float, n: float, k: float, tokens
 def _decode_attention(profile: Profile, context: np.ndarray, kv_bytes_per_token: float, qo_bytes: float) -> np.ndarray:
     bytes_moved = kv_bytes_per_token * context + qo_bytes
     flops = 4 * context * qo_bytes / 4
-    return attention_time(flops, bytes_moved, 1.0, context, True, PEAK, BANDWIDTH, profile.params(), np).total
+    cache_bytes = kv_bytes_per_token * context
+    return attention_time(
+        flops, bytes_moved, 1.0, context, True, PEAK, BANDWIDTH, profile.params(), np, cache_bytes=cache_bytes
+    ).total
 
 
-_CONTEXT_CURVE = pytest.mark.xfail(
-    strict=False,
-    reason="pending fidelity fix: the decode bandwidth curve c/(c + half) divides the query/output bytes too, so "
-    "decode attention gets faster as the context grows from 1 whenever decode_context_half > 0",
-)
-
-
-@pytest.mark.parametrize("half", [h if h == 0 else pytest.param(h, marks=_CONTEXT_CURVE) for h in CONTEXT_HALVES])
+@pytest.mark.parametrize("half", CONTEXT_HALVES)
 def test_decode_attention_non_decreasing_in_context(half: float) -> None:
     """Llama-3.1-8B shapes: 8 KV heads × 128 × 2 (K and V) × 2 bytes per token; 32 query heads read and written."""
     profile = load_profile("h100-sxm-kernels")

@@ -17,7 +17,9 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, but usage errors are one line (`error: …`) and exit with code 2."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        from simulator.errors import one_line
+
+        print(f"error: {self.prog}: {one_line(message)}", file=sys.stderr)
         raise SystemExit(2)
 
 

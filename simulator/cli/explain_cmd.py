@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from simulator.validation import BATCH, DEGREE, TOKENS
+
 QUANTITIES = ("flops", "bytes_read", "bytes_written", "weight_params", "gemm_m", "gemm_n", "gemm_k", "wire_bytes")
 
 
@@ -12,12 +14,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--op", help="op name (omit to list the ops of each phase)")
     parser.add_argument("--phase", choices=("prefill", "decode"), default="prefill")
-    parser.add_argument("--tp", type=int, default=1)
-    parser.add_argument("--ep", type=int, default=1)
-    parser.add_argument("--batch", type=int, default=1, help="b (default 1)")
-    parser.add_argument("--prompt", type=int, default=1024, help="prompt tokens (default 1024)")
+    parser.add_argument("--tp", type=DEGREE, default=1)
+    parser.add_argument("--ep", type=DEGREE, default=1)
+    parser.add_argument("--batch", type=BATCH, default=1, help="b (default 1)")
+    parser.add_argument("--prompt", type=TOKENS, default=1024, help="prompt tokens (default 1024)")
     parser.add_argument(
-        "--context", type=int, default=None, help="decode: KV context c (default prompt + 1, the first decode step)"
+        "--context", type=TOKENS, default=None, help="decode: KV context c (default prompt + 1, the first decode step)"
     )
     parser.add_argument("--weights-dtype", default="bf16")
     parser.set_defaults(handler=run)
