@@ -29,8 +29,10 @@ def main() -> None:
             row = api.serve(MODEL, hardware, tp=tp, requests=REQUESTS, rate=fraction * offline["requests_per_s"])
             row = row.iloc[0]
             points.append((row["output_tokens_per_s_per_device"], row["ttft_s_p99"]))
-            print(f"{hardware} tp{tp} {row['requests_per_s']:.2f} req/s: {points[-1][0]:.0f} tok/s/device, "
-                  f"TTFT p99 {points[-1][1]:.3f} s, TPOT p50 {row['tpot_s_p50'] * 1e3:.1f} ms")  # fmt: skip
+            print(
+                f"{hardware} tp{tp} {row['requests_per_s']:.2f} req/s: {points[-1][0]:.0f} tok/s/device, "
+                f"TTFT p99 {points[-1][1]:.3f} s, TPOT p50 {row['tpot_s_p50'] * 1e3:.1f} ms"
+            )
         curves[f"{tp} × {hardware} (tp {tp}), offline {offline['requests_per_s']:.1f} req/s"] = points
     plot_rate_sweep(
         curves,

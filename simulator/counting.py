@@ -94,8 +94,10 @@ class OpRun:
         rows: list[dict[str, Any]] = [{} for _ in range(self.size)]
         for group in self.groups:
             for index, row in enumerate(group.rows):
-                rows[row] = {field: group.counts[field][index] if field in group.counts else NEUTRAL.get(field, 0.0)
-                             for field in COUNT_FIELDS}  # fmt: skip
+                rows[row] = {
+                    field: group.counts[field][index] if field in group.counts else NEUTRAL.get(field, 0.0)
+                    for field in COUNT_FIELDS
+                }
         return [{field: np.asarray(value) for field, value in row.items()} for row in rows]
 
 

@@ -231,7 +231,8 @@ def print_op_tables(record: dict[str, Any]) -> None:
                 row["op_class"],
                 str(row["runs_per_pass"]),
                 si(row["flops"]),
-                si(row["bytes"], "B"),
+                # collectives move no device memory of their own: show the bytes they put on the wire
+                si(row["wire_bytes"], "B") + " wire" if row["op_class"] == "collective" else si(row["bytes"], "B"),
                 "—" if intensity is None else f"{intensity:.3g}",
                 row["bound"],
                 seconds(row["time_s"]),
