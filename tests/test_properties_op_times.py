@@ -2,11 +2,9 @@
 (`simulator/timing.py`) under every shipped profile.
 
 - No op may run faster under a calibrated profile than under `ideal` for the same counts (datasheet peaks,
-  no latency). A fitted efficiency above 1 breaks this: the fitter lets fractions reach FRACTION_CEILING = 1.2.
-- Decode attention time must not fall as the context grows. Its bytes are the KV cache (∝ context c) plus the
-  query/output rows (independent of c), and the whole is divided by the bandwidth curve c/(c + half):
-  t ∝ (a·c + q)·(c + half)/c, whose slope a − q·half/c² is negative for c < √(q·half/a) whenever half > 0.
-Both are xfail until the fidelity fixes land (fractions capped at 1; a decode curve that only slows the KV part).
+  no latency). A fitted efficiency above 1 would break this; the fitter caps fractions at 1.
+- Decode attention time must not fall as the context grows. The bandwidth curve c/(c + half) applies to the KV
+  read only; applied to the query/output rows too, t ∝ (a·c + q)·(c + half)/c would fall for c < √(q·half/a).
 """
 
 from __future__ import annotations
