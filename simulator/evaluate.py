@@ -36,14 +36,3 @@ def evaluate(expr: sp.Expr, values: Mapping[Any, Number]) -> np.ndarray:
     result = compiled(expr)(*args)
     shape = np.broadcast_shapes(*(np.shape(a) for a in args))
     return np.broadcast_to(np.asarray(result, dtype=np.float64), shape)
-
-
-@cache
-def compiled_many(exprs: tuple[sp.Expr, ...]) -> Callable[..., list[Number]]:
-    """Several expressions compiled into one numpy function (one code generation instead of many)."""
-    return sp.lambdify(sym.ALL_SYMBOLS, list(exprs), modules=LAMBDIFY_MODULES)
-
-
-def evaluate_many(exprs: tuple[sp.Expr, ...], args: list[Number]) -> list[Number]:
-    """The expressions at `formula_inputs.arguments(values)`: scalars where they depend on no array argument."""
-    return compiled_many(exprs)(*args)
