@@ -1,6 +1,6 @@
 """`predict`: many cases from a CSV or Parquet file, streamed in chunks and vectorized.
 
-Cases that share a deployment are simulated as one numpy array; a file of any length goes through in bounded
+Cases that share a deployment are simulated as one numpy array (on worker processes: `worker_pool`); a file of any length goes through in bounded
 memory (CHUNK_ROWS rows at a time), the output written as it is produced. Columns are read as text and checked
 here, so a bad cell is a one-line error naming its line.
 """
@@ -37,6 +37,7 @@ from simulator.validation import (
     whole_number,
     writable_path,
 )
+from simulator.worker_pool import Mapper, worker_map
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -236,8 +237,12 @@ def _integers(column: pa.ChunkedArray, name: str, source: str, first_line: int) 
 # --- predicting -------------------------------------------------------------------------------------------------
 
 
-def _predict_table(table: pa.Table, source: str, first_line: int, allow_longer_context: bool = False) -> pa.Table:
-    """The normalized cases with the output columns appended."""
+def _predict_table(
+    table: pa.Table, source: str, first_line: int, allow_longer_context: bool = False, mapper: Mapper = map
+) -> pa.Table:
+    """The normalized cases with the output columns appended; `mapper` runs the simulation units (in worker
+    processes: `worker_pool`). Every deployment is resolved and checked here first, so that a bad one is
+    reported by its line before any simulation starts."""
     rows = table.num_rows
     keys = pc.binary_join_element_wise(
         *(pc.cast(table[name], pa.string()) for name in DEPLOYMENT_COLUMNS), _text(_SEPARATOR)
@@ -253,6 +258,7 @@ def _predict_table(table: pa.Table, source: str, first_line: int, allow_longer_c
     fits = np.zeros(rows, dtype=bool)
     profile_used = np.empty(rows, dtype=object)
     warnings: list[pa.Array] = []
+    units: list[tuple[str, np.ndarray]] = []  # (deployment key, rows) simulated as one array
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(encoded.dictionary) + 1))
     for code, key in enumerate(encoded.dictionary.to_pylist()):
@@ -270,22 +276,18 @@ def _predict_table(table: pa.Table, source: str, first_line: int, allow_longer_c
                 allow_longer=allow_longer_context,
                 case_labels=[f"{source}:{first_line + int(row)}" for row in members[over]],
             )
-        for start in range(0, len(members), SIMULATION_ROWS):
-            chosen = members[start : start + SIMULATION_ROWS]
-            sim = simulate(
-                resolved.deployment, resolved.profile, batch[chosen], prompt[chosen], output[chosen], detail=False
-            )
-            result["ttft_s"][chosen] = sim.ttft_s
-            result["tpot_s"][chosen] = sim.tpot_s
-            result["e2e_s"][chosen] = sim.e2e_s
-            result["memory_bytes_per_accelerator"][chosen] = sim.memory.total_bytes
-            fits[chosen] = sim.memory.fits
+        units += [(key, members[start : start + SIMULATION_ROWS]) for start in range(0, len(members), SIMULATION_ROWS)]
         profile = resolved.profile
         result["low"][members] = resolved.band_low
         result["high"][members] = resolved.band_high
         devices[members] = resolved.deployment.n_accelerators
         profile_used[members] = profile.name
         warnings.append(_extrapolation(resolved, members, batch, prompt, output))
+    payloads = ((key, batch[chosen], prompt[chosen], output[chosen]) for key, chosen in units)
+    for (_, chosen), simulated in zip(units, mapper(_simulate_unit, payloads), strict=True):
+        *values, fits[chosen] = simulated
+        for name, column in zip(SIMULATED_COLUMNS, values, strict=True):
+            result[name][chosen] = column
     columns: dict[str, Any] = {name: table[name] for name in table.column_names}
     for name in ("ttft_s", "tpot_s", "e2e_s"):
         columns[name] = pa.array(result[name])
@@ -301,6 +303,17 @@ def _predict_table(table: pa.Table, source: str, first_line: int, allow_longer_c
         name for name in OUTPUT_COLUMNS if name not in table.column_names
     ]
     return pa.table({name: columns[name] for name in ordered})
+
+
+SIMULATED_COLUMNS = ("ttft_s", "tpot_s", "e2e_s", "memory_bytes_per_accelerator")
+
+
+def _simulate_unit(payload: tuple[str, np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """One deployment's cases simulated: the SIMULATED_COLUMNS and whether each fits (run in a worker)."""
+    key, batch, prompt, output = payload
+    resolved = _resolve(key)
+    sim = simulate(resolved.deployment, resolved.profile, batch, prompt, output, detail=False)
+    return sim.ttft_s, sim.tpot_s, sim.e2e_s, sim.memory.total_bytes, sim.memory.fits
 
 
 def _extrapolation(
@@ -384,10 +397,15 @@ class _Progress:
 
 
 def predict_file(
-    cases: Path, out: Path, default_profile: str = "ideal", progress: bool = True, allow_longer_context: bool = False
+    cases: Path,
+    out: Path,
+    default_profile: str = "ideal",
+    progress: bool = True,
+    allow_longer_context: bool = False,
+    workers: int = 1,
 ) -> int:
-    """Stream `cases` (CSV, or Parquet by its suffix) through the simulator into `out` (CSV or Parquet); the
-    number of cases written."""
+    """Stream `cases` (CSV, or Parquet by its suffix) through the simulator into `out` (CSV or Parquet), simulating
+    on `workers` processes; the number of cases written."""
     _check_cases_file(cases)
     writable_path(out)
     source = shown(str(cases))
@@ -395,15 +413,16 @@ def predict_file(
     writer: Any = None
     written = 0
     try:
-        for table in _rechunked(_read_batches(cases, reporter)):
-            first_line = written + 2  # the header is line 1
-            normalized = _normalized(table, default_profile, source, first_line)
-            predicted = _predict_table(normalized, source, first_line, allow_longer_context)
-            if writer is None:
-                writer = _writer(out, predicted.schema)
-            writer.write_table(predicted)
-            written += predicted.num_rows
-            reporter.predicted(predicted.num_rows)
+        with worker_map(workers) as mapper:
+            for table in _rechunked(_read_batches(cases, reporter)):
+                first_line = written + 2  # the header is line 1
+                normalized = _normalized(table, default_profile, source, first_line)
+                predicted = _predict_table(normalized, source, first_line, allow_longer_context, mapper)
+                if writer is None:
+                    writer = _writer(out, predicted.schema)
+                writer.write_table(predicted)
+                written += predicted.num_rows
+                reporter.predicted(predicted.num_rows)
         if writer is None:
             raise UserError(f"{source}: no cases (a header but no rows)")
     finally:

@@ -9,7 +9,8 @@ import argparse
 from pathlib import Path
 
 from simulator.cli.common import add_context_override_argument, add_profile_argument
-from simulator.validation import name_or_path, output_file
+from simulator.validation import name_or_path, output_file, whole
+from simulator.worker_pool import MAX_DEFAULT_WORKERS, MAX_WORKERS, default_workers
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -25,6 +26,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_profile_argument(parser)
     add_context_override_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    parser.add_argument(
+        "--workers",
+        type=whole(1, MAX_WORKERS),
+        default=None,
+        help=f"processes simulating (default: the cores available, at most {MAX_DEFAULT_WORKERS}); "
+        "results are identical for any number",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -37,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         default_profile=args.profile,
         progress=not args.quiet,
         allow_longer_context=args.allow_longer_context,
+        workers=default_workers() if args.workers is None else args.workers,
     )
     print(f"wrote {written} predictions to {args.out}")
     return 0

@@ -1,0 +1,64 @@
+"""Simulating on every core: `predict` hands its units of work (one deployment's cases, SIMULATION_ROWS at a
+time) to worker processes forked from the parent, which has already loaded the catalogs and compiled formulas
+the units need, so a worker starts in milliseconds and nothing but the case arrays and results is pickled.
+
+Each unit is computed exactly as it would be in the parent, so the output is bit-identical for any number of
+workers. Where `fork` is not available (Windows, macOS' default) or one worker is asked for, units run in the
+parent.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+Mapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterator[Any]]
+
+MAX_DEFAULT_WORKERS = 8  # beyond this, reading and writing the file (one process) dominates
+MAX_WORKERS = 256
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask, where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    return min(available_cores(), MAX_DEFAULT_WORKERS)
+
+
+def _serial(function: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+    return map(function, items)
+
+
+@contextmanager
+def worker_map(workers: int) -> Iterator[Mapper]:
+    """A `map` that keeps the order of its items and runs them on `workers` forked processes (created on first
+    use, so a small job never forks)."""
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods() or os.name != "posix":
+        yield _serial
+        return
+    pool: Any = None
+
+    def parallel(function: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        nonlocal pool
+        listed = list(items)
+        if len(listed) < 2:
+            return map(function, listed)
+        if pool is None:
+            pool = multiprocessing.get_context("fork").Pool(workers)
+        return pool.imap(function, listed)
+
+    try:
+        yield parallel
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
