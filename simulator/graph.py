@@ -416,9 +416,7 @@ def _moe_block(g: _GraphBuilder, structure: ModelStructure, opts: BuildOptions) 
     g.add(ew.reduction("router_top_k", "softmax and top-k expert choice", rows, E))
     if opts.expert_parallel:
         g.add(
-            coll.all_to_all(
-                "moe_dispatch", "send each token once to each group holding one of its experts", sent, ep
-            )
+            coll.all_to_all("moe_dispatch", "send each token once to each group holding one of its experts", sent, ep)
         )
     g.add(
         gemm.expert_linear(

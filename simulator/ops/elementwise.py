@@ -81,9 +81,7 @@ def cache_write(name: str, description: str, rows: sp.Expr, width: sp.Expr, elem
 
     A write only: the projection's epilogue (or the attention kernel) stores the new K and V straight into the
     cache, so no activation is read back for it."""
-    op = _elementwise(
-        name, description, flops=sp.Integer(0), read=sp.Integer(0), written=rows * width * element_bytes
-    )
+    op = _elementwise(name, description, flops=sp.Integer(0), read=sp.Integer(0), written=rows * width * element_bytes)
     return replace(op, cache_bytes_per_token=width * element_bytes)
 
 
