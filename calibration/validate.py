@@ -27,7 +27,7 @@ from calibration.recipes import KERNEL_DATA, MEGATRON_FREE, MEGATRON_INITIAL, en
 from calibration.records import EndToEndMeasurement
 from calibration.store import SHIPPED_DATA_DIR, read_e2e_records, read_op_records, read_provenance
 from simulator.errors import UserError
-from simulator.profile import IDEAL, Behaviours, Profile, load_profile, resolve_profile
+from simulator.profile import IDEAL, Profile, load_profile, resolve_profile
 
 HELD_OUT_END_TO_END = ("gpt-fast", "argonne")  # dataset prefixes no shipped profile was fitted on
 
@@ -98,7 +98,9 @@ def lower_bound(report: Report, data_dir: Path = SHIPPED_DATA_DIR) -> None:
             ops.append(record)
         targets: list[Target] = [
             *op_targets(ops, provenance, data_dir),
-            *end_to_end_targets([r for r in e2e_records if r.dataset == dataset], provenance, data_dir, Behaviours()),
+            *end_to_end_targets(
+                [r for r in e2e_records if r.dataset == dataset], provenance, data_dir, IDEAL.behaviours
+            ),
         ]
         if not targets:
             continue

@@ -18,7 +18,8 @@ import numpy as np
 from simulator.compiled import CompiledPiece, compiled_pass
 from simulator.compiled.fields import COUNT_FIELDS, NEUTRAL, STATIC_FIELDS
 from simulator.deployment import Deployment, in_network_reduction_factor
-from simulator.formula_inputs import arguments, model_bindings
+from simulator.dtypes import bytes_per_element
+from simulator.formula_inputs import arguments, expected_destination_groups, model_bindings
 from simulator.op_kinds import Collective, OpClass, OpInfo
 from simulator.profile import Behaviours
 from simulator.structure import BuildOptions, LayerKind, PassKey, Phase, layer_kinds, layer_piece, model_structure
@@ -36,6 +37,8 @@ class CountingOptions:
 
     naive_attention: bool = False  # attention materializes the score matrix (pre-FlashAttention kernels)
     lm_head_all_positions: bool = False  # prefill applies the LM head to every prompt position
+    fewest_experts: bool = False  # MoE layers read the fewest experts a batch can touch, not uniform routing's
+    collective_dtype: str | None = None  # None: the deployment's (`Deployment.collective_dtype`)
 
 
 def counting_options(
@@ -50,6 +53,8 @@ def counting_options(
         lm_head_all_positions=(
             behaviours.lm_head_all_prompt_positions if lm_head_all_positions is None else lm_head_all_positions
         ),
+        fewest_experts=behaviours.expert_routing == "fewest",
+        collective_dtype=behaviours.collective_dtype,
     )
 
 
@@ -170,7 +175,15 @@ def count_pass(
     expert-parallel group of tp devices takes ceil(batch / ep) of its sequences."""
     compiled = compiled_pass(pass_key(deployment, phase, options))
     sequences_per_group = np.ceil(np.asarray(batch, dtype=np.float64) / deployment.ep)
-    values = _bindings(deployment) | {"b": sequences_per_group, "s": new_tokens, "c": context}
+    values = _bindings(deployment) | {
+        "b": sequences_per_group,
+        "s": new_tokens,
+        "c": context,
+        "b_all": np.asarray(batch, dtype=np.float64),
+        "u_route": 0.0 if options.fewest_experts else 1.0,
+    }
+    if options.collective_dtype is not None:
+        values["a_wire"] = bytes_per_element(options.collective_dtype)
     args = arguments(values)
     base_shape = np.broadcast_shapes(np.shape(sequences_per_group), np.shape(new_tokens))
     full_shape = np.broadcast_shapes(base_shape, np.shape(context))
@@ -196,7 +209,11 @@ def count_pass(
 
 @cache
 def _bindings(deployment: Deployment) -> dict[str, Any]:
-    return model_bindings(deployment.model) | deployment.bindings()
+    values = model_bindings(deployment.model) | deployment.bindings()
+    moe = deployment.model.moe
+    if moe is not None:
+        values["g_dest"] = expected_destination_groups(moe.num_experts, moe.top_k, deployment.ep)
+    return values
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from hardware_specs.schema import HardwareSpec
-from simulator.dtypes import bytes_per_element, default_activation_dtype
+from simulator.dtypes import bytes_per_element, default_activation_dtype, weight_bytes_per_element
 from simulator.errors import UserError
 from simulator.model.spec import ModelSpec
 from simulator.op_kinds import MathPrecision
@@ -71,6 +71,12 @@ class Deployment:
         return self.activation_dtype if self.activation_dtype in FLOAT_16_32 else "bf16"
 
     @property
+    def collective_dtype(self) -> str:
+        """The dtype collectives move activations in: the activations' if 16/32-bit, else bf16 (fp8 GEMMs
+        requantize their inputs, but the all-reduce sums partial outputs in 16 bits, as TensorRT-LLM and vLLM do)."""
+        return self.activation_dtype if self.activation_dtype in FLOAT_16_32 else "bf16"
+
+    @property
     def other_params_dtype(self) -> str:
         """Embeddings, LM head, norms, biases, router: never quantized (as AWQ/GPTQ/FP8 checkpoints keep them)."""
         if self.weights_dtype in FLOAT_16_32:
@@ -93,10 +99,11 @@ class Deployment:
         return {
             "tp": float(self.tp),
             "ep": float(self.ep),
-            "w_bytes": bytes_per_element(self.weights_dtype),
+            "w_bytes": weight_bytes_per_element(self.weights_dtype),
             "p_bytes": bytes_per_element(self.other_params_dtype),
             "a_bytes": bytes_per_element(self.activation_dtype),
             "kv_bytes": bytes_per_element(self.kv_cache_dtype),
+            "a_wire": bytes_per_element(self.collective_dtype),
         }
 
     def peak_flops(self, precision: MathPrecision) -> float:

@@ -6,6 +6,7 @@ formulas and the symbolic ones always agree on the argument order.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ SYMBOL_NAMES: tuple[str, ...] = (
     *WORKLOAD_NAMES,
     *("h", "n_q", "n_kv", "d_head", "f", "V", "W", "n_pos", "E", "k", "f_e", "f_sh", "r_q", "r_kv", "d_nope"),
     *("d_rope", "d_v", "tp", "ep", "w_bytes", "p_bytes", "a_bytes", "kv_bytes"),
+    *("b_all", "g_dest", "u_route", "a_wire"),
 )
 
 Bindings = dict[str, Any]  # symbol name → a float or a numpy array over cases
@@ -51,6 +53,15 @@ def model_bindings(spec: ModelSpec) -> Bindings:
             "d_v": spec.mla.v_head_dim,
         }
     return {key: float(value) for key, value in values.items()}
+
+
+def expected_destination_groups(experts: int, top_k: int, groups: int) -> float:
+    """Distinct expert-parallel groups one token's k experts lie in, expected under uniform routing: the k distinct
+    experts are drawn without replacement from E, E/ep per group, so a group is missed with probability
+    C(E − E/ep, k) / C(E, k) (hypergeometric)."""
+    per_group = experts // groups
+    missed = math.comb(experts - per_group, top_k) / math.comb(experts, top_k)
+    return groups * (1.0 - missed)
 
 
 def arguments(values: Mapping[str, Any]) -> list[Any]:

@@ -23,7 +23,9 @@ from simulator.ops.symbols import (
     V,
     W,
     a_bytes,
+    a_wire,
     b,
+    b_all,
     c,
     d_head,
     d_nope,
@@ -33,6 +35,7 @@ from simulator.ops.symbols import (
     f,
     f_e,
     f_sh,
+    g_dest,
     h,
     k_top,
     kv_bytes,
@@ -42,8 +45,10 @@ from simulator.ops.symbols import (
     p_bytes,
     r_kv,
     r_q,
+    s,
     tokens,
     tp,
+    u_route,
 )
 from simulator.structure import BuildOptions, LayerKind, ModelStructure, PassKey, Phase, layer_piece
 
@@ -93,7 +98,7 @@ def prologue_graph(structure: ModelStructure, opts: BuildOptions) -> nx.DiGraph:
         g.add(ew.lookup("position_embedding", "learned position-embedding lookup", rows, h, table_rows=n_pos))
         g.add(ew.add("embedding_add", "token + position embeddings", rows, h))
     if opts.tensor_parallel:
-        g.add(coll.all_reduce("embedding_all_reduce", "sum the vocabulary-parallel lookups", rows * h * a_bytes, tp))
+        g.add(coll.all_reduce("embedding_all_reduce", "sum the vocabulary-parallel lookups", rows * h * a_wire, tp))
     if structure.embedding_norm:
         g.add(ew.norm("embedding_norm", "norm of the embeddings", structure.norm, rows, h))
     return g.graph
@@ -120,7 +125,7 @@ def epilogue_graph(structure: ModelStructure, opts: BuildOptions) -> nx.DiGraph:
     g.add(lm_head)
     if opts.tensor_parallel:
         g.add(
-            coll.all_gather("logits_all_gather", "gather vocabulary shards of the logits", logit_rows * V * a_bytes, tp)
+            coll.all_gather("logits_all_gather", "gather vocabulary shards of the logits", logit_rows * V * a_wire, tp)
         )
     g.add(ew.reduction("sampling", "greedy sampling: argmax over the vocabulary", b, V))
     return g.graph
@@ -160,7 +165,7 @@ def layer_graph(structure: ModelStructure, kind: LayerKind, opts: BuildOptions) 
                 coll.all_reduce(
                     "all_reduce",
                     "sum both branches' partial outputs across tensor-parallel ranks",
-                    rows * h * a_bytes,
+                    rows * h * a_wire,
                     tp,
                 ),
                 after=branches,
@@ -172,7 +177,7 @@ def layer_graph(structure: ModelStructure, kind: LayerKind, opts: BuildOptions) 
     if opts.tensor_parallel:
         g.add(
             coll.all_reduce(
-                "attn_all_reduce", "sum attention partial outputs across tensor-parallel ranks", rows * h * a_bytes, tp
+                "attn_all_reduce", "sum attention partial outputs across tensor-parallel ranks", rows * h * a_wire, tp
             )
         )
     if structure.norms_per_layer == 4:
@@ -335,7 +340,7 @@ def _mlp_or_moe(g: _GraphBuilder, structure: ModelStructure, kind: LayerKind, op
     if reduce and opts.tensor_parallel:
         g.add(
             coll.all_reduce(
-                "mlp_all_reduce", "sum MLP partial outputs across tensor-parallel ranks", tokens * h * a_bytes, tp
+                "mlp_all_reduce", "sum MLP partial outputs across tensor-parallel ranks", tokens * h * a_wire, tp
             )
         )
 
@@ -378,16 +383,25 @@ def _dense_mlp(g: _GraphBuilder, structure: ModelStructure, prefix: str, width: 
 def _moe_block(g: _GraphBuilder, structure: ModelStructure, opts: BuildOptions) -> None:
     """Routed experts split over `ep` groups (each expert tensor-parallel over the group's `tp` devices).
 
-    Attention is data-parallel over the groups, so the MoE layer sees the tokens of all ep groups:
-    b·s·ep tokens, b·s·k token-expert assignments per group under balanced routing. With uniform routing a
-    given expert is skipped by one token with probability 1 − k/E, so a group touches
-    (E/ep)·(1 − (1 − k/E)^(b·s·ep)) of its experts: k at decode batch 1, all of them at large batch.
+    Attention is data-parallel over the groups (each holds b of the batch's b_all sequences), but the MoE layer
+    of every group serves the tokens of the whole batch: b_all·s tokens make b_all·s·k token-expert assignments,
+    b_all·s·k/ep per group under balanced routing. The experts a group reads:
+    - uniform routing (u_route = 1): a given expert is skipped by one token with probability 1 − k/E, so a group
+      touches (E/ep)·(1 − (1 − k/E)^(b_all·s)) of its experts: k/ep at decode batch 1, all of them at large batch;
+    - the fewest (u_route = 0, a lower bound): every token may choose the same k experts (each token's k are
+      distinct, so no fewer than k), spread over the groups, so the busiest group reads ceil(k/ep) of them.
+    Dispatch and combine send each token once to each distinct group its k experts lie in (g_dest), not once
+    per expert.
     """
     rows = tokens
     gates = 2 if structure.gated_mlp else 1
     experts_per_group = E / ep
-    touched = experts_per_group * (1 - (1 - k_top / E) ** (rows * ep))
-    assignments = rows * k_top
+    batch_tokens = b_all * s
+    uniform_touched = experts_per_group * (1 - (1 - k_top / E) ** batch_tokens)
+    fewest_touched = sp.ceiling(k_top / ep)
+    touched = u_route * uniform_touched + (1 - u_route) * fewest_touched
+    assignments = batch_tokens * k_top / ep
+    sent = rows * g_dest * h * a_wire / tp
     g.add(
         gemm.linear(
             "router",
@@ -402,9 +416,7 @@ def _moe_block(g: _GraphBuilder, structure: ModelStructure, opts: BuildOptions) 
     g.add(ew.reduction("router_top_k", "softmax and top-k expert choice", rows, E))
     if opts.expert_parallel:
         g.add(
-            coll.all_to_all(
-                "moe_dispatch", "send each token to its experts' groups", assignments * h * a_bytes / tp, ep
-            )
+            coll.all_to_all("moe_dispatch", "send each token once to each group holding one of its experts", sent, ep)
         )
     g.add(
         gemm.expert_linear(
@@ -443,7 +455,7 @@ def _moe_block(g: _GraphBuilder, structure: ModelStructure, opts: BuildOptions) 
     if opts.expert_parallel:
         g.add(
             coll.all_to_all(
-                "moe_combine", "return expert outputs to their tokens' groups", assignments * h * a_bytes / tp, ep
+                "moe_combine", "return each group's summed expert outputs to their tokens' groups", sent, ep
             )
         )
     g.add(ew.add("moe_weighted_sum", "weighted sum of each token's k expert outputs", rows, h, inputs=k_top))
@@ -453,7 +465,7 @@ def _moe_block(g: _GraphBuilder, structure: ModelStructure, opts: BuildOptions) 
 
 def send_recv_transfer() -> OpCost:
     """The activations one pipeline stage sends to the next."""
-    return coll.send_recv("stage_send_recv", "activations to the next pipeline stage", tokens * h * a_bytes)
+    return coll.send_recv("stage_send_recv", "activations to the next pipeline stage", tokens * h * a_wire)
 
 
 def pass_ops(key: PassKey) -> dict[str, list[OpCost]]:

@@ -113,6 +113,16 @@ class Behaviours(_Section):
     naive_attention: bool = Field(
         default=False, description="attention materializes the score matrix (pre-FlashAttention kernels)"
     )
+    expert_routing: Literal["uniform", "fewest"] = Field(
+        default="uniform",
+        description="experts a MoE layer reads: as uniform routing expects (what the fitted profiles were fitted "
+        "with), or the fewest a batch can touch (k per layer: the lower bound `ideal` charges)",
+    )
+    collective_dtype: str | None = Field(
+        default=None,
+        description="dtype collectives move activations in; None: the activations' if 16/32-bit, else bf16 "
+        "(TensorRT-LLM and vLLM all-reduce fp8 models' activations in 16 bits)",
+    )
 
 
 class FitStatistics(_Section):
@@ -188,7 +198,10 @@ class Profile(BaseModel):
 IDEAL = Profile(
     name="ideal",
     kind="ideal",
-    description="physical roofline: datasheet dense peaks and HBM bandwidth, no overheads, no latencies",
+    description="physical roofline of unfused kernels: each op at max(FLOPs / datasheet dense peak, bytes / HBM "
+    "bandwidth), no overheads, no latencies, MoE layers reading the fewest experts a batch can touch; a bound per op "
+    "(fusing kernels can beat the sum, down to the fused bound the breakdown prints)",
+    behaviours=Behaviours(expert_routing="fewest"),
 )
 
 

@@ -10,6 +10,17 @@ purpose, and why:
 - every time under a fitted or derated profile: the profiles were refitted with GEMM tiling, efficiencies capped
   at 1 and decode attention's context curve on the KV read only (issue 8); their memory is unchanged. Times under
   `ideal` — whose new GEMM and attention factors are exactly 1 — stay as they were.
+- issue 8 §3 counting slips (all 60 `ideal` rows' times; memory of 28 other rows; every other column as it was):
+  - every `ideal` row: the KV-cache write only writes (it read the new K and V as well): TTFT 0.04–1.3 % lower.
+  - the 12 mistral-7b int4 rows: int4 weights carry an fp16 scale and a 4-bit zero per 128 weights (+3.9 % weight
+    bytes): memory up, decode up to 3.6 % slower.
+  - the 12 mixtral-8x7b ep 4 rows: each expert group serves the batch's real tokens (it was charged
+    ceil(batch/ep) sequences on every group: phantom ones when ep does not divide the batch), and `ideal` reads the fewest
+    experts a batch can touch (k per layer) instead of uniform routing's expectation: TPOT 0.59–0.78 ×, TTFT
+    0.48–1.0 ×; memory of the 6 rows whose batch 4 does not divide changes with their MoE activations.
+  - memory of the 12 deepseek-v3 fp8 `derated` rows and the 12 llama-3.1-70b fp8 `h100-sxm-kernels` rows: fp8
+    weights carry one fp32 scale per 128×128 block; of 4 qwen2-57b-a14b `derated` rows: the MoE activations of the
+    batch's real tokens.
 """
 
 from __future__ import annotations

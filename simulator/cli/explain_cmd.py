@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     op = ops[args.op]
     new_tokens = args.prompt if phase is Phase.PREFILL else 1
     context = args.prompt if phase is Phase.PREFILL else (args.context or args.prompt + 1)
-    values = model_bindings(model) | deployment.bindings() | {"b": args.batch, "s": new_tokens, "c": context}
+    workload = {"b": args.batch, "s": new_tokens, "c": context, "b_all": args.batch}
+    values = model_bindings(model) | deployment.bindings() | workload | {"u_route": 0.0}  # `ideal`: fewest experts
     out.print(f"[bold]{op.name}[/bold] ({op.op_class.value}): {op.description}")
     out.print(f"model {model.id}, {phase.value}, b={args.batch}, s={new_tokens}, c={context}, tp={args.tp}")
     for name, expr in op.expressions().items():

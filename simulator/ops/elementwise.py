@@ -77,10 +77,11 @@ def rotary(name: str, description: str, rows: sp.Expr, width: sp.Expr) -> OpCost
 
 
 def cache_write(name: str, description: str, rows: sp.Expr, width: sp.Expr, element_bytes: sp.Expr) -> OpCost:
-    """`rows` tokens append `width` elements each to the KV cache."""
-    op = _elementwise(
-        name, description, flops=sp.Integer(0), read=rows * width * a_bytes, written=rows * width * element_bytes
-    )
+    """`rows` tokens append `width` elements each to the KV cache.
+
+    A write only: the projection's epilogue (or the attention kernel) stores the new K and V straight into the
+    cache, so no activation is read back for it."""
+    op = _elementwise(name, description, flops=sp.Integer(0), read=sp.Integer(0), written=rows * width * element_bytes)
     return replace(op, cache_bytes_per_token=width * element_bytes)
 
 

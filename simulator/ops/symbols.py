@@ -43,6 +43,12 @@ w_bytes = sp.Symbol("w_bytes", positive=True)  # weights of the linear layers in
 p_bytes = sp.Symbol("p_bytes", positive=True)  # other parameters: embeddings, LM head, norms, biases, router
 a_bytes = sp.Symbol("a_bytes", positive=True)  # activations
 kv_bytes = sp.Symbol("kv_bytes", positive=True)  # KV cache
+a_wire = sp.Symbol("a_wire", positive=True)  # activations on the wire (collectives: 16-bit unless the stack says)
+
+# --- the whole batch and expert routing ---
+b_all = sp.Symbol("b_all", positive=True, integer=True)  # sequences in the whole batch, over all ep groups
+g_dest = sp.Symbol("g_dest", positive=True)  # distinct ep groups one token's k experts lie in (expected)
+u_route = sp.Symbol("u_route", nonnegative=True)  # 1: experts touched as uniform routing expects; 0: the fewest
 
 WORKLOAD_SYMBOLS = (b, s, c)
 ALL_SYMBOLS: tuple[sp.Symbol, ...] = (
@@ -72,6 +78,10 @@ ALL_SYMBOLS: tuple[sp.Symbol, ...] = (
     p_bytes,
     a_bytes,
     kv_bytes,
+    b_all,
+    g_dest,
+    u_route,
+    a_wire,
 )
 
 if tuple(symbol.name for symbol in ALL_SYMBOLS) != SYMBOL_NAMES:  # compiled formulas take arguments in this order
