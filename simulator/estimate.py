@@ -16,7 +16,7 @@ from simulator.memory import model_sizes
 from simulator.model.catalog import load_model
 from simulator.parameters import parameter_counts
 from simulator.profile import Profile, resolve_profile
-from simulator.report import host_overhead_s, op_rows
+from simulator.report import fused_bound, host_overhead_s, op_rows
 from simulator.simulation import Simulation, simulate
 
 GB = 1e9
@@ -170,6 +170,7 @@ def estimate_record(sim: Simulation, profile_note: str, case: int = 0) -> dict[s
         "activation_bytes_per_accelerator": float(memory.activation_bytes[case]),
         "memory_capacity_bytes_per_accelerator": memory.capacity_bytes,
         "fits": bool(memory.fits[case]),
+        "fused_bound": fused_bound(sim, case),
         "prefill_host_overhead_s": host_overhead_s(sim.prefill, case),
         "decode_host_overhead_s": host_overhead_s(sim.decode, case, sim.decode_step_weights[case]),
         "extrapolation": context_warnings(sim, case)

@@ -463,9 +463,21 @@ def _moe_block(g: _GraphBuilder, structure: ModelStructure, opts: BuildOptions) 
         _dense_mlp(g, structure, "shared_expert", f_sh, "shared experts'")
 
 
-def send_recv_transfer() -> OpCost:
-    """The activations one pipeline stage sends to the next."""
-    return coll.send_recv("stage_send_recv", "activations to the next pipeline stage", tokens * h * a_wire)
+def stage_transfer_ops(opts: BuildOptions) -> list[OpCost]:
+    """The activations one pipeline stage sends to the next. With tensor parallelism the stage's tp devices each
+    hold all of them; each sends a different 1/tp over its own link (between nodes: its own NIC) and the next
+    stage all-gathers the pieces over its intra-node links: Megatron-LM's scatter/gather (Narayanan et al.,
+    "Efficient Large-Scale Language Model Training on GPU Clusters Using Megatron-LM", SC'21, §4.1), instead of
+    every device sending the same full tensor over the slower link."""
+    activations = tokens * h * a_wire
+    if not opts.tensor_parallel:
+        return [coll.send_recv("stage_send_recv", "activations to the next pipeline stage", activations)]
+    return [
+        coll.send_recv("stage_send_recv", "each device's 1/tp of the activations to the next stage", activations / tp),
+        coll.all_gather(
+            "stage_all_gather", "the next stage gathers the activations from its tp devices", activations, tp
+        ),
+    ]
 
 
 def pass_ops(key: PassKey) -> dict[str, list[OpCost]]:
@@ -476,5 +488,5 @@ def pass_ops(key: PassKey) -> dict[str, list[OpCost]]:
     for kind in structure.layer_kinds:
         pieces[layer_piece(kind)] = stream_order(layer_graph(structure, kind, options))
     pieces["epilogue"] = stream_order(epilogue_graph(structure, options))
-    pieces["stage_transfer"] = [send_recv_transfer()]
+    pieces["stage_transfer"] = stage_transfer_ops(options)
     return pieces

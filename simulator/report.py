@@ -8,7 +8,8 @@ import numpy as np
 
 from simulator.counting import PassCounts
 from simulator.pass_timing import PassTime
-from simulator.simulation import Simulation
+from simulator.profile import IDEAL
+from simulator.simulation import Simulation, simulate
 
 BOUND_TERMS = ("compute", "memory", "comm", "overhead")
 
@@ -23,6 +24,31 @@ def op_rows(sim: Simulation, case: int = 0) -> list[dict[str, Any]]:
     rows = _phase_rows("prefill", sim.prefill_counts, sim.prefill, case, None)
     rows += _phase_rows("decode", sim.decode_counts, sim.decode, case, decode_weights)
     return rows
+
+
+def fused_bound(sim: Simulation, case: int = 0) -> dict[str, float]:
+    """The bound of a perfectly fused pass: max(Σ FLOPs / peak, Σ bytes / HBM bandwidth) over the compute and memory
+    ops, plus the collectives at link bandwidth, per phase. The `ideal` profile is the per-op roofline of unfused
+    kernels, Σ max(FLOPs / peak, bytes / bandwidth), which is never below it; the gap is what fusion could save.
+    Returns ttft_s, tpot_s (0 for a single output token) and e2e_s."""
+    ideal = sim
+    if sim.profile.kind != "ideal":
+        ideal = simulate(
+            sim.deployment, IDEAL, sim.batch[case], sim.prompt[case], sim.output[case], options=sim.options
+        )
+        case = 0
+    phases = {}
+    for phase in ("prefill", "decode"):
+        rows = [row for row in op_rows(ideal, case) if row["phase"] == phase]
+        kernels = [row for row in rows if row["op_class"] != "collective"]
+        fused = max(sum(row["compute_s"] for row in kernels), sum(row["memory_s"] for row in kernels))
+        phases[phase] = fused + sum(row["time_s"] for row in rows if row["op_class"] == "collective")
+    steps = float(ideal.output[case]) - 1
+    return {
+        "ttft_s": phases["prefill"],
+        "tpot_s": phases["decode"] / steps if steps > 0 else 0.0,
+        "e2e_s": phases["prefill"] + phases["decode"],
+    }
 
 
 def host_overhead_s(timing: PassTime, case: int, weights: np.ndarray | None = None) -> float:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from math import isclose
 
+import numpy as np
+
 from simulator.counting import CountingOptions, PassCounts, count_pass, counting_options
 from simulator.deployment import Deployment
 from simulator.hardware import load_hardware
 from simulator.model.catalog import load_model
+from simulator.pass_timing import run_time
 from simulator.profile import IDEAL
 from simulator.structure import Phase
 
@@ -104,3 +107,38 @@ def test_the_kv_cache_write_only_writes() -> None:
     write = _op(_decode(deployment, 4), "kv_cache_write")
     assert write["bytes_read"] == 0
     assert isclose(write["bytes_written"], 4 * 2 * spec.kv_heads / 8 * spec.attention_head_dim * 2)
+
+
+def test_a_cross_node_pipeline_send_scatters_over_every_nic_and_gathers_inside_the_node() -> None:
+    """Llama-3.1-70B at tp 8, pp 2 on H100 servers of 8: the two stages sit in different nodes. Each of a stage's 8
+    GPUs holds the whole activation tensor; Megatron-LM sends a different 1/8 from each GPU over its own NIC and
+    the next stage all-gathers them over NVLink, so the inter-node link carries 1/tp of the tensor per device."""
+    deployment = Deployment(load_model("llama-3.1-70b"), load_hardware("h100-sxm"), tp=8, pp=2)
+    hardware = deployment.hardware
+    tokens = 4 * 512
+    activations = tokens * deployment.model.hidden_size * 2  # bf16
+    counts = count_pass(deployment, Phase.PREFILL, 4, 512, 512)
+    transfer = counts.stage_transfer
+    assert transfer is not None
+    sent = {op.name: float(values["wire_bytes"].reshape(-1)[0]) for op, values in transfer.op_counts()}
+    assert isclose(sent["stage_send_recv"], activations / 8)
+    assert isclose(sent["stage_all_gather"], activations * 7 / 8)
+    seconds = sum(float(np.sum(run_time(run, Phase.PREFILL, IDEAL.params()).total)) for run in transfer.runs)
+    inter, intra = hardware.inter_node_bytes_per_s, hardware.intra_node_bytes_per_s
+    assert inter is not None and intra is not None
+    assert isclose(float(seconds), activations / 8 / inter + activations * 7 / 8 / intra, rel_tol=1e-9)
+
+
+def test_estimate_reports_the_fused_bound_beside_the_per_op_roofline() -> None:
+    """`ideal` is the per-op roofline of unfused kernels, Σ max(FLOPs / peak, bytes / bandwidth); a perfectly fused
+    pass is bounded by max(Σ FLOPs / peak, Σ bytes / bandwidth), never more. A batch-1 decode step on one device is
+    memory-bound as a whole: its fused bound is all its bytes at HBM bandwidth."""
+    from simulator.estimate import EstimateInputs, estimate_record, run_estimate
+
+    inputs = EstimateInputs(model="llama-3.1-8b", hardware="h100-sxm", prompt_tokens=512, output_tokens=33)
+    sim, note = run_estimate(inputs)
+    record = estimate_record(sim, note)
+    fused = record["fused_bound"]
+    assert 0 < fused["ttft_s"] <= record["ttft_s"] and 0 < fused["tpot_s"] <= record["tpot_s"]
+    bandwidth = sim.deployment.hardware.hbm_bytes_per_s
+    assert isclose(fused["tpot_s"], record["decode_bytes"] / 32 / bandwidth, rel_tol=1e-9)

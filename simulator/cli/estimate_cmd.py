@@ -195,6 +195,11 @@ def print_summary(record: dict[str, Any]) -> None:
         out.print(f"  {label:<22} {seconds(d[name])}{extra}")
     if band:
         out.print(f"  band: {d['band_note']}")
+    fused = d["fused_bound"]
+    out.print(
+        f"  fused bound            TTFT {seconds(fused['ttft_s'])}, TPOT {seconds(fused['tpot_s'])}  "
+        "(whole pass: max(FLOPs / peak, bytes / bandwidth))"
+    )
     out.print(
         f"  params {si(d['params_total'])} total, {si(d['params_active'])} active; "
         f"weights {si(d['weights_bytes'], 'B')}; KV cache {si(d['kv_cache_bytes_per_token'], 'B')}/token"

@@ -356,13 +356,14 @@ class StepModel:
         transfer = None
         if counts.stage_transfer is not None:
             assert by_tokens.stage_transfer is not None
-            token_only(counts.stage_transfer, by_tokens.stage_transfer, range(1), "stage transfer")
+            transfer_ops = list(range(len(counts.stage_transfer.ops)))
+            token_only(counts.stage_transfer, by_tokens.stage_transfer, transfer_ops, "stage transfer")
 
             def transfer_piece(pass_counts: PassCounts) -> Piece:
                 assert pass_counts.stage_transfer is not None
                 return _flat(pass_counts.stage_transfer)
 
-            transfer = tables.add(transfer_piece, [0])
+            transfer = tables.add(transfer_piece, transfer_ops)
         stages = [[(kind, len(list(run))) for kind, run in groupby(stage)] for stage in counts.stages]
         return cls(
             params, start, layers, stages, epilogue, transfer, options.naive_attention, deployment.gemm_geometry()
