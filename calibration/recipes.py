@@ -222,9 +222,7 @@ def _constants_with_data(
 ) -> tuple[str, ...]:
     """Attention constants of a phase with no records stay as they are (borrowed or ideal). Without decode
     records the kernel latency stays too: the large prefill kernels cannot reveal it. GEMM tile constants need
-    hardware with a tiling in its spec, and on such hardware M and N enter only through the tiles, so the
-    smooth-curve sizes m_half and n_half are not fitted (they keep the base's value); the unaligned-path factor
-    needs records whose K or N is unaligned."""
+    hardware with a tiling in its spec; the unaligned-path factor needs records whose K or N is unaligned."""
     names = CLASS_CONSTANTS[class_name]
     if not records:
         raise UserError(f"no {class_name} records to fit")
@@ -235,8 +233,6 @@ def _constants_with_data(
             )
             for record in records
         }
-        if all(geometry is not None for geometry in geometries.values()):
-            names = tuple(n for n in names if n not in GEMM_SMOOTH_ONLY_CONSTANTS)
         if all(geometry is None for geometry in geometries.values()):
             names = tuple(n for n in names if n not in GEMM_TILING_CONSTANTS)
         elif not any(_unaligned(record, geometries[record.dataset]) for record in records):
@@ -257,8 +253,6 @@ def _unmeasured_note(unmeasured: dict[str, str], base_name: str) -> str:
     return f"not fitted, kept from '{base_name}' because the data cannot show them: {listed}"
 
 
-# `gemm_time` uses these only on hardware without a tiling in its spec (the smooth M and N curves).
-GEMM_SMOOTH_ONLY_CONSTANTS = ("gemm.m_half", "gemm.n_half")
 GEMM_TILING_CONSTANTS = (
     "gemm.tile_overhead",
     "gemm.padding_exponent",

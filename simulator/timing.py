@@ -52,16 +52,15 @@ class GemmGeometry:
 
 
 def tile_efficiency(m: Array, n: Array, k: Array, geometry: GemmGeometry, p: Params, xp: Any) -> Array:
-    """The efficiency of the best tile: useful work over billed work. Useful work is M·N·(K + k_half): each
-    tile's K pipeline has a fill and drain worth `k_half` steps of K. Billed work pads M and N to whole tiles and
-    the tiles to whole waves over the SMs; few tiles (small M or N) leave SMs idle unless split-K cuts K into at
-    most as many slices as fill them, each billed at least `split_k_min_depth` deep (and its own fill). Billed
-    costs `padding_exponent` ∈ [0, 1] of its excess over useful: time ∝ useful^(1−e)·billed^e, so for each tile
-    time is a product of terms non-decreasing in M, N and K, and so is the best tile's (a minimum of such).
-    The tile model is the small-M and small-N penalty: no M or N saturation is applied on top of it. 1 for the
-    ideal profile."""
+    """The efficiency of the best tile. Useful work is M·N·(K + k_half): each tile's K pipeline has a fill and
+    drain worth `k_half` steps of K. Billed work pads M and N to whole tiles and the tiles to whole waves over the
+    SMs; few tiles (small M or N) leave SMs idle unless split-K cuts K into at most as many slices as fill them,
+    each billed at least `split_k_min_depth` deep (and its own fill). A share e = `padding_exponent` ∈ [0, 1] of
+    the time follows billed work, the rest the smooth curve in M and N: time ∝ smooth^(1−e)·billed^e with
+    smooth = (M + m_half)·(N + n_half)·(K + k_half). Both are non-decreasing in M, N and K, so each tile's time is,
+    and so is the best tile's (a minimum of such). 1 for the ideal profile."""
     processors = geometry.processors
-    k_fill = p["gemm.k_half"]
+    k_fill, exponent = p["gemm.k_half"], p["gemm.padding_exponent"]
     useful = m * n * (k + k_fill)
     best: Array = 0.0 * m
     for tile_m, tile_n in geometry.tiles:
@@ -73,8 +72,9 @@ def tile_efficiency(m: Array, n: Array, k: Array, geometry: GemmGeometry, p: Par
         waves = xp.ceil(tiles / processors)
         billed = waves * processors * tile_m * tile_n * (depth + k_fill)
         reuse = 1.0 / (1.0 + p["gemm.tile_overhead"] * (1.0 / tile_m + 1.0 / tile_n))
-        best = xp.maximum(best, reuse * (k / (k + k_fill)) / (billed / useful) ** p["gemm.padding_exponent"])
-    return best
+        best = xp.maximum(best, reuse / (billed / useful) ** exponent)
+    smooth_m_n = _saturation(m, p["gemm.m_half"], xp) * _saturation(n, p["gemm.n_half"], xp)
+    return best * smooth_m_n ** (1.0 - exponent) * _saturation(k, k_fill, xp)
 
 
 def alignment_factor(n: Array, k: Array, geometry: GemmGeometry, p: Params, xp: Any) -> Array:
@@ -101,8 +101,8 @@ def gemm_time(
     xp: Any,
     geometry: GemmGeometry | None = None,
 ) -> OpTime:
-    """`geometry` None (a spec without SMs or tiles): the smooth curve in M, N and K alone. With a geometry the
-    tile model replaces it (`tile_efficiency`), so that time never falls as M, N or K grow (apart from the
+    """`geometry` None (a spec without SMs or tiles): the smooth curve in M, N and K alone. With a geometry,
+    `tile_efficiency` blends it with the tile model so that time never falls as M, N or K grow (apart from the
     alignment and partition-camping factors, measured effects of N and K's divisibility)."""
     if geometry is None:
         efficiency = (
