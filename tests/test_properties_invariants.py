@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from fuzz import bad_arguments, outcome, valid_cases
 from fuzz.settings import NO_SHRINK, examples
 from hypothesis import given, settings
