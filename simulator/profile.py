@@ -31,15 +31,17 @@ class _Section(BaseModel):
 
 
 class GemmModel(_Section):
-    """time = latency + max(FLOPs / (peak · e), bytes / (bandwidth · bandwidth_fraction)) with
-    e = peak_fraction · M/(M + m_half) · N/(N + n_half) · K/(K + k_half) · tiles · alignment.
+    """time = latency + max(FLOPs / (peak · e), bytes / (bandwidth · bandwidth_fraction)).
 
-    On hardware whose spec gives SMs and tile shapes, `tiles` is the best over those tiles (tm × tn) of
-    1/(1 + tile_overhead·(1/tm + 1/tn)) / q^padding_exponent: q ≥ 1 is the work of whole tiles in whole waves over
-    the SMs relative to M·N (tile and wave quantization), after split-K has cut K into as many parts of at least
-    split_k_min_depth as fill idle SMs when M·N has too few tiles. `alignment` is unaligned_fraction when K or N is
-    not a multiple of the tensor-core alignment for the dtype, times power_of_two_k_fraction when K is a power of
-    two (partition camping); else 1."""
+    On hardware whose spec gives SMs and tile shapes, e = peak_fraction · tiles · alignment, where `tiles` is the
+    best over those tiles (tm × tn) of 1/(1 + tile_overhead·(1/tm + 1/tn)) · K/(K + k_half) / q^padding_exponent:
+    q ≥ 1 is the billed work (M and N padded to whole tiles, the tiles to whole waves over the SMs, each tile's K
+    depth plus a fill of k_half; split-K cuts K into slices of at least split_k_min_depth when M·N has too few
+    tiles) over the useful M·N·(K + k_half). Time is then non-decreasing in M, N and K apart from `alignment`:
+    unaligned_fraction when K or N is not a multiple of the tensor-core alignment for the dtype, times
+    power_of_two_k_fraction when K is a power of two (partition camping); else 1. m_half and n_half are unused
+    there (the tiles are the small-M and small-N cost). Without a tiling in the spec:
+    e = peak_fraction · M/(M + m_half) · N/(N + n_half) · K/(K + k_half)."""
 
     peak_fraction: float = _Fraction
     m_half: float = _Size

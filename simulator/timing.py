@@ -52,21 +52,29 @@ class GemmGeometry:
 
 
 def tile_efficiency(m: Array, n: Array, k: Array, geometry: GemmGeometry, p: Params, xp: Any) -> Array:
-    """The best tile's share of the smooth efficiency: operand reuse of the tile, times the cost of padding M and
-    N to whole tiles and the tiles to whole waves over the SMs. Few tiles (small M) leave SMs idle unless split-K
-    cuts K into slices of at least `split_k_min_depth` for them. 1 for the ideal profile."""
+    """The efficiency of the best tile. Useful work is M·N·(K + k_half): each tile's K pipeline has a fill and
+    drain worth `k_half` steps of K. Billed work pads M and N to whole tiles and the tiles to whole waves over the
+    SMs; few tiles (small M or N) leave SMs idle unless split-K cuts K into at most as many slices as fill them,
+    each billed at least `split_k_min_depth` deep (and its own fill). A share e = `padding_exponent` ∈ [0, 1] of
+    the time follows billed work, the rest the smooth curve in M and N: time ∝ smooth^(1−e)·billed^e with
+    smooth = (M + m_half)·(N + n_half)·(K + k_half). Both are non-decreasing in M, N and K, so each tile's time is,
+    and so is the best tile's (a minimum of such). 1 for the ideal profile."""
     processors = geometry.processors
+    k_fill, exponent = p["gemm.k_half"], p["gemm.padding_exponent"]
+    useful = m * n * (k + k_fill)
     best: Array = 0.0 * m
     for tile_m, tile_n in geometry.tiles:
         rows, columns = xp.ceil(m / tile_m), xp.ceil(n / tile_n)
         tiles = rows * columns
-        splits = xp.maximum(1.0, xp.minimum(xp.floor(processors / tiles), xp.floor(k / p["gemm.split_k_min_depth"])))
-        work = tiles * splits
-        waves = xp.ceil(work / processors)
-        padded = (waves * processors / work) * (rows * tile_m * columns * tile_n) / (m * n)
+        most_splits = xp.floor(processors / tiles)  # slices that still fit in one wave
+        split_depth = xp.minimum(k, xp.maximum(k / xp.maximum(most_splits, 1.0), p["gemm.split_k_min_depth"]))
+        depth = xp.where(most_splits >= 2, split_depth, k)
+        waves = xp.ceil(tiles / processors)
+        billed = waves * processors * tile_m * tile_n * (depth + k_fill)
         reuse = 1.0 / (1.0 + p["gemm.tile_overhead"] * (1.0 / tile_m + 1.0 / tile_n))
-        best = xp.maximum(best, reuse / padded ** p["gemm.padding_exponent"])
-    return best
+        best = xp.maximum(best, reuse / (billed / useful) ** exponent)
+    smooth_m_n = _saturation(m, p["gemm.m_half"], xp) * _saturation(n, p["gemm.n_half"], xp)
+    return best * smooth_m_n ** (1.0 - exponent) * _saturation(k, k_fill, xp)
 
 
 def alignment_factor(n: Array, k: Array, geometry: GemmGeometry, p: Params, xp: Any) -> Array:
@@ -93,15 +101,22 @@ def gemm_time(
     xp: Any,
     geometry: GemmGeometry | None = None,
 ) -> OpTime:
-    """`geometry` None (a spec without SMs or tiles): the smooth curve alone."""
-    efficiency = (
-        p["gemm.peak_fraction"]
-        * _saturation(m, p["gemm.m_half"], xp)
-        * _saturation(n, p["gemm.n_half"], xp)
-        * _saturation(k, p["gemm.k_half"], xp)
-    )
-    if geometry is not None:
-        efficiency = efficiency * tile_efficiency(m, n, k, geometry, p, xp) * alignment_factor(n, k, geometry, p, xp)
+    """`geometry` None (a spec without SMs or tiles): the smooth curve in M, N and K alone. With a geometry,
+    `tile_efficiency` blends it with the tile model so that time never falls as M, N or K grow (apart from the
+    alignment and partition-camping factors, measured effects of N and K's divisibility)."""
+    if geometry is None:
+        efficiency = (
+            p["gemm.peak_fraction"]
+            * _saturation(m, p["gemm.m_half"], xp)
+            * _saturation(n, p["gemm.n_half"], xp)
+            * _saturation(k, p["gemm.k_half"], xp)
+        )
+    else:
+        efficiency = (
+            p["gemm.peak_fraction"]
+            * tile_efficiency(m, n, k, geometry, p, xp)
+            * alignment_factor(n, k, geometry, p, xp)
+        )
     compute = flops / (peak * efficiency)
     memory = bytes_moved / (bandwidth * p["gemm.bandwidth_fraction"])
     latency = p["gemm.kernel_latency_s"] + 0 * flops

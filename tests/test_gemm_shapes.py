@@ -108,3 +108,43 @@ def test_an_unaligned_shape_is_predicted_slower_than_its_aligned_neighbour_by_th
     # One column fewer, yet slower: the whole GEMM takes the slower path.
     assert unaligned / aligned == pytest.approx((4095 / 4096) / factor, rel=1e-9)
     assert math.isclose(compute_time(4096, 4096, 4088, params, geometry) / aligned, 4088 / 4096, rel_tol=1e-9)
+
+
+def fp16_gemm_times(m: np.ndarray, n: np.ndarray, k: np.ndarray, hardware: str, params: dict[str, float]) -> np.ndarray:
+    """Total time (latency + max of compute and fp16 operand traffic) of each GEMM on `hardware`."""
+    spec = load_hardware(hardware)
+    peak = {"a100-sxm-80gb": A100_PEAK, "h100-sxm": 989e12}[hardware]
+    bandwidth = {"a100-sxm-80gb": A100_BANDWIDTH, "h100-sxm": 3.35e12}[hardware]
+    flops, bytes_moved = 2 * m * n * k, 2.0 * (m * k + k * n + m * n)
+    geometry = gemm_geometry(spec, 2.0)
+    return np.asarray(gemm_time(flops, bytes_moved, m, n, k, peak, bandwidth, params, np, geometry).total)
+
+
+def without_divisibility_factors(params: dict[str, float]) -> dict[str, float]:
+    """N and K's divisibility (alignment, partition camping) is a measured non-monotone effect; set it aside."""
+    return dict(params) | {"gemm.unaligned_fraction": 1.0, "gemm.power_of_two_k_fraction": 1.0}
+
+
+@pytest.mark.parametrize("hardware", ["a100-sxm-80gb", "h100-sxm"])
+def test_gemm_time_never_falls_as_m_grows_across_tile_and_wave_boundaries(hardware: str) -> None:
+    """One token more never makes a GEMM faster: M = 1 … 1100 crosses every tile height and, at N = 1024, the
+    split-K regime (few tiles) into one and then two full waves; K from a shallow 64 to a deep 8192."""
+    params = dict(load_profile(f"{hardware}-kernels").params())
+    m = np.arange(1.0, 1101.0)
+    for n, k in ((1024.0, 8192.0), (4096.0, 4096.0), (12288.0, 64.0), (50304.0, 768.0)):
+        times = fp16_gemm_times(m, np.full_like(m, n), np.full_like(m, k), hardware, params)
+        falls = np.flatnonzero(np.diff(times) < -1e-15 * times[1:])
+        assert falls.size == 0, f"{hardware} N={n:g} K={k:g}: faster at M={m[falls[0] + 1]:g} than M={m[falls[0]]:g}"
+
+
+@pytest.mark.parametrize("hardware", ["a100-sxm-80gb", "h100-sxm"])
+def test_gemm_time_never_falls_as_n_or_k_grows(hardware: str) -> None:
+    """The same in N (across tile widths) and in K (across the split-K slice depth), divisibility aside."""
+    params = without_divisibility_factors(load_profile(f"{hardware}-kernels").params())
+    sizes = np.arange(8.0, 4104.0, 8.0)
+    for m, other in ((1.0, 4096.0), (16.0, 1024.0), (128.0, 256.0), (2048.0, 4096.0)):
+        across_n = fp16_gemm_times(np.full_like(sizes, m), sizes, np.full_like(sizes, other), hardware, params)
+        across_k = fp16_gemm_times(np.full_like(sizes, m), np.full_like(sizes, other), sizes, hardware, params)
+        for name, times in (("N", across_n), ("K", across_k)):
+            falls = np.flatnonzero(np.diff(times) < -1e-15 * times[1:])
+            assert falls.size == 0, f"{hardware} M={m:g}: faster at {name}={sizes[falls[0] + 1]:g}"

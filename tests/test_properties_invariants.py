@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from fuzz import bad_arguments, outcome, valid_cases
 from fuzz.settings import NO_SHRINK, examples
 from hypothesis import given, settings
@@ -32,11 +31,6 @@ def test_finite_non_negative_and_fits(case: valid_cases.Case) -> None:
     assert not broken, f"{sorted(broken)} violated by {case}"
 
 
-# A modelling error, open in issue 8: the GEMM tiling model bills a GEMM of M < tile rows for the whole padded tile
-# *and* keeps the smooth M/(M + m_half) curve, so under the refitted profiles one token's prefill costs more than
-# two (gpt3-125m on A100: 0.829 ms at batch 1, 0.822 ms at batch 2). Fixing it needs the padding on flops, not on
-# efficiency, and a refit of every profile.
-@pytest.mark.xfail(strict=False, reason="GEMM tiling double-counts small-M inefficiency (issue 8); needs a refit")
 @settings(max_examples=examples("valid_cases"), phases=NO_SHRINK)
 @given(valid_cases.valid_cases())
 def test_monotone_in_prompt_output_and_batch(case: valid_cases.Case) -> None:
