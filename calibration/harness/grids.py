@@ -47,6 +47,7 @@ class SweepPlan:
     e2e_policy: TimingPolicy  # warm-ups per model; timed requests per point within the budget
     e2e_dtype: str
     framework: tuple[FrameworkShape, ...] = ()  # decode-step shapes for the eager framework-call sweep
+    gemm_cold_bytes: int = 0  # > 0: each GEMM reads its weight from beyond a cache this large (weights streamed)
 
 
 def sweep_plan(device_kind: str, quick: bool, last_level_cache_bytes: float | None) -> SweepPlan:
@@ -94,6 +95,11 @@ def _attention_shapes(
 QUICK_CPU_E2E_POINTS = ((1, 64, 16), (1, 512, 8), (2, 512, 16), (4, 256, 8), (8, 64, 16), (8, 128, 8))
 
 
+def _cold_bytes(largest_cache: float | None) -> int:
+    """Twice the last-level cache: the weight copies a GEMM sweep cycles through so that none is still cached."""
+    return int(2 * (largest_cache or 64 * MB))
+
+
 def _cpu_plan(quick: bool, llc: float | None) -> SweepPlan:
     if quick:
         return SweepPlan(
@@ -113,6 +119,7 @@ def _cpu_plan(quick: bool, llc: float | None) -> SweepPlan:
             e2e_policy=TimingPolicy(budget_s=1.0, warmups=1, min_repeats=1, max_repeats=3),
             e2e_dtype="fp32",
             framework=tuple(FrameworkShape(*shape) for shape in FRAMEWORK_SHAPES),
+            gemm_cold_bytes=_cold_bytes(llc),
         )
     return SweepPlan(
         policy=TimingPolicy(budget_s=0.4, warmups=3, min_repeats=5, max_repeats=2000),
@@ -153,6 +160,7 @@ def _cpu_plan(quick: bool, llc: float | None) -> SweepPlan:
         e2e_policy=TimingPolicy(budget_s=5.0, warmups=1, min_repeats=3, max_repeats=5),
         e2e_dtype="fp32",
         framework=tuple(FrameworkShape(*shape) for shape in FRAMEWORK_SHAPES),
+        gemm_cold_bytes=_cold_bytes(llc),
     )
 
 

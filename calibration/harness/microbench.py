@@ -6,6 +6,7 @@ evaluated numerically, so measured and predicted rows count the same thing.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypedDict
@@ -100,8 +101,11 @@ def gemm_cases(plan: SweepPlan, device: torch.device) -> tuple[list[GemmCase], l
     return cases, skipped
 
 
-def _gemm_callable(case: GemmCase, device: torch.device) -> Callable[[], torch.Tensor]:
-    """y[M, N] = x[M, K] · w[N, K]ᵀ, the layout of nn.Linear."""
+def _gemm_callable(case: GemmCase, device: torch.device, cold_bytes: int = 0) -> Callable[[], torch.Tensor]:
+    """y[M, N] = x[M, K] · w[N, K]ᵀ, the layout of nn.Linear. With `cold_bytes`, each call multiplies by the next of
+    enough copies of w to span that many bytes, so that w comes from memory, not from a cache the previous call
+    warmed: in a model's forward pass each weight is read once per pass, and a model larger than the last-level
+    cache streams it from DRAM (on a 1-thread CPU an M = 1 GEMM of a cached weight runs 3-4x faster)."""
     if case.dtype == "fp8":
         x = torch.randn(case.m, case.k, device=device).to(torch.float8_e4m3fn)
         w = torch.randn(case.n, case.k, device=device).to(torch.float8_e4m3fn)
@@ -110,14 +114,26 @@ def _gemm_callable(case: GemmCase, device: torch.device) -> Callable[[], torch.T
     dtype = TORCH_DTYPES[case.dtype]
     x = torch.randn(case.m, case.k, device=device, dtype=dtype)
     w = torch.randn(case.n, case.k, device=device, dtype=dtype)
-    return lambda: F.linear(x, w)
+    copies = 1 + -(-cold_bytes // (w.numel() * w.element_size()))  # ≥ cold_bytes besides the one being read
+    if copies == 1:
+        return lambda: F.linear(x, w)
+    weights = [w] + [w.clone() for _ in range(copies - 1)]
+    turn = itertools.cycle(weights)
+    return lambda: F.linear(x, next(turn))
 
 
 def gemm_sweep(
-    cases: list[GemmCase], device: torch.device, policy: TimingPolicy, dataset: str, advance: Advance = lambda: None
+    cases: list[GemmCase],
+    device: torch.device,
+    policy: TimingPolicy,
+    dataset: str,
+    advance: Advance = lambda: None,
+    cold_bytes: int = 0,
 ) -> Iterator[OpMeasurement]:
+    """Each GEMM case timed; `cold_bytes` > 0 reads its weight from beyond a cache of that size (see
+    `_gemm_callable`)."""
     for case in cases:
-        stats = time_op(_gemm_callable(case, device), device, policy)
+        stats = time_op(_gemm_callable(case, device, cold_bytes), device, policy)
         advance()
         yield OpMeasurement(
             dataset=dataset,

@@ -166,7 +166,11 @@ def _run_sweeps(
     cases, skipped = microbench.gemm_cases(plan, device)
     specs = endtoend.benchmark_models(device.type)
     op_sweeps: list[tuple[str, int, Sweep]] = [
-        ("GEMM", len(cases), lambda adv: microbench.gemm_sweep(cases, device, policy, dataset, adv)),
+        (
+            "GEMM",
+            len(cases),
+            lambda adv: microbench.gemm_sweep(cases, device, policy, dataset, adv, plan.gemm_cold_bytes),
+        ),
         (
             "memory bandwidth",
             len(plan.bandwidth_bytes),
