@@ -62,6 +62,9 @@ def tile_efficiency(m: Array, n: Array, k: Array, geometry: GemmGeometry, p: Par
     processors = geometry.processors
     k_fill, exponent = p["gemm.k_half"], p["gemm.padding_exponent"]
     useful = m * n * (k + k_fill)
+    # numpy, e not tiny: max_t reuse_t·(useful/billed_t)^e = (useful·max_t reuse_t^(1/e)/billed_t)^e, one power
+    # instead of one per tile (the fitter's traced e keeps the form below, differentiable down to e = 0).
+    one_power = xp is np and float(exponent) >= 0.05  # reuse^(1/e) stays far from underflow
     best: Array = 0.0 * m
     for tile_m, tile_n in geometry.tiles:
         rows, columns = xp.ceil(m / tile_m), xp.ceil(n / tile_n)
@@ -72,7 +75,12 @@ def tile_efficiency(m: Array, n: Array, k: Array, geometry: GemmGeometry, p: Par
         waves = xp.ceil(tiles / processors)
         billed = waves * processors * tile_m * tile_n * (depth + k_fill)
         reuse = 1.0 / (1.0 + p["gemm.tile_overhead"] * (1.0 / tile_m + 1.0 / tile_n))
-        best = xp.maximum(best, reuse / (billed / useful) ** exponent)
+        if one_power:
+            best = np.maximum(best, reuse ** (1.0 / exponent) / billed)
+        else:
+            best = xp.maximum(best, reuse / (billed / useful) ** exponent)
+    if one_power:
+        best = (best * useful) ** exponent
     smooth_m_n = _saturation(m, p["gemm.m_half"], xp) * _saturation(n, p["gemm.n_half"], xp)
     return best * smooth_m_n ** (1.0 - exponent) * _saturation(k, k_fill, xp)
 
