@@ -15,7 +15,7 @@ $(BASE): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e .
-	$(BIN)/python -m simulator.compiled.build
+	$(BIN)/python -m idealrt.simulator.compiled.build
 	$(BIN)/python -m compileall -q simulator hardware_specs calibration
 	touch $@
 
@@ -55,11 +55,11 @@ bench-peers:
 # The compiled formulas of every catalog structure (generated code, not committed): only the missing or stale
 # ones are written, so this is quick when nothing changed.
 compiled: $(BASE)
-	$(BIN)/python -m simulator.compiled.build
+	$(BIN)/python -m idealrt.simulator.compiled.build
 
 # Refit the shipped profiles from the shipped datasets (about 6 minutes on 2 cores).
 profiles: $(INSTALLED)
-	$(BIN)/python -m calibration.build_profiles
+	$(BIN)/python -m idealrt.calibration.build_profiles
 
 clean:
 	rm -rf $(VENV) $(PEERS) demo_out .pytest_cache

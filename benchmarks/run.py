@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-IDEALRT = [sys.executable, "-m", "simulator.cli"]
+IDEALRT = [sys.executable, "-m", "idealrt.simulator.cli"]
 PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
 SWEEP_SIZE = 100_000
 DEPLOYMENTS = [
@@ -48,7 +48,7 @@ DEPLOYMENTS = [
 def write_cases(path: Path, size: int, seed: int = 0) -> None:
     """Mixed cases: a deployment each, batch 1–256, prompt 1–32k, output 1–4k (log-uniform, as sweeps are), each
     prompt capped so that prompt + output fits the model's context."""
-    from simulator.model.catalog import load_model
+    from idealrt.simulator.model.catalog import load_model
 
     rng = np.random.default_rng(seed)
     chosen = rng.integers(0, len(DEPLOYMENTS), size)
@@ -79,14 +79,14 @@ def timed(command: list[str], repeats: int) -> tuple[float, int]:
 
 def candidates_per_second() -> dict[str, float]:
     """(layout, batch) candidates per second, as plan and capacity evaluate them."""
-    from simulator.counting import CountingOptions, count_pass
-    from simulator.hardware import load_hardware
-    from simulator.memory import memory_use
-    from simulator.model.catalog import load_model
-    from simulator.planner.capacity import step_times
-    from simulator.planner.plan import layouts
-    from simulator.profile import load_profile
-    from simulator.structure import Phase
+    from idealrt.simulator.counting import CountingOptions, count_pass
+    from idealrt.simulator.hardware import load_hardware
+    from idealrt.simulator.memory import memory_use
+    from idealrt.simulator.model.catalog import load_model
+    from idealrt.simulator.planner.capacity import step_times
+    from idealrt.simulator.planner.plan import layouts
+    from idealrt.simulator.profile import load_profile
+    from idealrt.simulator.structure import Phase
 
     hardware = load_hardware("h100-sxm")
     profile = load_profile("h100-sxm-kernels")

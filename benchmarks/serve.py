@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import time
 
-from simulator.deployment import Deployment
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.profile import load_profile
-from simulator.serving.engines import load_engine
-from simulator.serving.serve import serve
-from simulator.serving.workload import SHAREGPT_MAX_TOKENS, generate, sharegpt_distributions
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.profile import load_profile
+from idealrt.simulator.serving.engines import load_engine
+from idealrt.simulator.serving.serve import serve
+from idealrt.simulator.serving.workload import SHAREGPT_MAX_TOKENS, generate, sharegpt_distributions
 
 REQUESTS = 10_000
 RATE = 8.0

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 import time
 
-from calibration.recipes import derated_profile, kernel_profile, megatron_profile
-from simulator.profile import PROFILES_DIR, write_profile
+from idealrt.calibration.recipes import derated_profile, kernel_profile, megatron_profile
+from idealrt.simulator.profile import PROFILES_DIR, write_profile
 
 COMMAND = "make profiles  # python -m calibration.build_profiles"
 DECODE_ATTENTION = (

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from calibration.fit_cmd import add_fit_command, add_validate_command
-from simulator.errors import UserError
+from idealrt.calibration.fit_cmd import add_fit_command, add_validate_command
+from idealrt.simulator.errors import UserError
 
 CommandAdder = Callable[[argparse._SubParsersAction], None]
 
@@ -49,7 +49,7 @@ def add_measure_command(commands: argparse._SubParsersAction) -> None:
 
 def run_measure(args: argparse.Namespace) -> int:
     try:
-        from calibration.harness.run import measure
+        from idealrt.calibration.harness.run import measure
     except ImportError as exc:
         raise UserError(f"calibrate measure needs torch (pip install 'idealrt[measure]'): {exc}") from None
     command = shlex.join(["idealrt", *sys.argv[1:]]) if sys.argv[1:2] == ["calibrate"] else None

@@ -9,8 +9,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from simulator.errors import UserError, shown
-from simulator.validation import input_folder, output_file
+from idealrt.simulator.errors import UserError, shown
+from idealrt.simulator.validation import input_folder, output_file
 
 # The shipped data directory, named here without importing the data store (pandas) at parser construction.
 SHIPPED_DATA_DIR = Path(__file__).parent / "data"
@@ -52,14 +52,14 @@ def require_fit_extras(command: str) -> None:
 
 def run_fit(args: argparse.Namespace) -> int:
     require_fit_extras("fit")
-    from calibration.recipes import (
+    from idealrt.calibration.recipes import (
         MEGATRON_FREE,
         MEGATRON_INITIAL,
         end_to_end_profile,
         kernel_profile,
         measured_kernel_profile,
     )
-    from simulator.profile import load_profile
+    from idealrt.simulator.profile import load_profile
 
     if args.end_to_end:
         datasets = [name.strip() for name in args.end_to_end.split(",") if name.strip()]
@@ -92,7 +92,7 @@ def run_fit(args: argparse.Namespace) -> int:
         profile, _ = measured_kernel_profile(args.data, command=_command())
         if args.name:
             profile = profile.model_copy(update={"name": args.name})
-    from simulator.profile import write_profile
+    from idealrt.simulator.profile import write_profile
 
     write_profile(profile, args.out)
     fit = profile.fit
@@ -125,7 +125,7 @@ def add_validate_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from calibration import validate as checks
+    from idealrt.calibration import validate as checks
 
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     if args.cpu_data and "cpu" not in sections:
@@ -147,7 +147,7 @@ def run_validate(args: argparse.Namespace) -> int:
         print(f"validating {section} …", file=sys.stderr, flush=True)
         runners[section]()
     if args.plot:
-        from calibration.scatter import plot_scatter
+        from idealrt.calibration.scatter import plot_scatter
 
         print(f"wrote {plot_scatter(report.points, args.plot)}", file=sys.stderr)
     if args.json:
@@ -161,7 +161,7 @@ def run_validate(args: argparse.Namespace) -> int:
 def print_rows(rows: list) -> None:
     from rich.table import Table
 
-    from simulator.cli.common import console
+    from idealrt.simulator.cli.common import console
 
     table = Table(
         title="Prediction error on data the fits did not see (|predicted / measured − 1|); "

@@ -17,23 +17,23 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from calibration.fit.coverage import require_coverage, unmeasured_collective_constants
-from calibration.fit.endtoend import EndToEndFit, describe, fit_end_to_end, leave_one_group_out
-from calibration.fit.kernels import CLASS_CONSTANTS, ClassFit, fit_op_class, op_class
-from calibration.fit.parameters import select
-from calibration.fit.statistics import summarize
-from calibration.fit.targets import dataset_hardware, op_targets
-from calibration.records import EndToEndMeasurement, OpMeasurement
-from calibration.records import Provenance as RecordProvenance
-from calibration.store import SHIPPED_DATA_DIR, provenance_of, read_e2e_records, read_op_records, read_provenance
-from simulator.deployment import gemm_geometry
-from simulator.dtypes import bytes_per_element
-from simulator.errors import UserError
-from simulator.profile import IDEAL, Behaviours, FitStatistics, Profile, Provenance
-from simulator.timing import GemmGeometry
+from idealrt.calibration.fit.coverage import require_coverage, unmeasured_collective_constants
+from idealrt.calibration.fit.endtoend import EndToEndFit, describe, fit_end_to_end, leave_one_group_out
+from idealrt.calibration.fit.kernels import CLASS_CONSTANTS, ClassFit, fit_op_class, op_class
+from idealrt.calibration.fit.parameters import select
+from idealrt.calibration.fit.statistics import summarize
+from idealrt.calibration.fit.targets import dataset_hardware, op_targets
+from idealrt.calibration.records import EndToEndMeasurement, OpMeasurement
+from idealrt.calibration.records import Provenance as RecordProvenance
+from idealrt.calibration.store import SHIPPED_DATA_DIR, provenance_of, read_e2e_records, read_op_records, read_provenance
+from idealrt.simulator.deployment import gemm_geometry
+from idealrt.simulator.dtypes import bytes_per_element
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.profile import IDEAL, Behaviours, FitStatistics, Profile, Provenance
+from idealrt.simulator.timing import GemmGeometry
 
 if TYPE_CHECKING:
-    from calibration.harness.framework import FrameworkCalls
+    from idealrt.calibration.harness.framework import FrameworkCalls
 
 VLLM_MEMORY_UTILIZATION = 0.9  # vLLM EngineArgs default gpu_memory_utilization (docs.vllm.ai, engine arguments)
 
@@ -206,9 +206,9 @@ def measured_kernel_profile(data_dir: Path, command: str = "") -> tuple[Profile,
 def eager_framework_calls() -> FrameworkCalls:
     """Framework calls per layer and per step of the harness's eager implementation, beyond the ops of the
     simulator's decode graph of the same reference model."""
-    from calibration.harness.framework import REFERENCE_LAYER, framework_calls
-    from simulator.compiled import compiled_pass
-    from simulator.structure import BuildOptions, PassKey, Phase, layer_piece, model_structure
+    from idealrt.calibration.harness.framework import REFERENCE_LAYER, framework_calls
+    from idealrt.simulator.compiled import compiled_pass
+    from idealrt.simulator.structure import BuildOptions, PassKey, Phase, layer_piece, model_structure
 
     structure = model_structure(REFERENCE_LAYER)
     pieces = compiled_pass(PassKey(structure, BuildOptions(phase=Phase.DECODE))).pieces
@@ -390,8 +390,8 @@ def end_to_end_profile(
 
 
 def _parameter_range(records: Sequence[EndToEndMeasurement], data_dir: Path) -> tuple[float, float]:
-    from calibration.fit.targets import dataset_model
-    from simulator.parameters import parameter_counts
+    from idealrt.calibration.fit.targets import dataset_model
+    from idealrt.simulator.parameters import parameter_counts
 
     totals = [parameter_counts(dataset_model(m, data_dir)).total for m in sorted({r.model for r in records})]
     return float(min(totals)), float(max(totals))

@@ -17,9 +17,9 @@ from typing import TypeVar
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
-from calibration.records import EndToEndMeasurement, OpMeasurement, Provenance
-from simulator.errors import UserError, first_validation_problem, shown
-from simulator.files import read_csv, read_list, validated
+from idealrt.calibration.records import EndToEndMeasurement, OpMeasurement, Provenance
+from idealrt.simulator.errors import UserError, first_validation_problem, shown
+from idealrt.simulator.files import read_csv, read_list, validated
 
 SHIPPED_DATA_DIR = Path(__file__).parent / "data"
 

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.fit.optimize import Target
-from calibration.fit.statistics import summarize
-from calibration.fit.targets import dataset_hardware, end_to_end_targets, op_counts, op_targets
-from calibration.recipes import KERNEL_DATA, MEGATRON_FREE, MEGATRON_INITIAL, end_to_end_profile, kernel_profile
-from calibration.records import EndToEndMeasurement
-from calibration.store import SHIPPED_DATA_DIR, read_e2e_records, read_op_records, read_provenance
-from simulator.errors import UserError
-from simulator.profile import IDEAL, Profile, load_profile, resolve_profile
+from idealrt.calibration.fit.optimize import Target
+from idealrt.calibration.fit.statistics import summarize
+from idealrt.calibration.fit.targets import dataset_hardware, end_to_end_targets, op_counts, op_targets
+from idealrt.calibration.recipes import KERNEL_DATA, MEGATRON_FREE, MEGATRON_INITIAL, end_to_end_profile, kernel_profile
+from idealrt.calibration.records import EndToEndMeasurement
+from idealrt.calibration.store import SHIPPED_DATA_DIR, read_e2e_records, read_op_records, read_provenance
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.profile import IDEAL, Profile, load_profile, resolve_profile
 
 HELD_OUT_END_TO_END = ("gpt-fast", "argonne")  # dataset prefixes no shipped profile was fitted on
 
@@ -193,7 +193,7 @@ def _predict_end_to_end(
 
 def cpu_loop(report: Report, data_dir: Path) -> Profile:
     """Fit a profile from the directory's microbenchmarks only, then predict its end-to-end timings."""
-    from calibration.recipes import measured_kernel_profile
+    from idealrt.calibration.recipes import measured_kernel_profile
 
     profile, fits = measured_kernel_profile(data_dir)
     for fit in fits:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 
-from simulator import api
-from simulator.plots.serve import plot_rate_sweep
+from idealrt.simulator import api
+from idealrt.simulator.plots.serve import plot_rate_sweep
 
 MODEL = "llama-3.1-70b"
 LAYOUTS = [("h100-sxm", 4), ("h100-sxm", 8), ("a100-sxm-80gb", 4), ("a100-sxm-80gb", 8)]

@@ -6,7 +6,7 @@ and validates a spec by catalog id or path.
 
 from pathlib import Path
 
-from hardware_specs.schema import HardwareSpec
+from idealrt.hardware_specs.schema import HardwareSpec
 
 CATALOG_DIR = Path(__file__).parent / "data"
 

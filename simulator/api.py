@@ -1,6 +1,6 @@
 """Python API: the CLI's answers as pandas DataFrames (column names as in the `--json` records).
 
-    from simulator import api
+    from idealrt.simulator import api
     api.estimate("llama-3.1-70b", "h100-sxm", prompt=1024, output=256, tp=4)   # one row
     api.estimate_ops("llama-3.1-70b", "h100-sxm", prompt=1024, output=256, tp=4)  # one row per op and phase
     api.predict("cases.csv", profile="auto")                                   # the cases with predictions
@@ -23,23 +23,23 @@ from typing import Any
 
 import pandas as pd
 
-from simulator.defaults import DEFAULT_PROFILE
-from simulator.errors import UserError
-from simulator.estimate import EstimateInputs, estimate_record, run_estimate
-from simulator.planner.capacity import Targets, capacity_frame
-from simulator.planner.compare import Layout as CompareLayout
-from simulator.planner.compare import compare_frame
-from simulator.planner.distributions import parse_distribution
-from simulator.planner.idealized import (
+from idealrt.simulator.defaults import DEFAULT_PROFILE
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.estimate import EstimateInputs, estimate_record, run_estimate
+from idealrt.simulator.planner.capacity import Targets, capacity_frame
+from idealrt.simulator.planner.compare import Layout as CompareLayout
+from idealrt.simulator.planner.compare import compare_frame
+from idealrt.simulator.planner.distributions import parse_distribution
+from idealrt.simulator.planner.idealized import (
     PAPER_WEIGHTS_DTYPE,
     Architecture,
     Interpolation,
     Layout,
     paper_comparison,
 )
-from simulator.planner.plan import plan_frame
-from simulator.predict import predict_cases, read_cases
-from simulator.report import op_rows
+from idealrt.simulator.planner.plan import plan_frame
+from idealrt.simulator.predict import predict_cases, read_cases
+from idealrt.simulator.report import op_rows
 
 
 def estimate(model: str, hardware: str, prompt: int, output: int, **options: Any) -> pd.DataFrame:
@@ -163,8 +163,8 @@ def serve(model: str, hardware: str, **options: Any) -> pd.DataFrame:
     (tp, pp, weights_dtype, act_dtype, kv_dtype, profile, engine, requests, rate, prompt_dist, output_dist, trace,
     seed, replicas) plus any engine parameter to override (max_num_seqs, max_num_batched_tokens, block_size,
     memory_fraction, watermark, chunked_prefill, mixed_batches, reserve_full_output)."""
-    from simulator.serving.engines import EnginePolicy
-    from simulator.serving.serve import ServeInputs, run_serve
+    from idealrt.simulator.serving.engines import EnginePolicy
+    from idealrt.simulator.serving.serve import ServeInputs, run_serve
 
     fields = set(ServeInputs.__dataclass_fields__) - {"model", "hardware", "engine_overrides"}
     engine_fields = set(EnginePolicy.__dataclass_fields__) - {"name"}

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from hardware_specs.schema import HardwareSpec
-from simulator.files import read_mapping
-from simulator.profile import PROFILES_DIR, Profile
+from idealrt.hardware_specs.schema import HardwareSpec
+from idealrt.simulator.files import read_mapping
+from idealrt.simulator.profile import PROFILES_DIR, Profile
 
 VALIDATED_ERROR_FILE = PROFILES_DIR / "validated_error.yaml"
 _MAX_HIGH_FACTOR = 100.0  # an error ≥ 100 % has no finite upper bound; cap it so tables stay printable

@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import ArrayLike
 
-from simulator.errors import UserError
+from idealrt.simulator.errors import UserError
 
 OVERRIDE_FLAG = "--allow-longer-context"
 

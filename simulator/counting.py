@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simulator.compiled import CompiledPiece, compiled_pass
-from simulator.compiled.fields import COUNT_FIELDS, NEUTRAL, STATIC_FIELDS
-from simulator.deployment import Deployment, in_network_reduction_factor
-from simulator.dtypes import bytes_per_element
-from simulator.formula_inputs import arguments, expected_destination_groups, model_bindings
-from simulator.op_kinds import Collective, OpClass, OpInfo
-from simulator.profile import Behaviours
-from simulator.structure import BuildOptions, LayerKind, PassKey, Phase, layer_kinds, layer_piece, model_structure
-from simulator.timing import GemmGeometry
+from idealrt.simulator.compiled import CompiledPiece, compiled_pass
+from idealrt.simulator.compiled.fields import COUNT_FIELDS, NEUTRAL, STATIC_FIELDS
+from idealrt.simulator.deployment import Deployment, in_network_reduction_factor
+from idealrt.simulator.dtypes import bytes_per_element
+from idealrt.simulator.formula_inputs import arguments, expected_destination_groups, model_bindings
+from idealrt.simulator.op_kinds import Collective, OpClass, OpInfo
+from idealrt.simulator.profile import Behaviours
+from idealrt.simulator.structure import BuildOptions, LayerKind, PassKey, Phase, layer_kinds, layer_piece, model_structure
+from idealrt.simulator.timing import GemmGeometry
 
 if TYPE_CHECKING:
-    from simulator.profile import Profile
+    from idealrt.simulator.profile import Profile
 
 CLASS_CODES = {OpClass.GEMM: 0, OpClass.ATTENTION: 1, OpClass.ELEMENTWISE: 2, OpClass.COLLECTIVE: 3}
 

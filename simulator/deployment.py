@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from hardware_specs.schema import HardwareSpec
-from simulator.dtypes import bytes_per_element, default_activation_dtype, weight_bytes_per_element
-from simulator.errors import UserError
-from simulator.model.spec import ModelSpec
-from simulator.op_kinds import MathPrecision
-from simulator.timing import GemmGeometry
+from idealrt.hardware_specs.schema import HardwareSpec
+from idealrt.simulator.dtypes import bytes_per_element, default_activation_dtype, weight_bytes_per_element
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.model.spec import ModelSpec
+from idealrt.simulator.op_kinds import MathPrecision
+from idealrt.simulator.timing import GemmGeometry
 
 FLOAT_16_32 = ("fp32", "fp16", "bf16")
 

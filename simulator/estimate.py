@@ -6,18 +6,18 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.bands import prediction_band
-from simulator.context_limits import context_overflow
-from simulator.defaults import DEFAULT_PROFILE
-from simulator.deployment import Deployment
-from simulator.errors import UserError
-from simulator.hardware import load_hardware
-from simulator.memory import model_sizes
-from simulator.model.catalog import load_model
-from simulator.parameters import parameter_counts
-from simulator.profile import Profile, resolve_profile
-from simulator.report import fused_bound, host_overhead_s, op_rows
-from simulator.simulation import Simulation, simulate
+from idealrt.simulator.bands import prediction_band
+from idealrt.simulator.context_limits import context_overflow
+from idealrt.simulator.defaults import DEFAULT_PROFILE
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.memory import model_sizes
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.parameters import parameter_counts
+from idealrt.simulator.profile import Profile, resolve_profile
+from idealrt.simulator.report import fused_bound, host_overhead_s, op_rows
+from idealrt.simulator.simulation import Simulation, simulate
 
 GB = 1e9
 
@@ -80,7 +80,7 @@ def run_estimate(inputs: EstimateInputs) -> tuple[Simulation, str]:
 
 
 def does_not_fit_message(sim: Simulation, case: int = 0) -> str:
-    from simulator.placement import fewest_devices  # the search needs the simulator; imported on the error path
+    from idealrt.simulator.placement import fewest_devices  # the search needs the simulator; imported on the error path
 
     d = sim.deployment
     memory = sim.memory

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from simulator.formula_inputs import arguments
-from simulator.ops import symbols as sym
+from idealrt.simulator.formula_inputs import arguments
+from idealrt.simulator.ops import symbols as sym
 
 Number = float | np.ndarray
 

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from simulator.errors import UserError, first_validation_problem, shown
-from simulator.validation import check_path_text
+from idealrt.simulator.errors import UserError, first_validation_problem, shown
+from idealrt.simulator.validation import check_path_text
 
 if TYPE_CHECKING:
     import pandas as pd

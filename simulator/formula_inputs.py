@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from simulator.model.spec import ModelSpec
+from idealrt.simulator.model.spec import ModelSpec
 
 # (b, s, c) describe the pass; the rest the architecture, the parallelism and the number formats
 # (meanings in `simulator.ops.symbols`).

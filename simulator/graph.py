@@ -13,12 +13,12 @@ from dataclasses import replace
 import networkx as nx
 import sympy as sp
 
-from simulator.ops import attention as attn
-from simulator.ops import collectives as coll
-from simulator.ops import elementwise as ew
-from simulator.ops import gemm
-from simulator.ops.cost import MathPrecision, OpCost
-from simulator.ops.symbols import (
+from idealrt.simulator.ops import attention as attn
+from idealrt.simulator.ops import collectives as coll
+from idealrt.simulator.ops import elementwise as ew
+from idealrt.simulator.ops import gemm
+from idealrt.simulator.ops.cost import MathPrecision, OpCost
+from idealrt.simulator.ops.symbols import (
     E,
     V,
     W,
@@ -50,7 +50,7 @@ from simulator.ops.symbols import (
     tp,
     u_route,
 )
-from simulator.structure import BuildOptions, LayerKind, ModelStructure, PassKey, Phase, layer_piece
+from idealrt.simulator.structure import BuildOptions, LayerKind, ModelStructure, PassKey, Phase, layer_piece
 
 
 class _GraphBuilder:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from hardware_specs import CATALOG_DIR, HardwareSpec, hardware_ids
-from simulator.errors import unknown_name_error
-from simulator.files import check_path_text, read_mapping, validated
+from idealrt.hardware_specs import CATALOG_DIR, HardwareSpec, hardware_ids
+from idealrt.simulator.errors import unknown_name_error
+from idealrt.simulator.files import check_path_text, read_mapping, validated
 
 __all__ = ["hardware_ids", "load_hardware"]
 

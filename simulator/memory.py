@@ -7,9 +7,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from simulator.counting import CountingOptions, PassCounts, count_pass
-from simulator.deployment import Deployment
-from simulator.structure import Phase
+from idealrt.simulator.counting import CountingOptions, PassCounts, count_pass
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.structure import Phase
 
 
 @dataclass(frozen=True)

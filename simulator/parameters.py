@@ -6,11 +6,11 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 
-from simulator.compiled import compiled_pass
-from simulator.compiled.fields import STATIC_FIELDS
-from simulator.formula_inputs import arguments, model_bindings
-from simulator.model.spec import ModelSpec
-from simulator.structure import BuildOptions, PassKey, Phase, layer_kinds, layer_piece, model_structure
+from idealrt.simulator.compiled import compiled_pass
+from idealrt.simulator.compiled.fields import STATIC_FIELDS
+from idealrt.simulator.formula_inputs import arguments, model_bindings
+from idealrt.simulator.model.spec import ModelSpec
+from idealrt.simulator.structure import BuildOptions, PassKey, Phase, layer_kinds, layer_piece, model_structure
 
 EMBEDDING_OPS = ("embedding", "position_embedding", "lm_head")
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from simulator.counting import ClassGroup, OpRun, PassCounts, PieceCounts
-from simulator.op_kinds import OpInfo
-from simulator.structure import Phase
-from simulator.timing import (
+from idealrt.simulator.counting import ClassGroup, OpRun, PassCounts, PieceCounts
+from idealrt.simulator.op_kinds import OpInfo
+from idealrt.simulator.structure import Phase
+from idealrt.simulator.timing import (
     Array,
     GemmGeometry,
     OpTime,

@@ -13,12 +13,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from simulator.counting import count_pass, counting_options
-from simulator.deployment import Deployment, check_parallelism
-from simulator.errors import UserError
-from simulator.memory import MemoryUse, memory_use
-from simulator.profile import Profile
-from simulator.structure import Phase
+from idealrt.simulator.counting import count_pass, counting_options
+from idealrt.simulator.deployment import Deployment, check_parallelism
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.memory import MemoryUse, memory_use
+from idealrt.simulator.profile import Profile
+from idealrt.simulator.structure import Phase
 
 MAX_PIPELINE_STAGES = 64
 

@@ -21,15 +21,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from simulator.bands import prediction_band
-from simulator.context_limits import context_overflow
-from simulator.errors import UserError, shown
-from simulator.estimate import EstimateInputs, build_deployment
-from simulator.files import decoded
-from simulator.parameters import parameter_counts
-from simulator.profile import Profile, resolve_profile
-from simulator.simulation import simulate
-from simulator.validation import (
+from idealrt.simulator.bands import prediction_band
+from idealrt.simulator.context_limits import context_overflow
+from idealrt.simulator.errors import UserError, shown
+from idealrt.simulator.estimate import EstimateInputs, build_deployment
+from idealrt.simulator.files import decoded
+from idealrt.simulator.parameters import parameter_counts
+from idealrt.simulator.profile import Profile, resolve_profile
+from idealrt.simulator.simulation import simulate
+from idealrt.simulator.validation import (
     CASE_COLUMN_LIMITS,
     MAX_BATCH,
     InvalidNumber,
@@ -37,12 +37,12 @@ from simulator.validation import (
     whole_number,
     writable_path,
 )
-from simulator.worker_pool import Mapper, worker_map
+from idealrt.simulator.worker_pool import Mapper, worker_map
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from simulator.deployment import Deployment
+    from idealrt.simulator.deployment import Deployment
 
 REQUIRED_COLUMNS = ("model", "hardware", "tp", "pp", "batch", "prompt_tokens", "output_tokens")
 OPTIONAL_COLUMNS = ("ep", "weights_dtype", "act_dtype", "kv_dtype", "profile")

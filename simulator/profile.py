@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulator.errors import UserError, shown, unknown_name_error
-from simulator.files import check_path_text, read_mapping, validated
+from idealrt.simulator.errors import UserError, shown, unknown_name_error
+from idealrt.simulator.files import check_path_text, read_mapping, validated
 
 if TYPE_CHECKING:
-    from hardware_specs.schema import HardwareSpec
+    from idealrt.hardware_specs.schema import HardwareSpec
 
 SCHEMA_VERSION: Literal[1] = 1
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "calibration" / "profiles"
@@ -246,8 +246,8 @@ def resolve_profile(name_or_path: str, hardware: str | HardwareSpec) -> tuple[Pr
 
 
 def _carried(profile: Profile, hardware: str | HardwareSpec, note: str) -> tuple[Profile, str]:
-    from simulator.hardware import load_hardware
-    from simulator.profile_transfer import needs_transfer, transfer_profile
+    from idealrt.simulator.hardware import load_hardware
+    from idealrt.simulator.profile_transfer import needs_transfer, transfer_profile
 
     hardware_id = hardware if isinstance(hardware, str) else hardware.id
     if not needs_transfer(profile, hardware_id):

@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hardware_specs.schema import HardwareSpec
-from simulator.errors import UserError
-from simulator.profile import Profile
+from idealrt.hardware_specs.schema import HardwareSpec
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.profile import Profile
 
 Rule = Literal["ridge", "bandwidth", "fraction", "latency", "software"]
 

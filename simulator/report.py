@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from simulator.counting import PassCounts
-from simulator.pass_timing import PassTime
-from simulator.profile import IDEAL
-from simulator.simulation import Simulation, simulate
+from idealrt.simulator.counting import PassCounts
+from idealrt.simulator.pass_timing import PassTime
+from idealrt.simulator.profile import IDEAL
+from idealrt.simulator.simulation import Simulation, simulate
 
 BOUND_TERMS = ("compute", "memory", "comm", "overhead")
 

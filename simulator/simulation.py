@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from simulator.counting import CountingOptions, PassCounts, count_pass, counting_options
-from simulator.deployment import Deployment
-from simulator.memory import MemoryUse, memory_use
-from simulator.pass_timing import PassTime, time_pass
-from simulator.profile import Profile
-from simulator.structure import Phase
+from idealrt.simulator.counting import CountingOptions, PassCounts, count_pass, counting_options
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.memory import MemoryUse, memory_use
+from idealrt.simulator.pass_timing import PassTime, time_pass
+from idealrt.simulator.profile import Profile
+from idealrt.simulator.structure import Phase
 
 DECODE_POINTS = 16
 

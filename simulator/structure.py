@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from simulator.model.spec import ModelSpec
+from idealrt.simulator.model.spec import ModelSpec
 
 
 class Phase(StrEnum):

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from simulator.errors import UserError, shown
+from idealrt.simulator.errors import UserError, shown
 
 MAX_TOKENS = 2**24
 MAX_BATCH = 2**20

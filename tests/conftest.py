@@ -10,11 +10,11 @@ import pytest
 
 os.environ.setdefault("IDEALRT_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".pytest_cache" / "compiled"))
 
-from simulator.deployment import Deployment
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.profile import IDEAL
-from simulator.simulation import Simulation, simulate
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.profile import IDEAL
+from idealrt.simulator.simulation import Simulation, simulate
 
 
 def deployment(model: str, hardware: str = "h100-sxm", **kwargs: object) -> Deployment:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simulator import api
-from simulator.errors import UserError
-from simulator.planner.idealized import PAPER_MODELS, PROMPT_SIZES
-from simulator.predict import OUTPUT_COLUMNS
+from idealrt.simulator import api
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.planner.idealized import PAPER_MODELS, PROMPT_SIZES
+from idealrt.simulator.predict import OUTPUT_COLUMNS
 
 CASES = pd.DataFrame(
     {
@@ -105,7 +105,7 @@ def test_paper_is_one_row_per_model_with_alpha_columns() -> None:
 
 
 def test_plan_and_capacity_return_frames() -> None:
-    from simulator import api
+    from idealrt.simulator import api
 
     planned = api.plan("llama-3.1-8b", ["h100-sxm"], prompt=512, output=64, profile="ideal", max_devices=2)
     assert {"hardware", "tp", "pp", "e2e_s", "usd_per_million_tokens", "pareto"} <= set(planned.columns)

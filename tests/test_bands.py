@@ -9,10 +9,10 @@ import math
 import pytest
 import yaml
 
-from simulator.bands import VALIDATED_ERROR_FILE, prediction_band
-from simulator.cli import main
-from simulator.hardware import load_hardware
-from simulator.profile import load_profile
+from idealrt.simulator.bands import VALIDATED_ERROR_FILE, prediction_band
+from idealrt.simulator.cli import main
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.profile import load_profile
 
 VALIDATED = yaml.safe_load(VALIDATED_ERROR_FILE.read_text())["derated"]["validated"]
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from conftest import deployment
 
-from simulator.cli import main
-from simulator.errors import UserError
-from simulator.planner.capacity import (
+from idealrt.simulator.cli import main
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.planner.capacity import (
     PrefillStats,
     Targets,
     capacity_frame,
@@ -23,9 +23,9 @@ from simulator.planner.capacity import (
     size_replicas,
     wait_p99,
 )
-from simulator.planner.distributions import parse_distribution
-from simulator.profile import IDEAL
-from simulator.simulation import simulate
+from idealrt.simulator.planner.distributions import parse_distribution
+from idealrt.simulator.profile import IDEAL
+from idealrt.simulator.simulation import simulate
 
 # Hand-made replica: every decode step takes 20 ms whatever the batch, each prefill 100 ms (a constant prompt),
 # 100 decode tokens per request (the first comes from the prefill), 10 requests/s.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.cli import main
+from idealrt.simulator.cli import main
 
 ESTIMATE_FIELDS = {
     "ttft_s",
@@ -131,7 +131,7 @@ def test_malformed_config_json_is_a_one_line_error(capsys: pytest.CaptureFixture
 
 def test_usage_errors_are_one_line_too() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "simulator.cli", "estimate", "--model", "x"], capture_output=True, text=True
+        [sys.executable, "-m", "idealrt.simulator.cli", "estimate", "--model", "x"], capture_output=True, text=True
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")

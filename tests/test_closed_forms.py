@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from conftest import deployment, ideal
 
-from simulator.memory import model_sizes
-from simulator.model.catalog import load_model
-from simulator.parameters import parameter_counts
-from simulator.profile import IDEAL, Behaviours
-from simulator.simulation import simulate
+from idealrt.simulator.memory import model_sizes
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.parameters import parameter_counts
+from idealrt.simulator.profile import IDEAL, Behaviours
+from idealrt.simulator.simulation import simulate
 
 
 def decode_step_flops(model: str, context: int = 1, **kwargs: object) -> float:
@@ -153,14 +153,14 @@ def test_pipeline_stages_run_one_after_another_for_a_single_request() -> None:
 
 
 def _rows(sim):  # type: ignore[no-untyped-def]
-    from simulator.report import op_rows
+    from idealrt.simulator.report import op_rows
 
     return op_rows(sim)
 
 
 @pytest.mark.parametrize("window", [None, 1024.0])
 def test_decode_points_sum_linear_costs_exactly(rng: np.random.Generator, window: float | None) -> None:
-    from simulator.simulation import decode_points
+    from idealrt.simulator.simulation import decode_points
 
     prompt = rng.integers(1, 3000, 50).astype(float)
     output = rng.integers(1, 700, 50).astype(float)

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from simulator import api
-from simulator.cli import main
-from simulator.errors import UserError
-from simulator.estimate import EstimateInputs, estimate_record, run_estimate
+from idealrt.simulator import api
+from idealrt.simulator.cli import main
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.estimate import EstimateInputs, estimate_record, run_estimate
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.compiled import SHIPPED_DIR, compiled_pass, formulas_hash, module_name
-from simulator.compiled.build import catalog_keys
-from simulator.compiled.fields import COUNT_FIELDS, NEUTRAL, STATIC_FIELDS
-from simulator.evaluate import evaluate
-from simulator.formula_inputs import SYMBOL_NAMES, arguments
-from simulator.graph import pass_ops
-from simulator.model.catalog import load_model
-from simulator.structure import BuildOptions, PassKey, Phase, model_structure
+from idealrt.simulator.compiled import SHIPPED_DIR, compiled_pass, formulas_hash, module_name
+from idealrt.simulator.compiled.build import catalog_keys
+from idealrt.simulator.compiled.fields import COUNT_FIELDS, NEUTRAL, STATIC_FIELDS
+from idealrt.simulator.evaluate import evaluate
+from idealrt.simulator.formula_inputs import SYMBOL_NAMES, arguments
+from idealrt.simulator.graph import pass_ops
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.structure import BuildOptions, PassKey, Phase, model_structure
 
 MODELS = ("llama-3.1-70b", "mixtral-8x7b", "deepseek-v3", "gemma-2-9b", "gpt-j-6b", "bloom-176b", "gpt2-xl")
 
@@ -65,7 +65,7 @@ def test_every_catalog_structure_ships_compiled_with_the_current_formulas() -> N
 
 
 def test_generation_is_deterministic(tmp_path_factory: pytest.TempPathFactory) -> None:
-    from simulator.compiled import write_module
+    from idealrt.simulator.compiled import write_module
 
     key = catalog_keys([load_model("mixtral-8x7b")])[3]
     first, second = (write_module(key, tmp_path_factory.mktemp("compiled")) for _ in range(2))

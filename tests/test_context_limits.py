@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from simulator import api
-from simulator.cli import main
-from simulator.context_limits import OVERRIDE_FLAG, context_overflow
-from simulator.errors import UserError
-from simulator.model.catalog import load_model
-from simulator.planner.plan import plan_frame
+from idealrt.simulator import api
+from idealrt.simulator.cli import main
+from idealrt.simulator.context_limits import OVERRIDE_FLAG, context_overflow
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.planner.plan import plan_frame
 
 LLAMA_8B = load_model("llama-3.1-8b")  # max_context 131,072 (config.json max_position_embeddings)
 

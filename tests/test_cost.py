@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from simulator.errors import UserError
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.planner.idealized import (
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.planner.idealized import (
     PAPER_USD_PER_A100_HOUR,
     IdealizedRuntime,
     decompose,
@@ -18,7 +18,7 @@ from simulator.planner.idealized import (
     idealized_for,
     paper_price,
 )
-from simulator.profile import IDEAL
+from idealrt.simulator.profile import IDEAL
 
 A100 = load_hardware("a100-sxm-80gb")
 HOST_BOUND = IDEAL.with_params({"host.launch_s": 1e-3})

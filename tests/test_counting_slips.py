@@ -6,13 +6,13 @@ from math import isclose
 
 import numpy as np
 
-from simulator.counting import CountingOptions, PassCounts, count_pass, counting_options
-from simulator.deployment import Deployment
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.pass_timing import run_time
-from simulator.profile import IDEAL
-from simulator.structure import Phase
+from idealrt.simulator.counting import CountingOptions, PassCounts, count_pass, counting_options
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.pass_timing import run_time
+from idealrt.simulator.profile import IDEAL
+from idealrt.simulator.structure import Phase
 
 FEWEST = counting_options(IDEAL)
 
@@ -133,7 +133,7 @@ def test_estimate_reports_the_fused_bound_beside_the_per_op_roofline() -> None:
     """`ideal` is the per-op roofline of unfused kernels, Σ max(FLOPs / peak, bytes / bandwidth); a perfectly fused
     pass is bounded by max(Σ FLOPs / peak, Σ bytes / bandwidth), never more. A batch-1 decode step on one device is
     memory-bound as a whole: its fused bound is all its bytes at HBM bandwidth."""
-    from simulator.estimate import EstimateInputs, estimate_record, run_estimate
+    from idealrt.simulator.estimate import EstimateInputs, estimate_record, run_estimate
 
     inputs = EstimateInputs(model="llama-3.1-8b", hardware="h100-sxm", prompt_tokens=512, output_tokens=33)
     sim, note = run_estimate(inputs)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.cli import main
+from idealrt.simulator.cli import main
 
 pytest.importorskip("torch")
 pytest.importorskip("jax")
@@ -27,7 +27,7 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_measure_writes_a_data_directory_the_simulator_can_use(measured: Path) -> None:
     assert (measured / "hardware.yaml").exists() and (measured / "provenance.json").exists()
     assert len(list((measured / "models").glob("*.yaml"))) >= 3
-    from calibration.store import read_e2e_records
+    from idealrt.calibration.store import read_e2e_records
 
     records = read_e2e_records(measured)
     points = {(r.model, r.batch, r.prompt_tokens, r.output_tokens) for r in records}
@@ -113,8 +113,8 @@ def test_gemm_microbenchmarks_read_weights_a_decode_step_finds_out_of_cache(monk
     the weight spanning more than the cache."""
     import torch
 
-    from calibration.harness import microbench
-    from calibration.harness.grids import sweep_plan
+    from idealrt.calibration.harness import microbench
+    from idealrt.calibration.harness.grids import sweep_plan
 
     cache_bytes = 32 * 2**20
     plan = sweep_plan("cpu", quick=True, last_level_cache_bytes=cache_bytes)

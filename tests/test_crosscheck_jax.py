@@ -13,11 +13,11 @@ import pytest
 jax = pytest.importorskip("jax")
 import jax.numpy as jnp  # noqa: E402
 
-from simulator.counting import CountingOptions, count_pass  # noqa: E402
-from simulator.deployment import Deployment  # noqa: E402
-from simulator.hardware import load_hardware  # noqa: E402
-from simulator.model.spec import ModelSpec  # noqa: E402
-from simulator.structure import Phase  # noqa: E402
+from idealrt.simulator.counting import CountingOptions, count_pass  # noqa: E402
+from idealrt.simulator.deployment import Deployment  # noqa: E402
+from idealrt.simulator.hardware import load_hardware  # noqa: E402
+from idealrt.simulator.model.spec import ModelSpec  # noqa: E402
+from idealrt.simulator.structure import Phase  # noqa: E402
 
 
 def _norm(x, weight, bias, kind):  # type: ignore[no-untyped-def]
@@ -141,9 +141,9 @@ def test_block_flops_agree_with_xla(label: str, batch: int, seq: int) -> None:
 @pytest.mark.parametrize(("m", "n", "k"), [(8, 4096, 4096), (128, 1536, 512), (333, 777, 999)])
 def test_gemm_bytes_and_flops_equal_xla(m: int, n: int, k: int) -> None:
     """fp32, because XLA on a CPU converts bf16 operands to fp32 first (extra converts would be counted)."""
-    from simulator.evaluate import evaluate
-    from simulator.ops import symbols as sym
-    from simulator.ops.gemm import linear
+    from idealrt.simulator.evaluate import evaluate
+    from idealrt.simulator.ops import symbols as sym
+    from idealrt.simulator.ops.gemm import linear
 
     op = linear("gemm", "test", sym.b, n, k)
     values = {sym.b: m, sym.w_bytes: 4.0, sym.a_bytes: 4.0, sym.p_bytes: 4.0}

@@ -14,13 +14,13 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from calibration.harness.model import build_transformer  # noqa: E402
-from simulator.counting import CountingOptions, count_pass  # noqa: E402
-from simulator.deployment import Deployment  # noqa: E402
-from simulator.hardware import load_hardware  # noqa: E402
-from simulator.model.catalog import load_model  # noqa: E402
-from simulator.op_kinds import OpClass  # noqa: E402
-from simulator.structure import Phase  # noqa: E402
+from idealrt.calibration.harness.model import build_transformer  # noqa: E402
+from idealrt.simulator.counting import CountingOptions, count_pass  # noqa: E402
+from idealrt.simulator.deployment import Deployment  # noqa: E402
+from idealrt.simulator.hardware import load_hardware  # noqa: E402
+from idealrt.simulator.model.catalog import load_model  # noqa: E402
+from idealrt.simulator.op_kinds import OpClass  # noqa: E402
+from idealrt.simulator.structure import Phase  # noqa: E402
 
 MODELS = ["llama-3.1-8b", "gpt3-1.3b", "gpt-j-6b", "gemma-2-27b", "falcon-180b", "bloom-176b", "qwen2.5-7b"]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.deployment import Deployment
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.profile import IDEAL, load_profile, shipped_profile_names
-from simulator.simulation import simulate
-from simulator.timing import attention_time
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.profile import IDEAL, load_profile, shipped_profile_names
+from idealrt.simulator.simulation import simulate
+from idealrt.simulator.timing import attention_time
 
 PROMPTS = np.unique(np.round(np.geomspace(1, 8192, 80))).astype(np.float64)
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.counting import count_pass
-from simulator.deployment import Deployment
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model, model_ids
-from simulator.pass_timing import time_pass
-from simulator.profile import IDEAL, load_profile
-from simulator.simulation import simulate
-from simulator.structure import Phase
+from idealrt.simulator.counting import count_pass
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model, model_ids
+from idealrt.simulator.pass_timing import time_pass
+from idealrt.simulator.profile import IDEAL, load_profile
+from idealrt.simulator.simulation import simulate
+from idealrt.simulator.structure import Phase
 
 REQUESTS = ((1, 1, 2048), (64, 1, 2000), (8, 1500, 1200), (1, 30000, 600), (256, 100, 700), (16, 4000, 17))
 

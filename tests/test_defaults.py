@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from simulator import api
-from simulator.cli import build_parser, main
-from simulator.estimate import EstimateInputs
+from idealrt.simulator import api
+from idealrt.simulator.cli import build_parser, main
+from idealrt.simulator.estimate import EstimateInputs
 
 REQUEST = ("--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--prompt", "512", "--output", "16")
 

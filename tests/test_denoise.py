@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import simulator.cli as cli
-from simulator.errors import UserError
-from simulator.planner.denoise import fit_denoised
+import idealrt.simulator.cli as cli
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.planner.denoise import fit_denoised
 
 PROMPTS = (1, 64, 256, 1024)
 OUTPUTS = (1, 2, 4, 8, 16, 32, 64)

@@ -7,17 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calibration.fit.kernels import fit_op_class
-from calibration.fit.optimize import fit_constants, log_residuals
-from calibration.fit.parameters import FRACTION_CEILING, select
-from calibration.fit.targets import end_to_end_targets
-from calibration.records import EndToEndMeasurement, OpMeasurement, Provenance
-from simulator.deployment import Deployment
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.profile import IDEAL, Behaviours
-from simulator.simulation import simulate
-from simulator.timing import gemm_time
+from idealrt.calibration.fit.kernels import fit_op_class
+from idealrt.calibration.fit.optimize import fit_constants, log_residuals
+from idealrt.calibration.fit.parameters import FRACTION_CEILING, select
+from idealrt.calibration.fit.targets import end_to_end_targets
+from idealrt.calibration.records import EndToEndMeasurement, OpMeasurement, Provenance
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.profile import IDEAL, Behaviours
+from idealrt.simulator.simulation import simulate
+from idealrt.simulator.timing import gemm_time
 
 pytest.importorskip("jax")
 

@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import calibration.fit.optimize as optimize
-from calibration.fit.coverage import coverage_problem, unmeasured_collective_constants
-from calibration.fit.kernels import CLASS_CONSTANTS, INITIAL, fold_of
-from calibration.fit.optimize import fit_constants, log_residuals
-from calibration.fit.parameters import select
-from calibration.fit.targets import op_targets
-from calibration.records import OpMeasurement, Provenance
-from calibration.store import SHIPPED_DATA_DIR, write_provenance, write_records
-from simulator.errors import UserError
-from simulator.profile import IDEAL
+import idealrt.calibration.fit.optimize as optimize
+from idealrt.calibration.fit.coverage import coverage_problem, unmeasured_collective_constants
+from idealrt.calibration.fit.kernels import CLASS_CONSTANTS, INITIAL, fold_of
+from idealrt.calibration.fit.optimize import fit_constants, log_residuals
+from idealrt.calibration.fit.parameters import select
+from idealrt.calibration.fit.targets import op_targets
+from idealrt.calibration.records import OpMeasurement, Provenance
+from idealrt.calibration.store import SHIPPED_DATA_DIR, write_provenance, write_records
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.profile import IDEAL
 
 TRUE_GEMM = {
     "gemm.peak_fraction": 0.78,
@@ -88,7 +88,7 @@ def _gemm_dir(tmp_path: Path, shapes: list[tuple[int, int, int]]) -> Path:
 
 def test_fit_refuses_a_constant_its_data_cannot_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Every GEMM at M = 64: m_half is not determined, so the fit refuses instead of reporting a made-up value."""
-    from simulator.cli import main
+    from idealrt.simulator.cli import main
 
     shapes = [(64, n, k) for n in (1024, 1536, 2048, 3072, 4096) for k in (1024, 2560, 4096, 6144, 8192)]
     data = _gemm_dir(tmp_path, shapes)
@@ -134,6 +134,6 @@ def test_single_server_collectives_leave_their_unseen_constants_unfitted() -> No
         "collective.inter_node_latency_s",
     }
     with pytest.raises(UserError):
-        from calibration.fit.coverage import require_coverage
+        from idealrt.calibration.fit.coverage import require_coverage
 
         require_coverage(targets[:0], CLASS_CONSTANTS["gemm"], "nothing")

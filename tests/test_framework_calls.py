@@ -7,11 +7,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from simulator.deployment import Deployment
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.profile import IDEAL
-from simulator.simulation import simulate
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.profile import IDEAL
+from idealrt.simulator.simulation import simulate
 
 
 def test_each_framework_call_adds_its_cost_to_every_layer_and_step() -> None:
@@ -31,8 +31,8 @@ def test_each_framework_call_adds_its_cost_to_every_layer_and_step() -> None:
 def test_the_count_follows_the_eager_implementation(monkeypatch: pytest.MonkeyPatch) -> None:
     """One more view per attention call in model.py is one more framework call per layer, none per step."""
     pytest.importorskip("torch")
-    from calibration.harness import model as eager
-    from calibration.recipes import eager_framework_calls
+    from idealrt.calibration.harness import model as eager
+    from idealrt.calibration.recipes import eager_framework_calls
 
     before = eager_framework_calls()
     assert before.per_layer >= 10  # split, views, transposes, cache slicing, reshape: see calibration/harness

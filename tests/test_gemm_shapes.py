@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calibration.fit.kernels import fit_op_class
-from calibration.records import OpMeasurement, Provenance
-from simulator.deployment import gemm_geometry
-from simulator.hardware import load_hardware
-from simulator.profile import IDEAL, load_profile
-from simulator.timing import GemmGeometry, gemm_time, tile_efficiency
+from idealrt.calibration.fit.kernels import fit_op_class
+from idealrt.calibration.records import OpMeasurement, Provenance
+from idealrt.simulator.deployment import gemm_geometry
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.profile import IDEAL, load_profile
+from idealrt.simulator.timing import GemmGeometry, gemm_time, tile_efficiency
 
 A100 = load_hardware("a100-sxm-80gb")
 A100_PEAK, A100_BANDWIDTH = 312e12, 2039e9

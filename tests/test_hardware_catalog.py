@@ -11,10 +11,10 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from hardware_specs import HardwareSpec, hardware_ids
-from hardware_specs.schema import SOURCED_FIELDS
-from simulator.errors import UserError
-from simulator.hardware import CATALOG_DIR, load_hardware
+from idealrt.hardware_specs import HardwareSpec, hardware_ids
+from idealrt.hardware_specs.schema import SOURCED_FIELDS
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.hardware import CATALOG_DIR, load_hardware
 
 REQUIRED_IDS = [
     "v100-sxm-32gb",

@@ -11,20 +11,20 @@ from pydantic import BaseModel
 
 torch = pytest.importorskip("torch")
 
-from calibration.cli import register  # noqa: E402
-from calibration.harness import run as harness_run  # noqa: E402
-from calibration.harness.endtoend import benchmark_models  # noqa: E402
-from calibration.harness.grids import SweepPlan, sweep_plan  # noqa: E402
-from calibration.harness.microbench import elementwise_counts, gemm_cases, gemm_sweep  # noqa: E402
-from calibration.harness.model import build_transformer, generate, parameter_count  # noqa: E402
-from calibration.harness.timing import TimingPolicy, time_op  # noqa: E402
-from calibration.records import OpMeasurement  # noqa: E402
-from calibration.store import read_e2e_records, read_op_records, read_provenance  # noqa: E402
-from simulator.errors import UserError  # noqa: E402
-from simulator.hardware import load_hardware  # noqa: E402
-from simulator.model.catalog import load_model  # noqa: E402
-from simulator.model.spec import ModelSpec  # noqa: E402
-from simulator.parameters import parameter_counts  # noqa: E402
+from idealrt.calibration.cli import register  # noqa: E402
+from idealrt.calibration.harness import run as harness_run  # noqa: E402
+from idealrt.calibration.harness.endtoend import benchmark_models  # noqa: E402
+from idealrt.calibration.harness.grids import SweepPlan, sweep_plan  # noqa: E402
+from idealrt.calibration.harness.microbench import elementwise_counts, gemm_cases, gemm_sweep  # noqa: E402
+from idealrt.calibration.harness.model import build_transformer, generate, parameter_count  # noqa: E402
+from idealrt.calibration.harness.timing import TimingPolicy, time_op  # noqa: E402
+from idealrt.calibration.records import OpMeasurement  # noqa: E402
+from idealrt.calibration.store import read_e2e_records, read_op_records, read_provenance  # noqa: E402
+from idealrt.simulator.errors import UserError  # noqa: E402
+from idealrt.simulator.hardware import load_hardware  # noqa: E402
+from idealrt.simulator.model.catalog import load_model  # noqa: E402
+from idealrt.simulator.model.spec import ModelSpec  # noqa: E402
+from idealrt.simulator.parameters import parameter_counts  # noqa: E402
 
 CPU = torch.device("cpu")
 FAST = TimingPolicy(budget_s=0.01, warmups=2, min_repeats=5, max_repeats=50)

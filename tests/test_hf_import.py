@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from simulator.errors import UserError
-from simulator.model import ModelSpec
-from simulator.model.catalog import load_model
-from simulator.model.hf_config import layer_pattern
-from simulator.model.hf_import import FAMILIES, imported_id, spec_from_hf_config
-from simulator.parameters import ParameterCounts, parameter_counts
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.model import ModelSpec
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.model.hf_config import layer_pattern
+from idealrt.simulator.model.hf_import import FAMILIES, imported_id, spec_from_hf_config
+from idealrt.simulator.parameters import ParameterCounts, parameter_counts
 
 CONFIG_DIR = Path(__file__).parent / "data" / "hf_configs"
 

@@ -10,11 +10,11 @@ import pytest
 import yaml
 from conftest import deployment
 
-import simulator.planner.idealized as idealized
-from simulator.errors import UserError
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.planner.idealized import (
+import idealrt.simulator.planner.idealized as idealized
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.planner.idealized import (
     OUTPUT_TOKENS,
     PAPER_MODELS,
     PROMPT_SIZES,
@@ -24,15 +24,15 @@ from simulator.planner.idealized import (
     idealized_for,
     paper_deployment,
 )
-from simulator.planner.paper_models import (
+from idealrt.simulator.planner.paper_models import (
     PAPER_LAYOUTS,
     VARIANTS_DIR,
     megatron_padded_vocab,
     paper_architecture,
     paper_variant,
 )
-from simulator.profile import IDEAL
-from simulator.simulation import simulate
+from idealrt.simulator.profile import IDEAL
+from idealrt.simulator.simulation import simulate
 
 A100 = "a100-sxm-80gb"
 CALIBRATION_MODELS = Path(__file__).resolve().parent.parent / "calibration" / "data" / "models"

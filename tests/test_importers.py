@@ -11,16 +11,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from calibration.importers import ImportedDataset
-from calibration.importers.argonne import parse_parallelism
-from calibration.importers.build import build, main
-from calibration.importers.registry import IMPORTERS
-from calibration.records import OpMeasurement
-from calibration.store import SHIPPED_DATA_DIR, read_e2e_records, read_op_records, read_provenance
-from simulator.errors import UserError
-from simulator.hardware import hardware_ids
-from simulator.model.catalog import model_ids
-from simulator.model.spec import ModelSpec
+from idealrt.calibration.importers import ImportedDataset
+from idealrt.calibration.importers.argonne import parse_parallelism
+from idealrt.calibration.importers.build import build, main
+from idealrt.calibration.importers.registry import IMPORTERS
+from idealrt.calibration.records import OpMeasurement
+from idealrt.calibration.store import SHIPPED_DATA_DIR, read_e2e_records, read_op_records, read_provenance
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.hardware import hardware_ids
+from idealrt.simulator.model.catalog import model_ids
+from idealrt.simulator.model.spec import ModelSpec
 
 FIXTURES = Path(__file__).parent / "data" / "importer_fixtures"
 MIB = 2**20

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from simulator import files
-from simulator.errors import UserError
-from simulator.files import read_csv, read_mapping
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.planner.distributions import parse_distribution
-from simulator.profile import load_profile
-from simulator.validation import InvalidNumber, real_number, whole_number, writable_path
+from idealrt.simulator import files
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.files import read_csv, read_mapping
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.planner.distributions import parse_distribution
+from idealrt.simulator.profile import load_profile
+from idealrt.simulator.validation import InvalidNumber, real_number, whole_number, writable_path
 
 
 def _message(call: Callable[..., object], *args: object) -> str:

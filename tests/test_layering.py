@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ("simulator", "hardware_specs", "calibration")
-UPPER = ("simulator.planner", "simulator.cli", "simulator.plots", "simulator.api", "simulator.serving")
+UPPER = ("idealrt.simulator.planner", "idealrt.simulator.cli", "idealrt.simulator.plots", "idealrt.simulator.api", "idealrt.simulator.serving")
 
 
 def _imports(path: Path) -> set[str]:
@@ -60,8 +60,8 @@ def test_the_core_never_imports_the_planner_cli_or_plots() -> None:
 def test_the_hot_path_never_imports_sympy_or_networkx() -> None:
     """Estimating runs on the compiled formulas; sympy and networkx only generate them (on a cache miss, lazily)
     and teach (explain)."""
-    symbolic = ("simulator.ops", "simulator.graph", "simulator.evaluate", "simulator.compiled.generate")
-    allowed = {*symbolic, "simulator.compiled.build", "simulator.cli.explain_cmd"}
+    symbolic = ("idealrt.simulator.ops", "idealrt.simulator.graph", "idealrt.simulator.evaluate", "idealrt.simulator.compiled.generate")
+    allowed = {*symbolic, "idealrt.simulator.compiled.build", "idealrt.simulator.cli.explain_cmd"}
     for path in _files("simulator"):
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
         if _under(module, tuple(allowed)) or _under(module, UPPER):
@@ -76,8 +76,8 @@ def test_the_simulator_never_imports_calibration() -> None:
 
 
 def test_model_schema_and_catalogs_do_not_depend_on_the_op_graph() -> None:
-    graph = ("simulator.graph", "simulator.ops", "simulator.counting", "simulator.compiled", "simulator.pass_timing")
-    for path in _files("simulator.model"):
+    graph = ("idealrt.simulator.graph", "idealrt.simulator.ops", "idealrt.simulator.counting", "idealrt.simulator.compiled", "idealrt.simulator.pass_timing")
+    for path in _files("idealrt.simulator.model"):
         assert not {m for m in _imports(path) if _under(m, graph)}, path
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from calibration import validate
-from calibration.store import read_provenance
+from idealrt.calibration import validate
+from idealrt.calibration.store import read_provenance
 
 KNOWN_DATA_PROBLEMS = {
     # Vidur times collectives inside CUDA graphs from rank 0; its README cross-checks a 64 MiB all-reduce at busbw

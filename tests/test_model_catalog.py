@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulator.errors import UserError
-from simulator.model import ModelSpec
-from simulator.model.catalog import CATALOG_DIR, load_model, model_ids
-from simulator.parameters import ParameterCounts, parameter_counts
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.model import ModelSpec
+from idealrt.simulator.model.catalog import CATALOG_DIR, load_model, model_ids
+from idealrt.simulator.parameters import ParameterCounts, parameter_counts
 
 PARAM_TOLERANCE = 0.02
 

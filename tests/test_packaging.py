@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from calibration.fit_cmd import require_fit_extras
-from simulator.errors import UserError
-from simulator.examples_dir import EXAMPLES_DIR, shipped_example
+from idealrt.calibration.fit_cmd import require_fit_extras
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.examples_dir import EXAMPLES_DIR, shipped_example
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -51,7 +51,7 @@ def test_license_is_an_spdx_expression_with_its_file() -> None:
 def test_examples_and_data_files_are_package_data() -> None:
     data = PYPROJECT["tool"]["setuptools"]["package-data"]
     shipped = [f"simulator/{pattern}" for pattern in data["simulator"]]
-    shipped += [f"simulator/model/{pattern}" for pattern in data["simulator.model"]]
+    shipped += [f"simulator/model/{pattern}" for pattern in data["idealrt.simulator.model"]]
     shipped += [f"calibration/{pattern}" for pattern in data["calibration"]]
     for path in [*EXAMPLES_DIR.iterdir(), ROOT / "calibration/profiles/validated_error.yaml"]:
         relative = str(path.relative_to(ROOT))
@@ -60,7 +60,7 @@ def test_examples_and_data_files_are_package_data() -> None:
 
 
 def test_closed_help_names_a_folder_that_holds_the_example() -> None:
-    from simulator.cli import build_parser
+    from idealrt.simulator.cli import build_parser
 
     help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["closed"].format_help().split())
     assert str(EXAMPLES_DIR) in help_text.replace(" ", "") or str(EXAMPLES_DIR) in help_text
@@ -74,11 +74,11 @@ class Block(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in {"torch", "jax", "jaxlib", "scipy"}:
             raise ImportError(f"blocked: {name}")
 sys.meta_path.insert(0, Block())
-import simulator
+from idealrt import simulator
 for info in pkgutil.walk_packages(simulator.__path__, "simulator."):
     if not info.name.endswith("__main__"):
         importlib.import_module(info.name)
-from simulator.cli import main
+from idealrt.simulator.cli import main
 raise SystemExit(main(["estimate", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--prompt", "64",
                        "--output", "4", "--json"]))
 """

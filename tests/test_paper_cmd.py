@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import simulator.cli as cli
-from simulator.planner.idealized import PAPER_MODELS, PROMPT_SIZES
+import idealrt.simulator.cli as cli
+from idealrt.simulator.planner.idealized import PAPER_MODELS, PROMPT_SIZES
 
 CONTRACT_FIELDS = ("model", "n_accelerators", "tp", "pp", "beta_s", "alpha_s")
 
@@ -134,7 +134,7 @@ def test_the_dgx2_takes_tp_16_with_the_transferred_megatron_profile(
 
 
 def test_api_paper_takes_the_layout_architecture_and_interpolation() -> None:
-    from simulator import api
+    from idealrt.simulator import api
 
     frame = api.paper(profile="ideal", layout="fewest", architecture="published", interpolation="linear")
     anthropic = frame[frame["model"] == "anthropic-52b"].iloc[0]

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.cli import main
-from simulator.errors import UserError
-from simulator.parameters import parameter_counts
-from simulator.planner.closed_model import closed_model_frame, percentiles
-from simulator.planner.partial_spec import ParamCounter, PartialSpec, load_partial_spec, sample_architectures
+from idealrt.simulator.cli import main
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.parameters import parameter_counts
+from idealrt.simulator.planner.closed_model import closed_model_frame, percentiles
+from idealrt.simulator.planner.partial_spec import ParamCounter, PartialSpec, load_partial_spec, sample_architectures
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "simulator" / "examples" / "closed_model_gpt4_rumoured.yaml"
 

@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from conftest import deployment
 
-from simulator.cli import main
-from simulator.deployment import check_parallelism
-from simulator.errors import UserError
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.placement import memory_for
-from simulator.planner.plan import OBJECTIVES, largest_batch, layouts, pareto_mask, plan_frame, rank
-from simulator.profile import IDEAL
+from idealrt.simulator.cli import main
+from idealrt.simulator.deployment import check_parallelism
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.placement import memory_for
+from idealrt.simulator.planner.plan import OBJECTIVES, largest_batch, layouts, pareto_mask, plan_frame, rank
+from idealrt.simulator.profile import IDEAL
 
 PROMPT, OUTPUT = 512, 128
 

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from conftest import deployment
 
-import simulator.cli as cli
-from simulator.planner.breakdown import PARTS, ideal_to_calibrated
-from simulator.planner.idealized import decompose
-from simulator.plots.alpha_curves import plot_alpha_curves
-from simulator.plots.ideal_to_calibrated import plot_ideal_to_calibrated
-from simulator.plots.roofline import compute_roofs, placed_ops, plot_roofline
-from simulator.plots.time_breakdown import phase_times_by_class, plot_time_breakdown
-from simulator.profile import IDEAL
-from simulator.simulation import simulate
+import idealrt.simulator.cli as cli
+from idealrt.simulator.planner.breakdown import PARTS, ideal_to_calibrated
+from idealrt.simulator.planner.idealized import decompose
+from idealrt.simulator.plots.alpha_curves import plot_alpha_curves
+from idealrt.simulator.plots.ideal_to_calibrated import plot_ideal_to_calibrated
+from idealrt.simulator.plots.roofline import compute_roofs, placed_ops, plot_roofline
+from idealrt.simulator.plots.time_breakdown import phase_times_by_class, plot_time_breakdown
+from idealrt.simulator.profile import IDEAL
+from idealrt.simulator.simulation import simulate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CALIBRATED = IDEAL.model_copy(update={"name": "synthetic", "kind": "fitted"}).with_params(
@@ -172,7 +172,7 @@ def test_estimate_breakdown_in_json_adds_the_parts(
 def test_plotting_is_not_imported_at_cli_start_up() -> None:
     code = (
         "import sys, simulator.cli as c; c.entry_points = lambda group: []; c.build_parser(); "
-        "print(sorted(m for m in sys.modules if m.startswith(('matplotlib', 'simulator.plots'))))"
+        "print(sorted(m for m in sys.modules if m.startswith(('matplotlib', 'idealrt.simulator.plots'))))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -7,12 +7,12 @@ import json
 import pytest
 import yaml
 
-from hardware_specs import CATALOG_DIR
-from simulator.cli import main
-from simulator.errors import UserError
-from simulator.hardware import load_hardware
-from simulator.planner.cost import device_price
-from simulator.planner.prices import parse_price_argument, price_for
+from idealrt.hardware_specs import CATALOG_DIR
+from idealrt.simulator.cli import main
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.planner.cost import device_price
+from idealrt.simulator.planner.prices import parse_price_argument, price_for
 
 PARTS = sorted(path.stem for path in CATALOG_DIR.glob("*.yaml"))
 NO_PRICE = "no price: pass --price-usd-per-hour"

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from conftest import deployment
 
-from simulator.errors import UserError
-from simulator.estimate import EstimateInputs, estimate_record, run_estimate
-from simulator.hardware import load_hardware
-from simulator.profile import IDEAL, load_profile, resolve_profile
-from simulator.profile_transfer import RULES
-from simulator.simulation import simulate
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.estimate import EstimateInputs, estimate_record, run_estimate
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.profile import IDEAL, load_profile, resolve_profile
+from idealrt.simulator.profile_transfer import RULES
+from idealrt.simulator.simulation import simulate
 
 MEGATRON = "megatron-a100-2022"
 # Datasheet figures, typed from NVIDIA's A100 (312 TFLOPS fp16 dense, 2,039 GB/s) and V100 (125, 900) datasheets.

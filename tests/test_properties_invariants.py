@@ -16,8 +16,8 @@ from fuzz.settings import NO_SHRINK, examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.estimate import EstimateInputs, run_estimate
-from simulator.predict import predict_cases
+from idealrt.simulator.estimate import EstimateInputs, run_estimate
+from idealrt.simulator.predict import predict_cases
 
 
 def _holds(name: str, case: valid_cases.Case) -> None:

@@ -15,8 +15,8 @@ from fuzz.settings import NO_SHRINK
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.profile import IDEAL, Profile, load_profile, shipped_profile_names
-from simulator.timing import attention_time, collective_time, elementwise_time, gemm_time
+from idealrt.simulator.profile import IDEAL, Profile, load_profile, shipped_profile_names
+from idealrt.simulator.timing import attention_time, collective_time, elementwise_time, gemm_time
 
 PEAK, BANDWIDTH, LINK = 989e12, 3.35e12, 450e9  # H100 SXM dense bf16, HBM3, NVLink per direction (datasheet)
 FITTED = [name for name in shipped_profile_names() if name != "ideal"]

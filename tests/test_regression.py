@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.cli import main
+from idealrt.simulator.cli import main
 
 DATA = Path(__file__).parent / "data" / "regression"
 EXACT = ("ttft_s", "memory_bytes_per_accelerator", "n_accelerators")

@@ -11,18 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.cli import main
-from simulator.deployment import Deployment
-from simulator.errors import UserError
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.planner.distributions import parse_distribution
-from simulator.profile import load_profile
-from simulator.serving.engines import engine_names, engine_table, load_engine
-from simulator.serving.serve import ServeInputs, kv_budget, run_serve, serve
-from simulator.serving.step_model import StepModel
-from simulator.serving.workload import Workload, generate, read_trace
-from simulator.simulation import simulate
+from idealrt.simulator.cli import main
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.planner.distributions import parse_distribution
+from idealrt.simulator.profile import load_profile
+from idealrt.simulator.serving.engines import engine_names, engine_table, load_engine
+from idealrt.simulator.serving.serve import ServeInputs, kv_budget, run_serve, serve
+from idealrt.simulator.serving.step_model import StepModel
+from idealrt.simulator.serving.workload import Workload, generate, read_trace
+from idealrt.simulator.simulation import simulate
 
 
 @cache
@@ -283,7 +283,7 @@ def test_cli_bad_input_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_capacity_reports_serve_next_to_the_closed_form() -> None:
-    from simulator.planner.capacity import SERVE_FIELDS, Targets, capacity_frame
+    from idealrt.simulator.planner.capacity import SERVE_FIELDS, Targets, capacity_frame
 
     frame = capacity_frame(
         "llama-3.1-8b",
@@ -303,7 +303,7 @@ def test_capacity_reports_serve_next_to_the_closed_form() -> None:
 
 
 def test_plan_throughput_per_dollar_at_an_slo() -> None:
-    from simulator.planner.plan import plan_frame
+    from idealrt.simulator.planner.plan import plan_frame
 
     frame = plan_frame(
         "llama-3.2-1b",
@@ -325,7 +325,7 @@ def test_plan_throughput_per_dollar_at_an_slo() -> None:
     )
     assert row["slo_output_tokens_per_s"] == pytest.approx(64 * row["slo_max_rate_per_s"])
     # the bisection's answer: that rate meets the SLO, a third more does not
-    from simulator.serving.confirm import Slo, replica_record
+    from idealrt.simulator.serving.confirm import Slo, replica_record
 
     layout = Deployment(load_model("llama-3.2-1b"), load_hardware("h100-sxm"), tp=int(row["tp"]), pp=int(row["pp"]))
     profile, policy = load_profile(row["profile"]), load_engine("vllm")
@@ -339,7 +339,7 @@ def test_plan_throughput_per_dollar_at_an_slo() -> None:
 
 
 def test_api_serve_one_row_with_engine_overrides() -> None:
-    from simulator import api
+    from idealrt.simulator import api
 
     row = api.serve("llama-3.1-8b", "a100-sxm-80gb", requests=100, rate=5.0, max_num_seqs=8).iloc[0]
     assert row["engine_max_num_seqs"] == 8 and row["requests"] == 100

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from conftest import deployment
 
-from simulator.profile import IDEAL
-from simulator.simulation import simulate
-from simulator.timing import compose, repeat, segment
+from idealrt.simulator.profile import IDEAL
+from idealrt.simulator.simulation import simulate
+from idealrt.simulator.timing import compose, repeat, segment
 
 
 def longest_path(host: list[float], device: list[float], start_host: float = 0.0, start_device: float = 0.0) -> float:
@@ -78,7 +78,7 @@ def test_host_overhead_adds_per_layer_and_per_step() -> None:
 
 
 def test_gemm_efficiency_curve_slows_small_token_counts() -> None:
-    from simulator.timing import gemm_time
+    from idealrt.simulator.timing import gemm_time
 
     params = IDEAL.with_params({"gemm.m_half": 64.0}).params()
     small = gemm_time(2 * 8 * 4096 * 4096, 0.0, 8.0, 4096.0, 4096.0, 1e15, 1e12, params, np)

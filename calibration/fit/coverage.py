@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from calibration.fit.targets import OpTarget
-from simulator.errors import UserError
+from idealrt.calibration.fit.targets import OpTarget
+from idealrt.simulator.errors import UserError
 
 # constant → (op kinds it applies to, what must vary or be present, how to read it from a target)
 _SATURATION = {

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.fit.optimize import FitResult, fit_constants, log_residuals
-from calibration.fit.parameters import FreeParameters
-from calibration.fit.targets import end_to_end_targets
-from calibration.records import EndToEndMeasurement, Provenance
-from simulator.profile import Behaviours
+from idealrt.calibration.fit.optimize import FitResult, fit_constants, log_residuals
+from idealrt.calibration.fit.parameters import FreeParameters
+from idealrt.calibration.fit.targets import end_to_end_targets
+from idealrt.calibration.records import EndToEndMeasurement, Provenance
+from idealrt.simulator.profile import Behaviours
 
 BEHAVIOUR_OPTIONS = [
     Behaviours(lm_head_all_prompt_positions=all_positions, naive_attention=naive)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.fit.optimize import fit_constants, log_residuals
-from calibration.fit.parameters import FreeParameters, select
-from calibration.fit.targets import OpTarget, op_targets
-from calibration.records import OpMeasurement, Provenance
+from idealrt.calibration.fit.optimize import fit_constants, log_residuals
+from idealrt.calibration.fit.parameters import FreeParameters, select
+from idealrt.calibration.fit.targets import OpTarget, op_targets
+from idealrt.calibration.records import OpMeasurement, Provenance
 
 FOLDS = 5
 

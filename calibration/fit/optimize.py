@@ -14,8 +14,8 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.optimize import minimize
 
-from calibration.fit.parameters import FreeParameters, merged
-from calibration.fit.pytrees import register
+from idealrt.calibration.fit.parameters import FreeParameters, merged
+from idealrt.calibration.fit.pytrees import register
 
 ROBUST_SCALE = 0.1  # residuals beyond ~10 % count linearly, not quadratically
 # The loss is small arithmetic over many ops: on a CPU, XLA's optimizing passes and fusion emitters cost far more

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from calibration.fit.targets import EndToEndTarget, OpTarget
-from simulator.counting import ClassGroup, OpRun, PassCounts, PieceCounts
+from idealrt.calibration.fit.targets import EndToEndTarget, OpTarget
+from idealrt.simulator.counting import ClassGroup, OpRun, PassCounts, PieceCounts
 
 
 @cache

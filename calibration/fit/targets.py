@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from calibration.records import EndToEndMeasurement, OpMeasurement, Provenance
-from calibration.store import SHIPPED_DATA_DIR
-from hardware_specs.schema import HardwareSpec
-from simulator.counting import PassCounts, count_pass, counting_options
-from simulator.deployment import (
+from idealrt.calibration.records import EndToEndMeasurement, OpMeasurement, Provenance
+from idealrt.calibration.store import SHIPPED_DATA_DIR
+from idealrt.hardware_specs.schema import HardwareSpec
+from idealrt.simulator.counting import PassCounts, count_pass, counting_options
+from idealrt.simulator.deployment import (
     Deployment,
     crosses_nodes,
     dtype_peak_flops,
@@ -29,22 +29,22 @@ from simulator.deployment import (
     in_network_reduction_factor,
     link_bandwidth,
 )
-from simulator.dtypes import bytes_per_element
-from simulator.errors import UserError
-from simulator.evaluate import evaluate
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.model.spec import ModelSpec
-from simulator.ops import collectives
-from simulator.ops import symbols as sym
-from simulator.ops.attention import attention
-from simulator.ops.cost import OpCost
-from simulator.ops.gemm import batched_linear
-from simulator.pass_timing import time_pass
-from simulator.profile import Behaviours
-from simulator.simulation import decode_points
-from simulator.structure import Phase
-from simulator.timing import GemmGeometry, attention_time, collective_time, elementwise_time, gemm_time
+from idealrt.simulator.dtypes import bytes_per_element
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.evaluate import evaluate
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.model.spec import ModelSpec
+from idealrt.simulator.ops import collectives
+from idealrt.simulator.ops import symbols as sym
+from idealrt.simulator.ops.attention import attention
+from idealrt.simulator.ops.cost import OpCost
+from idealrt.simulator.ops.gemm import batched_linear
+from idealrt.simulator.pass_timing import time_pass
+from idealrt.simulator.profile import Behaviours
+from idealrt.simulator.simulation import decode_points
+from idealrt.simulator.structure import Phase
+from idealrt.simulator.timing import GemmGeometry, attention_time, collective_time, elementwise_time, gemm_time
 
 METRICS = ("e2e", "ttft", "tpot")
 

@@ -16,10 +16,10 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from calibration.harness.microbench import TORCH_DTYPES
-from calibration.harness.timing import CallClock, TimingPolicy, summarize
-from calibration.records import OpMeasurement
-from simulator.dtypes import bytes_per_element
+from idealrt.calibration.harness.microbench import TORCH_DTYPES
+from idealrt.calibration.harness.timing import CallClock, TimingPolicy, summarize
+from idealrt.calibration.records import OpMeasurement
+from idealrt.simulator.dtypes import bytes_per_element
 
 
 def all_reduce_unavailable_reason(device: torch.device) -> str | None:

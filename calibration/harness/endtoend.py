@@ -16,11 +16,11 @@ from typing import Any
 import torch
 import yaml
 
-from calibration.harness.grids import SweepPlan
-from calibration.harness.microbench import TORCH_DTYPES
-from calibration.harness.model import Generation, build_transformer, generate, parameter_count
-from calibration.records import E2EMetric, EndToEndMeasurement
-from simulator.model.spec import ModelSpec
+from idealrt.calibration.harness.grids import SweepPlan
+from idealrt.calibration.harness.microbench import TORCH_DTYPES
+from idealrt.calibration.harness.model import Generation, build_transformer, generate, parameter_count
+from idealrt.calibration.records import E2EMetric, EndToEndMeasurement
+from idealrt.simulator.model.spec import ModelSpec
 
 SOURCE = "synthetic shape for `idealrt calibrate measure` (random weights)"
 

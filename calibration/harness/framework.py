@@ -21,11 +21,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from calibration.harness import model as eager
-from calibration.harness.grids import FrameworkShape
-from calibration.harness.timing import TimingPolicy, time_op
-from calibration.records import OpMeasurement
-from simulator.model.spec import ModelSpec
+from idealrt.calibration.harness import model as eager
+from idealrt.calibration.harness.grids import FrameworkShape
+from idealrt.calibration.harness.timing import TimingPolicy, time_op
+from idealrt.calibration.records import OpMeasurement
+from idealrt.simulator.model.spec import ModelSpec
 
 CALLS_PER_SAMPLE = 32  # calls per timed sample: one call is too short for the timer
 Advance = Callable[[], None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import product
 
-from calibration.harness.timing import TimingPolicy
+from idealrt.calibration.harness.timing import TimingPolicy
 
 # (batch, heads, kv heads, head dim, context) of the eager framework-call sweep: decode steps of small models.
 FRAMEWORK_SHAPES = ((1, 8, 2, 64, 128), (8, 8, 2, 64, 512))

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from calibration.harness.system import DeviceFacts
-from calibration.records import OpMeasurement
-from hardware_specs.schema import HardwareSpec
+from idealrt.calibration.harness.system import DeviceFacts
+from idealrt.calibration.records import OpMeasurement
+from idealrt.hardware_specs.schema import HardwareSpec
 
 BANDWIDTH_OPS = ("copy", "add")  # preallocated outputs: no allocator or page-fault time in the figure
 

@@ -15,15 +15,15 @@ import sympy as sp
 import torch
 import torch.nn.functional as F
 
-from calibration.harness.grids import AttentionShape, SweepPlan
-from calibration.harness.model import apply_rotary, mlp_activation
-from calibration.harness.timing import TimingPolicy, TimingStats, time_op
-from calibration.records import OpMeasurement
-from simulator.dtypes import bytes_per_element
-from simulator.evaluate import evaluate
-from simulator.ops import elementwise as ew
-from simulator.ops import symbols as sym
-from simulator.ops.cost import OpCost
+from idealrt.calibration.harness.grids import AttentionShape, SweepPlan
+from idealrt.calibration.harness.model import apply_rotary, mlp_activation
+from idealrt.calibration.harness.timing import TimingPolicy, TimingStats, time_op
+from idealrt.calibration.records import OpMeasurement
+from idealrt.simulator.dtypes import bytes_per_element
+from idealrt.simulator.evaluate import evaluate
+from idealrt.simulator.ops import elementwise as ew
+from idealrt.simulator.ops import symbols as sym
+from idealrt.simulator.ops.cost import OpCost
 
 TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 GQA_METHOD = "enable_gqa=True"  # how grouped K/V heads reach scaled_dot_product_attention (no repeat_interleave)

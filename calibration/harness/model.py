@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from calibration.harness.attention_mask import alibi_slopes, attention_mask
-from calibration.harness.timing import synchronize
-from simulator.errors import UserError
-from simulator.model.spec import ModelSpec
+from idealrt.calibration.harness.attention_mask import alibi_slopes, attention_mask
+from idealrt.calibration.harness.timing import synchronize
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.model.spec import ModelSpec
 
 NORM_EPS = 1e-5
 ROTARY_BASE = 10_000.0

@@ -19,16 +19,16 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from calibration.harness import collectives, endtoend, framework, microbench
-from calibration.harness.grids import SweepPlan, sweep_plan
-from calibration.harness.hardware import hardware_spec, write_hardware_spec
-from calibration.harness.system import device_facts, resolve_device, software_versions
-from calibration.harness.timing import configure_threads
-from calibration.records import EndToEndMeasurement, OpMeasurement, Provenance
-from calibration.store import write_provenance, write_records
-from simulator.model.spec import ModelSpec
+from idealrt.calibration.harness import collectives, endtoend, framework, microbench
+from idealrt.calibration.harness.grids import SweepPlan, sweep_plan
+from idealrt.calibration.harness.hardware import hardware_spec, write_hardware_spec
+from idealrt.calibration.harness.system import device_facts, resolve_device, software_versions
+from idealrt.calibration.harness.timing import configure_threads
+from idealrt.calibration.records import EndToEndMeasurement, OpMeasurement, Provenance
+from idealrt.calibration.store import write_provenance, write_records
+from idealrt.simulator.model.spec import ModelSpec
 
-log = logging.getLogger("calibration.harness")
+log = logging.getLogger("idealrt.calibration.harness")
 Sweep = Callable[[Callable[[], None]], Iterator[OpMeasurement]]  # called with the progress bar's advance
 SEED = 0
 BUSY_LOAD = 0.5  # 1-minute load average above which a CPU run warns that other processes share the cores

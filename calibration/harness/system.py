@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from simulator.errors import UserError
+from idealrt.simulator.errors import UserError
 
 CPU_CACHE_DIR = Path("/sys/devices/system/cpu/cpu0/cache")
 _SIZE_SUFFIXES = {"K": 1024, "M": 1024**2, "G": 1024**3}

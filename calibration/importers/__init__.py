@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from calibration.records import EndToEndMeasurement, OpMeasurement, Provenance
-from simulator.model.spec import ModelSpec
+from idealrt.calibration.records import EndToEndMeasurement, OpMeasurement, Provenance
+from idealrt.simulator.model.spec import ModelSpec
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import TypeVar
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
-from simulator.errors import UserError, first_validation_problem
+from idealrt.simulator.errors import UserError, first_validation_problem
 
 Record = TypeVar("Record", bound=BaseModel)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from calibration.records import Provenance
+from idealrt.calibration.records import Provenance
 
 ATTENTION_COMMIT = "e2d00e9afba96cec9f0e7ea560bbfc4a539fae6a"
 COMMIT = "7d47513363ec447a741ac5e47241580b47724fbf"

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from calibration.importers import ImportedDataset
-from calibration.importers._source import (
+from idealrt.calibration.importers import ImportedDataset
+from idealrt.calibration.importers._source import (
     apply_rows,
     build_records,
     collapse_duplicates,
     read_source_table,
     require_values,
 )
-from calibration.records import EndToEndMeasurement, Provenance
+from idealrt.calibration.records import EndToEndMeasurement, Provenance
 
 COMMIT = "4211f5d4e9bc0145ed541b6d372d5d8223b44235"
 CITATION = f"https://github.com/argonne-lcf/LLM-Inference-Bench/tree/{COMMIT}/Plots"

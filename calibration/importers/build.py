@@ -21,16 +21,16 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel
 
-from calibration.importers import ImportedDataset
-from calibration.importers.floor import is_below_floor
-from calibration.importers.readme import TableSummary, render_readme
-from calibration.importers.registry import IMPORTERS
-from calibration.records import EndToEndMeasurement, OpMeasurement
-from calibration.store import read_records, write_provenance, write_records
-from simulator.errors import UserError
-from simulator.hardware import hardware_ids, load_hardware
-from simulator.model.catalog import load_model, model_ids
-from simulator.model.spec import ModelSpec
+from idealrt.calibration.importers import ImportedDataset
+from idealrt.calibration.importers.floor import is_below_floor
+from idealrt.calibration.importers.readme import TableSummary, render_readme
+from idealrt.calibration.importers.registry import IMPORTERS
+from idealrt.calibration.records import EndToEndMeasurement, OpMeasurement
+from idealrt.calibration.store import read_records, write_provenance, write_records
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.hardware import hardware_ids, load_hardware
+from idealrt.simulator.model.catalog import load_model, model_ids
+from idealrt.simulator.model.spec import ModelSpec
 
 GZIP_ABOVE_BYTES = 200_000
 ROUND_TRIP_TOLERANCE = 1e-5  # tables keep 6 significant digits

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from calibration.importers import ImportedDataset
-from calibration.importers._source import US, apply_rows, build_records, read_source_table, require_values
-from calibration.records import OpMeasurement, Provenance
-from simulator.errors import UserError
+from idealrt.calibration.importers import ImportedDataset
+from idealrt.calibration.importers._source import US, apply_rows, build_records, read_source_table, require_values
+from idealrt.calibration.records import OpMeasurement, Provenance
+from idealrt.simulator.errors import UserError
 
 COLUMNS = ("kind", "groups", "M_per_group", "N", "K", "tflops", "implied_time_us")
 KINDS = ("normal", "grouped_contiguous", "grouped_masked")

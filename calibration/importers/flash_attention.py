@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from calibration.importers import ImportedDataset
-from calibration.importers._source import MS, apply_rows, build_records, read_source_table, require_values
-from calibration.records import OpMeasurement, Provenance
-from simulator.errors import UserError
+from idealrt.calibration.importers import ImportedDataset
+from idealrt.calibration.importers._source import MS, apply_rows, build_records, read_source_table, require_values
+from idealrt.calibration.records import OpMeasurement, Provenance
+from idealrt.simulator.errors import UserError
 
 COLUMNS = (
     "figure",

@@ -13,10 +13,10 @@ from functools import cache
 
 import numpy as np
 
-from calibration.records import EndToEndMeasurement
-from simulator.dtypes import bytes_per_element
-from simulator.model.spec import ModelSpec
-from simulator.parameters import parameter_counts
+from idealrt.calibration.records import EndToEndMeasurement
+from idealrt.simulator.dtypes import bytes_per_element
+from idealrt.simulator.model.spec import ModelSpec
+from idealrt.simulator.parameters import parameter_counts
 
 
 @cache

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from calibration.importers import ImportedDataset
-from calibration.importers._source import apply_rows, build_records, read_source_table, require_values
-from calibration.records import EndToEndMeasurement, Provenance
-from simulator.errors import UserError
+from idealrt.calibration.importers import ImportedDataset
+from idealrt.calibration.importers._source import apply_rows, build_records, read_source_table, require_values
+from idealrt.calibration.records import EndToEndMeasurement, Provenance
+from idealrt.simulator.errors import UserError
 
 COLUMNS = ("source_commit", "gpu", "model", "weights", "tp", "batch", "prompt_len", "metric", "value", "unit")
 NEW_COMMIT = "0f925b5d4ce457b89a7ca6c9ce50f42bf2576945"

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from calibration.importers import ImportedDataset
-from calibration.importers._source import apply_rows, build_records, read_source_table, require_values
-from calibration.records import EndToEndMeasurement, Provenance
-from simulator.errors import UserError
-from simulator.model.spec import ModelSpec
+from idealrt.calibration.importers import ImportedDataset
+from idealrt.calibration.importers._source import apply_rows, build_records, read_source_table, require_values
+from idealrt.calibration.records import EndToEndMeasurement, Provenance
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.model.spec import ModelSpec
 
 COMMIT = "c31b8fcc2b990b629173d7c898f1cdfae929c9a4"
 CITATION = f"https://github.com/stanford-crfm/helm-efficiency/tree/{COMMIT}/logs/a100"

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from fnmatch import fnmatch
 from typing import Protocol
 
-from calibration.records import Provenance
-from simulator.model.spec import ModelSpec
+from idealrt.calibration.records import Provenance
+from idealrt.simulator.model.spec import ModelSpec
 
 # dataset id pattern → (good for, caveat in a few words); the first matching pattern wins. Full caveats live in
 # provenance.json `notes`.

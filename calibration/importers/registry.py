@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from calibration.importers import ImportedDataset
-from calibration.importers.argonne import import_argonne
-from calibration.importers.deepgemm import import_deepgemm
-from calibration.importers.flash_attention import import_flash_attention
-from calibration.importers.gpt_fast import import_gpt_fast
-from calibration.importers.megatron_a100 import import_megatron_a100
-from calibration.importers.ml_engineering import import_ml_engineering
-from calibration.importers.vidur import import_vidur
+from idealrt.calibration.importers import ImportedDataset
+from idealrt.calibration.importers.argonne import import_argonne
+from idealrt.calibration.importers.deepgemm import import_deepgemm
+from idealrt.calibration.importers.flash_attention import import_flash_attention
+from idealrt.calibration.importers.gpt_fast import import_gpt_fast
+from idealrt.calibration.importers.megatron_a100 import import_megatron_a100
+from idealrt.calibration.importers.ml_engineering import import_ml_engineering
+from idealrt.calibration.importers.vidur import import_vidur
 
 Importer = Callable[[Path], ImportedDataset]
 

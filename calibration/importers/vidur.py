@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from calibration.importers import ImportedDataset
-from calibration.importers._source import (
+from idealrt.calibration.importers import ImportedDataset
+from idealrt.calibration.importers._source import (
     MS,
     apply_rows,
     build_records,
@@ -20,11 +20,11 @@ from calibration.importers._source import (
     read_source_table,
     require_values,
 )
-from calibration.importers._vidur_common import CITATION, COMPUTE_HARDWARE, compute_provenance
-from calibration.importers.vidur_attention import import_vidur_attention
-from calibration.importers.vidur_elementwise import import_vidur_elementwise
-from calibration.records import OpMeasurement, Provenance
-from simulator.errors import UserError
+from idealrt.calibration.importers._vidur_common import CITATION, COMPUTE_HARDWARE, compute_provenance
+from idealrt.calibration.importers.vidur_attention import import_vidur_attention
+from idealrt.calibration.importers.vidur_elementwise import import_vidur_elementwise
+from idealrt.calibration.records import OpMeasurement, Provenance
+from idealrt.simulator.errors import UserError
 
 # network_device → (our hardware id, device as the source names it). a40: no id for it.
 NETWORK_HARDWARE = {

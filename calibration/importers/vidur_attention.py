@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from calibration.importers import ImportedDataset
-from calibration.importers._source import (
+from idealrt.calibration.importers import ImportedDataset
+from idealrt.calibration.importers._source import (
     MS,
     apply_rows,
     build_records,
@@ -23,8 +23,8 @@ from calibration.importers._source import (
     read_source_table,
     require_values,
 )
-from calibration.importers._vidur_common import ATTENTION_COMMIT, COMPUTE_HARDWARE, SKU_NOTE
-from calibration.records import OpMeasurement, Provenance
+from idealrt.calibration.importers._vidur_common import ATTENTION_COMMIT, COMPUTE_HARDWARE, SKU_NOTE
+from idealrt.calibration.records import OpMeasurement, Provenance
 
 COLUMNS = (
     "gpu",

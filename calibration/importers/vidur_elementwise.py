@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from calibration.importers import ImportedDataset
-from calibration.importers._source import MS, build_records, read_source_table, require_values
-from calibration.importers._vidur_common import COMPUTE_HARDWARE, compute_provenance
-from calibration.records import OpMeasurement
-from simulator.evaluate import evaluate
-from simulator.ops import elementwise as ew
-from simulator.ops import symbols as sym
-from simulator.ops.cost import OpCost
+from idealrt.calibration.importers import ImportedDataset
+from idealrt.calibration.importers._source import MS, build_records, read_source_table, require_values
+from idealrt.calibration.importers._vidur_common import COMPUTE_HARDWARE, compute_provenance
+from idealrt.calibration.records import OpMeasurement
+from idealrt.simulator.evaluate import evaluate
+from idealrt.simulator.ops import elementwise as ew
+from idealrt.simulator.ops import symbols as sym
+from idealrt.simulator.ops.cost import OpCost
 
 SOURCE_OPS = ("input_layernorm", "post_attention_layernorm", "attn_rope", "mlp_act", "add", "emb")
 MODEL_COLUMNS = (

@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from typing import NoReturn
 
-from simulator.errors import UserError
+from idealrt.simulator.errors import UserError
 
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but usage errors are one line (`error: …`) and exit with code 2."""
 
     def error(self, message: str) -> NoReturn:
-        from simulator.errors import one_line
+        from idealrt.simulator.errors import one_line
 
         print(f"error: {self.prog}: {one_line(message)}", file=sys.stderr)
         raise SystemExit(2)
@@ -25,10 +25,10 @@ class OneLineParser(argparse.ArgumentParser):
 
 def command_modules() -> list[str]:
     """Every `simulator/cli/*_cmd.py` (and `*_cmds.py`) module contributes sub-commands via `register`."""
-    import simulator.cli as package
+    import idealrt.simulator.cli as package
 
     names = [info.name for info in pkgutil.iter_modules(package.__path__)]
-    return sorted(f"simulator.cli.{name}" for name in names if name.endswith(("_cmd", "_cmds")))
+    return sorted(f"idealrt.simulator.cli.{name}" for name in names if name.endswith(("_cmd", "_cmds")))
 
 
 def build_parser() -> argparse.ArgumentParser:

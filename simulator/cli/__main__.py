@@ -1,5 +1,5 @@
 """`python -m simulator.cli` is `idealrt`."""
 
-from simulator.cli import main
+from idealrt.simulator.cli import main
 
 raise SystemExit(main())

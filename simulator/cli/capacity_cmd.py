@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from simulator.cli.common import (
+from idealrt.simulator.cli.common import (
     add_context_override_argument,
     add_dtype_arguments,
     add_price_argument,
@@ -33,8 +33,8 @@ from simulator.cli.common import (
     print_warnings,
     seconds,
 )
-from simulator.planner.options import CONFIRM_REQUESTS, DEFAULT_MAX_DEVICES
-from simulator.validation import DEGREE, DURATION_S, QPS, name_or_path
+from idealrt.simulator.planner.options import CONFIRM_REQUESTS, DEFAULT_MAX_DEVICES
+from idealrt.simulator.validation import DEGREE, DURATION_S, QPS, name_or_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -88,9 +88,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.planner.capacity import Targets, capacity_frame
-    from simulator.planner.distributions import parse_distribution
-    from simulator.planner.prices import parse_price_argument
+    from idealrt.simulator.planner.capacity import Targets, capacity_frame
+    from idealrt.simulator.planner.distributions import parse_distribution
+    from idealrt.simulator.planner.prices import parse_price_argument
 
     prompt = parse_distribution(args.prompt_dist, "--prompt-dist")
     output = parse_distribution(args.output_dist, "--output-dist")

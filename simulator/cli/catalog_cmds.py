@@ -7,7 +7,7 @@ from typing import TypedDict
 
 from rich.table import Table
 
-from simulator.cli.common import console, print_json, si
+from idealrt.simulator.cli.common import console, print_json, si
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -38,8 +38,8 @@ class ModelRow(TypedDict):
 
 
 def list_models(args: argparse.Namespace) -> int:
-    from simulator.model.catalog import load_model, model_ids
-    from simulator.parameters import parameter_counts
+    from idealrt.simulator.model.catalog import load_model, model_ids
+    from idealrt.simulator.parameters import parameter_counts
 
     rows: list[ModelRow] = []
     for model_id in model_ids():
@@ -86,7 +86,7 @@ def list_models(args: argparse.Namespace) -> int:
 
 
 def list_hardware(args: argparse.Namespace) -> int:
-    from simulator.hardware import hardware_ids, load_hardware
+    from idealrt.simulator.hardware import hardware_ids, load_hardware
 
     specs = [load_hardware(hardware_id) for hardware_id in hardware_ids()]
     if args.json:

@@ -10,7 +10,7 @@ import argparse
 
 from rich.table import Table
 
-from simulator.cli.common import (
+from idealrt.simulator.cli.common import (
     add_context_override_argument,
     add_dtype_arguments,
     add_price_argument,
@@ -20,8 +20,8 @@ from simulator.cli.common import (
     print_warnings,
     seconds,
 )
-from simulator.examples_dir import EXAMPLES_DIR, shipped_example
-from simulator.validation import BATCH, SAMPLES, SEED, TOKENS, name_or_path
+from idealrt.simulator.examples_dir import EXAMPLES_DIR, shipped_example
+from idealrt.simulator.validation import BATCH, SAMPLES, SEED, TOKENS, name_or_path
 
 UNITS = {
     "ttft_s": "time to first token",
@@ -63,9 +63,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.planner.closed_model import closed_model_frame, percentiles
-    from simulator.planner.partial_spec import load_partial_spec
-    from simulator.planner.prices import parse_price_argument
+    from idealrt.simulator.planner.closed_model import closed_model_frame, percentiles
+    from idealrt.simulator.planner.partial_spec import load_partial_spec
+    from idealrt.simulator.planner.prices import parse_price_argument
 
     spec = load_partial_spec(shipped_example(args.spec))
     frame = closed_model_frame(

@@ -8,9 +8,9 @@ import math
 import sys
 from typing import TYPE_CHECKING, Any
 
-from simulator.defaults import DEFAULT_PROFILE
-from simulator.dtypes import BYTES_PER_ELEMENT
-from simulator.validation import DEGREE, name_or_path
+from idealrt.simulator.defaults import DEFAULT_PROFILE
+from idealrt.simulator.dtypes import BYTES_PER_ELEMENT
+from idealrt.simulator.validation import DEGREE, name_or_path
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -59,7 +59,7 @@ def add_dtype_arguments(parser: argparse.ArgumentParser) -> None:
 
 def hardware_list(text: str) -> list[str]:
     """`--hardware a,b`: the ids, at least one."""
-    from simulator.errors import UserError, shown
+    from idealrt.simulator.errors import UserError, shown
 
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:

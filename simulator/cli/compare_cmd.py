@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from simulator.cli.common import (
+from idealrt.simulator.cli.common import (
     add_context_override_argument,
     add_dtype_arguments,
     add_price_argument,
@@ -45,8 +45,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.planner.compare import Layout, compare_frame
-    from simulator.planner.prices import parse_price_argument
+    from idealrt.simulator.planner.compare import Layout, compare_frame
+    from idealrt.simulator.planner.prices import parse_price_argument
 
     given = (args.tp, args.pp, args.ep)
     layout = None if given == (None, None, None) else Layout(*(value or 1 for value in given))

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from simulator.cli.common import add_profile_argument, console, print_json
+from idealrt.simulator.cli.common import add_profile_argument, console, print_json
 
 DEFAULT_HARDWARE = "a100-sxm-80gb"
 DEFAULT_PROFILE = "megatron-a100-2022"
@@ -38,7 +38,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.planner.denoise import denoise_file, denoised_record, idealized_beside
+    from idealrt.simulator.planner.denoise import denoise_file, denoised_record, idealized_beside
 
     fitted = denoise_file(args.runs)
     beside = None

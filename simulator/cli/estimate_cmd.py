@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from simulator.cli.common import (
+from idealrt.simulator.cli.common import (
     add_context_override_argument,
     add_deployment_arguments,
     add_profile_argument,
@@ -18,13 +18,13 @@ from simulator.cli.common import (
     seconds,
     si,
 )
-from simulator.validation import BATCH, TOKENS, output_file
+from idealrt.simulator.validation import BATCH, TOKENS, output_file
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from simulator.estimate import EstimateInputs
-    from simulator.simulation import Simulation
+    from idealrt.simulator.estimate import EstimateInputs
+    from idealrt.simulator.simulation import Simulation
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -77,7 +77,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def inputs_from_args(args: argparse.Namespace) -> EstimateInputs:
-    from simulator.estimate import EstimateInputs
+    from idealrt.simulator.estimate import EstimateInputs
 
     return EstimateInputs(
         model=args.model,
@@ -100,7 +100,7 @@ def inputs_from_args(args: argparse.Namespace) -> EstimateInputs:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.estimate import estimate_record, run_estimate
+    from idealrt.simulator.estimate import estimate_record, run_estimate
 
     sim, note = run_estimate(inputs_from_args(args))
     record = estimate_record(sim, note)
@@ -125,7 +125,7 @@ def ideal_to_calibrated_parts(sim: Simulation, lm_head_all_positions: bool | Non
     """None under the ideal profile: the roofline is the whole prediction, there is nothing to break down."""
     if sim.profile.kind == "ideal":
         return None
-    from simulator.planner.breakdown import ideal_to_calibrated
+    from idealrt.simulator.planner.breakdown import ideal_to_calibrated
 
     return ideal_to_calibrated(
         sim.deployment, sim.profile, int(sim.batch[0]), int(sim.prompt[0]), int(sim.output[0]), lm_head_all_positions
@@ -160,16 +160,16 @@ def write_plots(
     sim: Simulation, path: Path, breakdown: pd.DataFrame | None, lm_head_all_positions: bool | None
 ) -> list[Path]:
     """The roofline at `path`, the time by op class beside it, and the ideal → calibrated parts when calibrated."""
-    from simulator.plots.figure import simulation_title
-    from simulator.plots.roofline import plot_roofline
-    from simulator.plots.time_breakdown import plot_time_breakdown
+    from idealrt.simulator.plots.figure import simulation_title
+    from idealrt.simulator.plots.roofline import plot_roofline
+    from idealrt.simulator.plots.time_breakdown import plot_time_breakdown
 
     sibling = path.with_suffix("")
     written = [plot_roofline(sim, path), plot_time_breakdown(sim, f"{sibling}_time.png")]
     if breakdown is None:
         breakdown = ideal_to_calibrated_parts(sim, lm_head_all_positions)
     if breakdown is not None:
-        from simulator.plots.ideal_to_calibrated import plot_ideal_to_calibrated
+        from idealrt.simulator.plots.ideal_to_calibrated import plot_ideal_to_calibrated
 
         written.append(plot_ideal_to_calibrated(breakdown, f"{sibling}_ideal_to_calibrated.png", simulation_title(sim)))
     return written

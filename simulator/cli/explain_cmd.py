@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from simulator.validation import BATCH, DEGREE, TOKENS
+from idealrt.simulator.validation import BATCH, DEGREE, TOKENS
 
 QUANTITIES = ("flops", "bytes_read", "bytes_written", "weight_params", "gemm_m", "gemm_n", "gemm_k", "wire_bytes")
 
@@ -28,16 +28,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sympy as sp
 
-    from simulator.cli.common import console, si
-    from simulator.deployment import Deployment
-    from simulator.errors import unknown_name_error
-    from simulator.evaluate import evaluate
-    from simulator.formula_inputs import model_bindings
-    from simulator.graph import pass_ops
-    from simulator.hardware import load_hardware
-    from simulator.model.catalog import load_model
-    from simulator.ops.cost import OpCost
-    from simulator.structure import BuildOptions, PassKey, Phase, model_structure
+    from idealrt.simulator.cli.common import console, si
+    from idealrt.simulator.deployment import Deployment
+    from idealrt.simulator.errors import unknown_name_error
+    from idealrt.simulator.evaluate import evaluate
+    from idealrt.simulator.formula_inputs import model_bindings
+    from idealrt.simulator.graph import pass_ops
+    from idealrt.simulator.hardware import load_hardware
+    from idealrt.simulator.model.catalog import load_model
+    from idealrt.simulator.ops.cost import OpCost
+    from idealrt.simulator.structure import BuildOptions, PassKey, Phase, model_structure
 
     model = load_model(args.model)
     # Any hardware with bf16 math serves for counting; explain shows counts, not times.

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 from rich import box
 from rich.table import Table
 
-from simulator.cli.common import add_profile_argument, console, print_json
-from simulator.dtypes import BYTES_PER_ELEMENT
-from simulator.errors import UserError
-from simulator.planner.options import PAPER_WEIGHTS_DTYPE
-from simulator.validation import PRICE, name_or_path, output_file
+from idealrt.simulator.cli.common import add_profile_argument, console, print_json
+from idealrt.simulator.dtypes import BYTES_PER_ELEMENT
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.planner.options import PAPER_WEIGHTS_DTYPE
+from idealrt.simulator.validation import PRICE, name_or_path, output_file
 
 if TYPE_CHECKING:
-    from simulator.planner.idealized import PaperComparison
+    from idealrt.simulator.planner.idealized import PaperComparison
 
 DEFAULT_HARDWARE = "a100-sxm-80gb"
 DEFAULT_PROFILE = "megatron-a100-2022"
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             if hardware != comparison.hardware.id:
                 print_modern(hardware, args)
     if args.plot:
-        from simulator.plots.alpha_curves import plot_alpha_curves
+        from idealrt.simulator.plots.alpha_curves import plot_alpha_curves
 
         where = "the paper's layouts" if args.layout == "paper" else "the fewest devices holding a 2048-token request"
         note = f"{args.weights_dtype} weights on {where}"
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 def _comparison(
     hardware: str, profile: str, args: argparse.Namespace, price_usd_per_hour: float | None = None
 ) -> PaperComparison:
-    from simulator.planner.idealized import paper_comparison
+    from idealrt.simulator.planner.idealized import paper_comparison
 
     return paper_comparison(
         hardware,
@@ -120,7 +120,7 @@ def print_modern(hardware: str, args: argparse.Namespace) -> None:
 
 
 def print_table(comparison: PaperComparison) -> None:
-    from simulator.planner.idealized import EXAMPLE_REQUESTS, PAPER_NAMES
+    from idealrt.simulator.planner.idealized import EXAMPLE_REQUESTS, PAPER_NAMES
 
     out = console()
     table = Table(

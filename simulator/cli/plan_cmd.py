@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from simulator.cli.common import (
+from idealrt.simulator.cli.common import (
     add_context_override_argument,
     add_dtype_arguments,
     add_price_argument,
@@ -20,8 +20,8 @@ from simulator.cli.common import (
     seconds,
     si,
 )
-from simulator.planner.options import DEFAULT_MAX_DEVICES, OBJECTIVES, SLO_OBJECTIVE
-from simulator.validation import BATCH, COUNT, DEGREE, TOKENS, name_or_path, output_file
+from idealrt.simulator.planner.options import DEFAULT_MAX_DEVICES, OBJECTIVES, SLO_OBJECTIVE
+from idealrt.simulator.validation import BATCH, COUNT, DEGREE, TOKENS, name_or_path, output_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,8 +78,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.planner.plan import plan_frame
-    from simulator.planner.prices import parse_price_argument
+    from idealrt.simulator.planner.plan import plan_frame
+    from idealrt.simulator.planner.prices import parse_price_argument
 
     hardware = hardware_list(args.hardware)
     frame = plan_frame(
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     batch_text = "max batch" if args.max_batch else f"batch {args.batch}"
     title = f"{args.model}: prompt {args.prompt}, output {args.output}, {batch_text}; ranked by {args.objective}"
     if args.plot:
-        from simulator.plots.pareto import plot_pareto  # matplotlib only when a plot is asked for
+        from idealrt.simulator.plots.pareto import plot_pareto  # matplotlib only when a plot is asked for
 
         plot_pareto(frame, args.plot, f"{title}\nprofile: {', '.join(sorted(set(frame['profile'])))}")
     if args.json:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from simulator.cli.common import add_context_override_argument, add_profile_argument
-from simulator.validation import name_or_path, output_file, whole
-from simulator.worker_pool import MAX_DEFAULT_WORKERS, MAX_WORKERS, default_workers
+from idealrt.simulator.cli.common import add_context_override_argument, add_profile_argument
+from idealrt.simulator.validation import name_or_path, output_file, whole
+from idealrt.simulator.worker_pool import MAX_DEFAULT_WORKERS, MAX_WORKERS, default_workers
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -37,7 +37,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.predict import predict_file
+    from idealrt.simulator.predict import predict_file
 
     written = predict_file(
         Path(args.cases),

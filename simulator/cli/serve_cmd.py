@@ -20,7 +20,7 @@ import math
 import sys
 from typing import Any
 
-from simulator.cli.common import add_dtype_arguments, add_profile_argument, console, print_json, seconds, si
+from idealrt.simulator.cli.common import add_dtype_arguments, add_profile_argument, console, print_json, seconds, si
 
 OVERRIDES = (
     ("max_num_seqs", int, "sequences running at once"),
@@ -73,7 +73,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.serving.serve import ServeInputs, run_serve
+    from idealrt.simulator.serving.serve import ServeInputs, run_serve
 
     overrides: list[tuple[str, Any]] = [(name, getattr(args, name)) for name, _, _ in OVERRIDES]
     overrides += [(name, getattr(args, name)) for name, _ in SWITCHES]
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         result = run_serve(inputs)
     record = result.record
     if args.plot:
-        from simulator.plots.serve import plot_serve
+        from idealrt.simulator.plots.serve import plot_serve
 
         plot_serve(result, args.plot)
     if args.json:

@@ -20,9 +20,9 @@ from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
 
-from simulator.compiled.fields import piece_identifier
-from simulator.op_kinds import Collective, MathPrecision, OpClass, OpInfo
-from simulator.structure import PassKey
+from idealrt.simulator.compiled.fields import piece_identifier
+from idealrt.simulator.op_kinds import Collective, MathPrecision, OpClass, OpInfo
+from idealrt.simulator.structure import PassKey
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "generated"
 _SIMULATOR_DIR = Path(__file__).resolve().parent.parent
@@ -95,7 +95,7 @@ def compiled_pass(key: PassKey) -> CompiledPass:
 
 def write_module(key: PassKey, directory: Path) -> Path:
     """Generate the module of `key` into `directory` (atomically: concurrent processes never see half a file)."""
-    from simulator.compiled.generate import generate_source
+    from idealrt.simulator.compiled.generate import generate_source
 
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{module_name(key)}.py"
@@ -126,7 +126,7 @@ def _load(name: str, path: Path) -> ModuleType:
             os.replace(temporary, code_path)
         except OSError:  # a read-only cache only costs the next process a compile
             pass
-    module = ModuleType(f"simulator.compiled.generated.{name}")
+    module = ModuleType(f"idealrt.simulator.compiled.generated.{name}")
     module.__file__ = str(path)
     exec(code, module.__dict__)
     return module

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from itertools import product
 
-from simulator.compiled import SHIPPED_DIR, module_name, write_module
-from simulator.model.catalog import load_model, model_ids
-from simulator.model.spec import ModelSpec
-from simulator.structure import BuildOptions, PassKey, Phase, model_structure
+from idealrt.simulator.compiled import SHIPPED_DIR, module_name, write_module
+from idealrt.simulator.model.catalog import load_model, model_ids
+from idealrt.simulator.model.spec import ModelSpec
+from idealrt.simulator.structure import BuildOptions, PassKey, Phase, model_structure
 
 
 def catalog_keys(models: list[ModelSpec] | None = None) -> list[PassKey]:

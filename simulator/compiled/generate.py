@@ -15,12 +15,12 @@ import re
 import numpy as np
 import sympy as sp
 
-from simulator.compiled.fields import COUNT_FIELDS, NEUTRAL, STATIC_FIELDS, piece_identifier
-from simulator.evaluate import LAMBDIFY_MODULES
-from simulator.graph import pass_ops
-from simulator.ops import symbols as sym
-from simulator.ops.cost import OpCost
-from simulator.structure import PassKey
+from idealrt.simulator.compiled.fields import COUNT_FIELDS, NEUTRAL, STATIC_FIELDS, piece_identifier
+from idealrt.simulator.evaluate import LAMBDIFY_MODULES
+from idealrt.simulator.graph import pass_ops
+from idealrt.simulator.ops import symbols as sym
+from idealrt.simulator.ops.cost import OpCost
+from idealrt.simulator.structure import PassKey
 
 
 def _field_expression(op: OpCost, field: str) -> sp.Expr | float:

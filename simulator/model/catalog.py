@@ -6,10 +6,10 @@ import difflib
 from functools import cache
 from pathlib import Path
 
-from simulator.errors import UserError, unknown_name_error
-from simulator.files import check_path_text, is_folder, read_mapping, validated
-from simulator.model.hf_import import is_hf_config, spec_from_hf_config
-from simulator.model.spec import ModelSpec
+from idealrt.simulator.errors import UserError, unknown_name_error
+from idealrt.simulator.files import check_path_text, is_folder, read_mapping, validated
+from idealrt.simulator.model.hf_import import is_hf_config, spec_from_hf_config
+from idealrt.simulator.model.spec import ModelSpec
 
 CATALOG_DIR = Path(__file__).parent / "catalog"
 HF_IDS_FILE = Path(__file__).parent / "hf_ids.yaml"

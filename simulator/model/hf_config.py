@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from simulator.errors import UserError
-from simulator.model.spec import MLPKind
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.model.spec import MLPKind
 
 SpecFields = dict[str, Any]
 

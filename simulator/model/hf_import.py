@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from simulator.errors import UserError, first_validation_problem
-from simulator.model.hf_config import (
+from idealrt.simulator.errors import UserError, first_validation_problem
+from idealrt.simulator.model.hf_config import (
     HFConfig,
     SpecFields,
     llama_like,
@@ -25,7 +25,7 @@ from simulator.model.hf_config import (
     sliding_layers,
     with_window,
 )
-from simulator.model.spec import ModelSpec
+from idealrt.simulator.model.spec import ModelSpec
 
 
 def _gpt_style(cfg: HFConfig) -> SpecFields:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from simulator.ops.cost import MathPrecision, OpClass, OpCost
-from simulator.ops.symbols import a_bytes, b, c, s
+from idealrt.simulator.ops.cost import MathPrecision, OpClass, OpCost
+from idealrt.simulator.ops.symbols import a_bytes, b, c, s
 
 
 def causal_pairs(new_tokens: sp.Expr, context: sp.Expr, window: sp.Expr) -> sp.Expr:

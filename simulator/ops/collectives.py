@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from simulator.ops.cost import ZERO, Collective, OpClass, OpCost
+from idealrt.simulator.ops.cost import ZERO, Collective, OpClass, OpCost
 
 
 def _collective(name: str, description: str, kind: Collective, group: sp.Expr, wire: sp.Expr) -> OpCost:

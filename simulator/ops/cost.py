@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from simulator.op_kinds import Collective, MathPrecision, OpClass
+from idealrt.simulator.op_kinds import Collective, MathPrecision, OpClass
 
 __all__ = ["ZERO", "Collective", "MathPrecision", "OpClass", "OpCost"]
 

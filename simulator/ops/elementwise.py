@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import sympy as sp
 
-from simulator.ops.cost import MathPrecision, OpClass, OpCost
-from simulator.ops.symbols import a_bytes, p_bytes
+from idealrt.simulator.ops.cost import MathPrecision, OpClass, OpCost
+from idealrt.simulator.ops.symbols import a_bytes, p_bytes
 
 # Vector operations per element (documented approximations): RMSNorm = square, sum, scale, weight;
 # LayerNorm adds the mean, the subtraction and the shift; GELU (tanh form) ≈ 8; SiLU ≈ 5; ReLU 1.

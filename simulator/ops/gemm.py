@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from simulator.ops.cost import ZERO, MathPrecision, OpClass, OpCost
-from simulator.ops.symbols import a_bytes, p_bytes, w_bytes
+from idealrt.simulator.ops.cost import ZERO, MathPrecision, OpClass, OpCost
+from idealrt.simulator.ops.symbols import a_bytes, p_bytes, w_bytes
 
 
 def linear(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from simulator.formula_inputs import SYMBOL_NAMES
+from idealrt.simulator.formula_inputs import SYMBOL_NAMES
 
 # --- the pass being costed (one forward pass on one device group) ---
 b = sp.Symbol("b", positive=True, integer=True)  # sequences in the batch (on this expert-parallel group)
@@ -85,7 +85,7 @@ ALL_SYMBOLS: tuple[sp.Symbol, ...] = (
 )
 
 if tuple(symbol.name for symbol in ALL_SYMBOLS) != SYMBOL_NAMES:  # compiled formulas take arguments in this order
-    raise RuntimeError("simulator.ops.symbols and simulator.formula_inputs.SYMBOL_NAMES disagree")
+    raise RuntimeError("idealrt.simulator.ops.symbols and simulator.formula_inputs.SYMBOL_NAMES disagree")
 
 # Derived quantities, named once so every formula reads the same way.
 tokens = b * s  # tokens processed in this pass

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from simulator.counting import counting_options
-from simulator.deployment import Deployment
-from simulator.profile import IDEAL, Profile
-from simulator.report import host_overhead_s, op_rows
-from simulator.simulation import Simulation, simulate
+from idealrt.simulator.counting import counting_options
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.profile import IDEAL, Profile
+from idealrt.simulator.report import host_overhead_s, op_rows
+from idealrt.simulator.simulation import Simulation, simulate
 
 PARTS = ("roofline", "kernel_inefficiency", "launch_host_overhead", "communication")
 PHASE_COLUMNS = {"prefill": "prefill_s", "decode": "decode_s"}

@@ -43,24 +43,24 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from simulator.bands import prediction_band
-from simulator.context_limits import context_overflow
-from simulator.counting import count_pass, counting_options
-from simulator.defaults import DEFAULT_PROFILE
-from simulator.deployment import Deployment
-from simulator.errors import UserError
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.pass_timing import time_pass
-from simulator.planner.cost import SECONDS_PER_HOUR, request_cost
-from simulator.planner.distributions import LengthDistribution
-from simulator.planner.options import CONFIRM_REQUESTS, DEFAULT_MAX_DEVICES
-from simulator.planner.plan import largest_batch, layouts
-from simulator.planner.prices import PriceOverride, price_for, unknown_priced_hardware
-from simulator.planner.profile_mix import profile_mix_warning
-from simulator.profile import Profile, resolve_profile
-from simulator.simulation import simulate
-from simulator.structure import Phase
+from idealrt.simulator.bands import prediction_band
+from idealrt.simulator.context_limits import context_overflow
+from idealrt.simulator.counting import count_pass, counting_options
+from idealrt.simulator.defaults import DEFAULT_PROFILE
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.pass_timing import time_pass
+from idealrt.simulator.planner.cost import SECONDS_PER_HOUR, request_cost
+from idealrt.simulator.planner.distributions import LengthDistribution
+from idealrt.simulator.planner.options import CONFIRM_REQUESTS, DEFAULT_MAX_DEVICES
+from idealrt.simulator.planner.plan import largest_batch, layouts
+from idealrt.simulator.planner.prices import PriceOverride, price_for, unknown_priced_hardware
+from idealrt.simulator.planner.profile_mix import profile_mix_warning
+from idealrt.simulator.profile import Profile, resolve_profile
+from idealrt.simulator.simulation import simulate
+from idealrt.simulator.structure import Phase
 
 SERVE_FIELDS = (
     "serve_engine",
@@ -329,8 +329,8 @@ def confirm_row(
     requests: int,
 ) -> tuple[dict, str]:
     """The serve_* fields of one hardware's answer (None when not confirmed) and a note on why not."""
-    from simulator.serving.confirm import Slo, replica_record
-    from simulator.serving.engines import load_engine
+    from idealrt.simulator.serving.confirm import Slo, replica_record
+    from idealrt.simulator.serving.engines import load_engine
 
     empty: dict = dict.fromkeys(SERVE_FIELDS)
     if requests <= 0:

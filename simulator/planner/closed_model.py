@@ -10,17 +10,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from simulator.context_limits import context_overflow
-from simulator.defaults import DEFAULT_PROFILE
-from simulator.deployment import Deployment
-from simulator.errors import UserError
-from simulator.hardware import load_hardware
-from simulator.placement import fewest_devices
-from simulator.planner.cost import request_cost
-from simulator.planner.partial_spec import PartialSpec, sample_architectures
-from simulator.planner.prices import PriceOverride, price_for
-from simulator.profile import Profile, resolve_profile
-from simulator.simulation import simulate
+from idealrt.simulator.context_limits import context_overflow
+from idealrt.simulator.defaults import DEFAULT_PROFILE
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.placement import fewest_devices
+from idealrt.simulator.planner.cost import request_cost
+from idealrt.simulator.planner.partial_spec import PartialSpec, sample_architectures
+from idealrt.simulator.planner.prices import PriceOverride, price_for
+from idealrt.simulator.profile import Profile, resolve_profile
+from idealrt.simulator.simulation import simulate
 
 SUMMARY_COLUMNS = (
     "ttft_s",

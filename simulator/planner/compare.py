@@ -8,17 +8,17 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from simulator.context_limits import context_overflow
-from simulator.defaults import DEFAULT_PROFILE
-from simulator.deployment import Deployment
-from simulator.errors import UserError
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.placement import fewest_devices
-from simulator.planner.plan import configuration_row, memory_needed
-from simulator.planner.prices import PriceOverride, price_for, unknown_priced_hardware
-from simulator.planner.profile_mix import profile_mix_warning
-from simulator.profile import resolve_profile
+from idealrt.simulator.context_limits import context_overflow
+from idealrt.simulator.defaults import DEFAULT_PROFILE
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.placement import fewest_devices
+from idealrt.simulator.planner.plan import configuration_row, memory_needed
+from idealrt.simulator.planner.prices import PriceOverride, price_for, unknown_priced_hardware
+from idealrt.simulator.planner.profile_mix import profile_mix_warning
+from idealrt.simulator.profile import resolve_profile
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hardware_specs.schema import HardwareSpec
-from simulator.errors import UserError
+from idealrt.hardware_specs.schema import HardwareSpec
+from idealrt.simulator.errors import UserError
 
 SECONDS_PER_HOUR = 3600.0
 MILLION = 1e6

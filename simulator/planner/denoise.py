@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.errors import UserError
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.planner.idealized import (
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.planner.idealized import (
     PAPER_WEIGHTS_DTYPE,
     IdealizedRuntime,
     Layout,
@@ -35,8 +35,8 @@ from simulator.planner.idealized import (
     fewest_deployment,
     paper_deployment,
 )
-from simulator.planner.paper_models import PAPER_LAYOUTS
-from simulator.profile import resolve_profile
+from idealrt.simulator.planner.paper_models import PAPER_LAYOUTS
+from idealrt.simulator.profile import resolve_profile
 
 RUN_COLUMNS = ("prompt_tokens", "output_tokens", "seconds")
 

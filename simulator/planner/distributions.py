@@ -18,8 +18,8 @@ from statistics import NormalDist
 
 import numpy as np
 
-from simulator.errors import UserError, shown
-from simulator.validation import MAX_TOKENS
+from idealrt.simulator.errors import UserError, shown
+from idealrt.simulator.validation import MAX_TOKENS
 
 GRID_POINTS = 512
 # σ of ln(length) of real workloads is ~0.5–1.5 (e.g. ShareGPT prompts); 8 spans 10^10 between the 1st and 99th

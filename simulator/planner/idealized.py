@@ -31,17 +31,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-from hardware_specs.schema import HardwareSpec
-from simulator.deployment import Deployment
-from simulator.errors import UserError
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.model.spec import ModelSpec
-from simulator.placement import fewest_devices, memory_for
-from simulator.planner.cost import RequestCost, device_price, request_cost
-from simulator.planner.paper_models import PAPER_LAYOUTS, PAPER_MODELS, PAPER_NAMES, paper_architecture
-from simulator.profile import Profile, resolve_profile
-from simulator.simulation import simulate
+from idealrt.hardware_specs.schema import HardwareSpec
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.model.spec import ModelSpec
+from idealrt.simulator.placement import fewest_devices, memory_for
+from idealrt.simulator.planner.cost import RequestCost, device_price, request_cost
+from idealrt.simulator.planner.paper_models import PAPER_LAYOUTS, PAPER_MODELS, PAPER_NAMES, paper_architecture
+from idealrt.simulator.profile import Profile, resolve_profile
+from idealrt.simulator.simulation import simulate
 
 PROMPT_SIZES = (
     1,
@@ -74,7 +74,7 @@ PROMPT_SIZES = (
 )
 OUTPUT_TOKENS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64)
 PAPER_SEQUENCE_LENGTH = 2048
-from simulator.planner.options import PAPER_WEIGHTS_DTYPE  # noqa: E402  (re-exported)
+from idealrt.simulator.planner.options import PAPER_WEIGHTS_DTYPE  # noqa: E402  (re-exported)
 
 Interpolation = Literal["helm", "linear"]
 Layout = Literal["paper", "fewest"]

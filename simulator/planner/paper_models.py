@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulator.errors import UserError
-from simulator.files import read_mapping, validated
-from simulator.model.catalog import load_model
-from simulator.model.spec import ModelSpec
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.files import read_mapping, validated
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.model.spec import ModelSpec
 
 VARIANTS_DIR = Path(__file__).resolve().parent.parent / "model" / "paper_variants"
 MEGATRON_VOCAB_MULTIPLE = 128  # Megatron-LM's --make-vocab-size-divisible-by default, multiplied by tp

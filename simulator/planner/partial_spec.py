@@ -23,12 +23,12 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from simulator.compiled import CompiledPiece, compiled_pass
-from simulator.compiled.fields import STATIC_FIELDS
-from simulator.files import check_path_text, read_mapping, validated
-from simulator.formula_inputs import arguments
-from simulator.model.spec import MLPKind, ModelSpec, MoEConfig, NormKind, PositionKind
-from simulator.structure import BuildOptions, LayerKind, PassKey, Phase, layer_piece, model_structure
+from idealrt.simulator.compiled import CompiledPiece, compiled_pass
+from idealrt.simulator.compiled.fields import STATIC_FIELDS
+from idealrt.simulator.files import check_path_text, read_mapping, validated
+from idealrt.simulator.formula_inputs import arguments
+from idealrt.simulator.model.spec import MLPKind, ModelSpec, MoEConfig, NormKind, PositionKind
+from idealrt.simulator.structure import BuildOptions, LayerKind, PassKey, Phase, layer_piece, model_structure
 
 FFN_MULTIPLE = 128
 ROUND_SIZE = 4096  # candidates drawn per round

@@ -24,22 +24,22 @@ import math
 import numpy as np
 import pandas as pd
 
-from hardware_specs.schema import HardwareSpec
-from simulator.bands import prediction_band
-from simulator.context_limits import context_overflow
-from simulator.defaults import DEFAULT_PROFILE
-from simulator.deployment import Deployment, check_parallelism
-from simulator.errors import UserError
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.model.spec import ModelSpec
-from simulator.placement import fewest_devices, memory_for
-from simulator.planner.cost import SECONDS_PER_HOUR, device_price, request_cost
-from simulator.planner.options import DEFAULT_MAX_DEVICES, MAX_BATCH, OBJECTIVES, SLO_OBJECTIVE
-from simulator.planner.prices import PriceOverride, price_for, unknown_priced_hardware
-from simulator.planner.profile_mix import profile_mix_warning
-from simulator.profile import Profile, resolve_profile
-from simulator.simulation import simulate
+from idealrt.hardware_specs.schema import HardwareSpec
+from idealrt.simulator.bands import prediction_band
+from idealrt.simulator.context_limits import context_overflow
+from idealrt.simulator.defaults import DEFAULT_PROFILE
+from idealrt.simulator.deployment import Deployment, check_parallelism
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.model.spec import ModelSpec
+from idealrt.simulator.placement import fewest_devices, memory_for
+from idealrt.simulator.planner.cost import SECONDS_PER_HOUR, device_price, request_cost
+from idealrt.simulator.planner.options import DEFAULT_MAX_DEVICES, MAX_BATCH, OBJECTIVES, SLO_OBJECTIVE
+from idealrt.simulator.planner.prices import PriceOverride, price_for, unknown_priced_hardware
+from idealrt.simulator.planner.profile_mix import profile_mix_warning
+from idealrt.simulator.profile import Profile, resolve_profile
+from idealrt.simulator.simulation import simulate
 
 GB = 1e9
 
@@ -300,9 +300,9 @@ def slo_columns(
 ) -> pd.DataFrame:
     """Per layout: `slo_max_rate_per_s` (one replica, serve), `slo_output_tokens_per_s` at that rate and
     `slo_output_tokens_per_usd` (NaN where serve cannot simulate the model; a note says why)."""
-    from simulator.planner.distributions import parse_distribution
-    from simulator.serving.confirm import Slo, max_sustainable_rate
-    from simulator.serving.engines import load_engine
+    from idealrt.simulator.planner.distributions import parse_distribution
+    from idealrt.simulator.serving.confirm import Slo, max_sustainable_rate
+    from idealrt.simulator.serving.engines import load_engine
 
     policy = load_engine(engine)
     lengths = parse_distribution(f"const:{prompt}"), parse_distribution(f"const:{output}")

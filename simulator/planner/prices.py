@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from simulator.errors import UserError
+from idealrt.simulator.errors import UserError
 
 PriceOverride = float | Mapping[str, float] | None
 

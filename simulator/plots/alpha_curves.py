@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from simulator.planner.idealized import PAPER_NAMES, IdealizedRuntime
-from simulator.plots.figure import new_figure, save_png
+from idealrt.simulator.planner.idealized import PAPER_NAMES, IdealizedRuntime
+from idealrt.simulator.plots.figure import new_figure, save_png
 
 
 def plot_alpha_curves(runtimes: Sequence[IdealizedRuntime], path: str | Path, title_note: str = "") -> Path:

@@ -7,9 +7,9 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from simulator.deployment import Deployment
-from simulator.errors import UserError, shown
-from simulator.simulation import Simulation
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.errors import UserError, shown
+from idealrt.simulator.simulation import Simulation
 
 DPI = 120
 

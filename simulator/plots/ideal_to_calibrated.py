@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from simulator.plots.figure import new_figure, save_png, stacked_bars
+from idealrt.simulator.plots.figure import new_figure, save_png, stacked_bars
 
 PART_LABELS = {
     "roofline": "datasheet roofline (ideal profile)",

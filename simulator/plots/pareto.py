@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from simulator.plots.figure import new_figure, save_png
+from idealrt.simulator.plots.figure import new_figure, save_png
 
 
 def plot_pareto(frame: pd.DataFrame, path: str | Path, title: str) -> Path:

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from simulator.op_kinds import MathPrecision
-from simulator.plots.figure import new_figure, save_png, simulation_title
-from simulator.report import op_rows
-from simulator.simulation import Simulation
+from idealrt.simulator.op_kinds import MathPrecision
+from idealrt.simulator.plots.figure import new_figure, save_png, simulation_title
+from idealrt.simulator.report import op_rows
+from idealrt.simulator.simulation import Simulation
 
 PHASE_MARKERS = {"prefill": "o", "decode": "^"}
 CLASS_COLORS = {"gemm": "tab:blue", "attention": "tab:red", "elementwise": "tab:green"}

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator.plots.figure import new_figure, save_png
+from idealrt.simulator.plots.figure import new_figure, save_png
 
 if TYPE_CHECKING:
-    from simulator.serving.serve import ServeResult
+    from idealrt.simulator.serving.serve import ServeResult
 
 
 def plot_serve(result: ServeResult, path: str | Path) -> Path:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simulator.plots.figure import new_figure, save_png, simulation_title, stacked_bars
-from simulator.report import host_overhead_s, op_rows
-from simulator.simulation import Simulation
+from idealrt.simulator.plots.figure import new_figure, save_png, simulation_title, stacked_bars
+from idealrt.simulator.report import host_overhead_s, op_rows
+from idealrt.simulator.simulation import Simulation
 
 OP_CLASSES = ("gemm", "attention", "elementwise", "collective")
 PHASES = ("prefill", "decode")

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.deployment import Deployment
-from simulator.planner.distributions import LengthDistribution
-from simulator.profile import Profile
-from simulator.serving.engines import EnginePolicy
-from simulator.serving.serve import serve
-from simulator.serving.step_model import StepModel
-from simulator.serving.workload import generate
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.planner.distributions import LengthDistribution
+from idealrt.simulator.profile import Profile
+from idealrt.simulator.serving.engines import EnginePolicy
+from idealrt.simulator.serving.serve import serve
+from idealrt.simulator.serving.step_model import StepModel
+from idealrt.simulator.serving.workload import generate
 
 RATE_ITERATIONS = 8  # bisection steps of the sustainable rate: within 0.4 % of the offline throughput
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from simulator.errors import UserError, unknown_name_error
-from simulator.files import read_mapping
+from idealrt.simulator.errors import UserError, unknown_name_error
+from idealrt.simulator.files import read_mapping
 
 ENGINES_FILE = Path(__file__).with_name("engines.yaml")
 MIN_BATCHED_TOKENS = 2048  # vLLM's floor for max_num_batched_tokens (vllm/config.py _DEFAULT_MAX_NUM_BATCHED_TOKENS)

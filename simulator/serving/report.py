@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from simulator.serving.scheduler import ReplicaTrace
-from simulator.serving.workload import Workload
+from idealrt.simulator.serving.scheduler import ReplicaTrace
+from idealrt.simulator.serving.workload import Workload
 
 PERCENTILES = (50, 90, 99)
 

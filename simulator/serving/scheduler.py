@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator.errors import UserError
-from simulator.serving.engines import EnginePolicy
-from simulator.serving.step_model import StepModel
-from simulator.serving.workload import Workload
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.serving.engines import EnginePolicy
+from idealrt.simulator.serving.step_model import StepModel
+from idealrt.simulator.serving.workload import Workload
 
 MAX_RUN = 32  # decode steps advanced together at most
 PROGRESS_EVERY = 500

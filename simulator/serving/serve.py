@@ -9,15 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from simulator.deployment import Deployment
-from simulator.errors import UserError
-from simulator.placement import memory_for
-from simulator.profile import Profile
-from simulator.serving.engines import EnginePolicy
-from simulator.serving.report import summarize
-from simulator.serving.scheduler import ReplicaTrace, simulate_replica
-from simulator.serving.step_model import StepModel
-from simulator.serving.workload import Workload
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.placement import memory_for
+from idealrt.simulator.profile import Profile
+from idealrt.simulator.serving.engines import EnginePolicy
+from idealrt.simulator.serving.report import summarize
+from idealrt.simulator.serving.scheduler import ReplicaTrace, simulate_replica
+from idealrt.simulator.serving.step_model import StepModel
+from idealrt.simulator.serving.workload import Workload
 
 
 @dataclass(frozen=True)
@@ -141,12 +141,12 @@ def run_serve(inputs: ServeInputs, progress: Callable[[int], None] | None = None
     """Build the deployment, policy and workload from names, serve, and label the record."""
     from pathlib import Path
 
-    from simulator.hardware import load_hardware
-    from simulator.model.catalog import load_model
-    from simulator.planner.distributions import parse_distribution
-    from simulator.profile import resolve_profile
-    from simulator.serving.engines import load_engine
-    from simulator.serving.workload import SHAREGPT_MAX_TOKENS, generate, read_trace, sharegpt_distributions
+    from idealrt.simulator.hardware import load_hardware
+    from idealrt.simulator.model.catalog import load_model
+    from idealrt.simulator.planner.distributions import parse_distribution
+    from idealrt.simulator.profile import resolve_profile
+    from idealrt.simulator.serving.engines import load_engine
+    from idealrt.simulator.serving.workload import SHAREGPT_MAX_TOKENS, generate, read_trace, sharegpt_distributions
 
     deployment = Deployment(
         load_model(inputs.model),

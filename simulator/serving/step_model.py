@@ -36,16 +36,16 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from simulator.compiled.fields import COUNT_FIELDS
-from simulator.counting import CLASS_CODES, CountingOptions, PassCounts, PieceCounts, count_pass, counting_options
-from simulator.deployment import Deployment
-from simulator.errors import UserError
-from simulator.op_kinds import OpClass, OpInfo
-from simulator.ops import attention as attention_ops
-from simulator.pass_timing import run_time
-from simulator.profile import Profile
-from simulator.structure import LayerKind, Phase
-from simulator.timing import GemmGeometry, attention_time, collective_time, elementwise_time, gemm_time, segment
+from idealrt.simulator.compiled.fields import COUNT_FIELDS
+from idealrt.simulator.counting import CLASS_CODES, CountingOptions, PassCounts, PieceCounts, count_pass, counting_options
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.op_kinds import OpClass, OpInfo
+from idealrt.simulator.ops import attention as attention_ops
+from idealrt.simulator.pass_timing import run_time
+from idealrt.simulator.profile import Profile
+from idealrt.simulator.structure import LayerKind, Phase
+from idealrt.simulator.timing import GemmGeometry, attention_time, collective_time, elementwise_time, gemm_time, segment
 
 # (batch, new tokens, context after the pass): chunks with and without a prefix, windows crossed and not
 SAMPLE_POINTS = np.array(

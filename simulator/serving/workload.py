@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.errors import UserError
-from simulator.planner.distributions import LengthDistribution, parse_distribution
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.planner.distributions import LengthDistribution, parse_distribution
 
 # ShareGPT as the vLLM paper measured it: mean prompt 161.31 and mean output 337.99 tokens (Kwon et al.,
 # "Efficient Memory Management for Large Language Model Serving with PagedAttention", SOSP 2023, Fig. 11a).

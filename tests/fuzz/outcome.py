@@ -49,7 +49,7 @@ class Outcome:
 
 def run_in_process(argv: list[str]) -> Outcome:
     """`simulator.cli.main(argv)`; an exception escaping it is recorded as a traceback on stderr."""
-    from simulator.cli import main
+    from idealrt.simulator.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     previous = signal.signal(signal.SIGALRM, _too_slow)
@@ -84,7 +84,7 @@ def run_process(argv: list[str], timeout_s: float = 120.0) -> Outcome:
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "LC_ALL": "C.UTF-8"}
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "simulator.cli", *argv],
+            [sys.executable, "-m", "idealrt.simulator.cli", *argv],
             capture_output=True,
             env=env,
             cwd=REPO,

@@ -20,13 +20,13 @@ import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from simulator.deployment import Deployment
-from simulator.errors import UserError
-from simulator.hardware import load_hardware
-from simulator.model.catalog import load_model
-from simulator.placement import memory_for
-from simulator.profile import Profile, load_profile, shipped_profile_names
-from simulator.simulation import Simulation, simulate
+from idealrt.simulator.deployment import Deployment
+from idealrt.simulator.errors import UserError
+from idealrt.simulator.hardware import load_hardware
+from idealrt.simulator.model.catalog import load_model
+from idealrt.simulator.placement import memory_for
+from idealrt.simulator.profile import Profile, load_profile, shipped_profile_names
+from idealrt.simulator.simulation import Simulation, simulate
 
 # Architectures of every kind the simulator models: learned/rotary positions, MHA/GQA/MQA, sliding windows,
 # parallel blocks, MoE, MLA.
