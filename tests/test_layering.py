@@ -10,8 +10,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = ("simulator", "hardware_specs", "calibration")
-UPPER = ("idealrt.simulator.planner", "idealrt.simulator.cli", "idealrt.simulator.plots", "idealrt.simulator.api", "idealrt.simulator.serving")
+# The three folders and the names they install under (pyproject.toml: package-dir).
+PROJECT = ("idealrt.simulator", "idealrt.hardware_specs", "idealrt.calibration")
+UPPER = (
+    "idealrt.simulator.planner",
+    "idealrt.simulator.cli",
+    "idealrt.simulator.plots",
+    "idealrt.simulator.api",
+    "idealrt.simulator.serving",
+)
 
 
 def _imports(path: Path) -> set[str]:
@@ -37,7 +44,12 @@ def _top_level_imports(path: Path) -> set[str]:
 
 
 def _files(package: str) -> list[Path]:
-    return sorted((ROOT / package.replace(".", "/")).rglob("*.py")) if "/" not in package else []
+    """The source files of an installed package name, e.g. idealrt.simulator.model → simulator/model/*.py."""
+    return sorted(ROOT.joinpath(*package.split(".")[1:]).rglob("*.py"))
+
+
+def _module(path: Path) -> str:
+    return ".".join(("idealrt", *path.relative_to(ROOT).with_suffix("").parts))
 
 
 def _under(module: str, prefixes: tuple[str, ...]) -> bool:
@@ -45,13 +57,13 @@ def _under(module: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def test_hardware_specs_imports_no_project_package() -> None:
-    others = tuple(package for package in PROJECT if package != "hardware_specs")
-    for path in _files("hardware_specs"):
+    others = tuple(package for package in PROJECT if package != "idealrt.hardware_specs")
+    for path in _files("idealrt.hardware_specs"):
         assert not {m for m in _imports(path) if _under(m, others)}, path
 
 
 def test_the_core_never_imports_the_planner_cli_or_plots() -> None:
-    core = [p for p in _files("simulator") if not _under(".".join(p.relative_to(ROOT).with_suffix("").parts), UPPER)]
+    core = [p for p in _files("idealrt.simulator") if not _under(_module(p), UPPER)]
     assert core
     for path in core:
         assert not {m for m in _imports(path) if _under(m, UPPER)}, path
@@ -60,10 +72,15 @@ def test_the_core_never_imports_the_planner_cli_or_plots() -> None:
 def test_the_hot_path_never_imports_sympy_or_networkx() -> None:
     """Estimating runs on the compiled formulas; sympy and networkx only generate them (on a cache miss, lazily)
     and teach (explain)."""
-    symbolic = ("idealrt.simulator.ops", "idealrt.simulator.graph", "idealrt.simulator.evaluate", "idealrt.simulator.compiled.generate")
+    symbolic = (
+        "idealrt.simulator.ops",
+        "idealrt.simulator.graph",
+        "idealrt.simulator.evaluate",
+        "idealrt.simulator.compiled.generate",
+    )
     allowed = {*symbolic, "idealrt.simulator.compiled.build", "idealrt.simulator.cli.explain_cmd"}
-    for path in _files("simulator"):
-        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    for path in _files("idealrt.simulator"):
+        module = _module(path)
         if _under(module, tuple(allowed)) or _under(module, UPPER):
             continue
         imported = _top_level_imports(path)
@@ -71,12 +88,18 @@ def test_the_hot_path_never_imports_sympy_or_networkx() -> None:
 
 
 def test_the_simulator_never_imports_calibration() -> None:
-    for path in _files("simulator"):
-        assert not {m for m in _imports(path) if _under(m, ("calibration",))}, path
+    for path in _files("idealrt.simulator"):
+        assert not {m for m in _imports(path) if _under(m, ("idealrt.calibration",))}, path
 
 
 def test_model_schema_and_catalogs_do_not_depend_on_the_op_graph() -> None:
-    graph = ("idealrt.simulator.graph", "idealrt.simulator.ops", "idealrt.simulator.counting", "idealrt.simulator.compiled", "idealrt.simulator.pass_timing")
+    graph = (
+        "idealrt.simulator.graph",
+        "idealrt.simulator.ops",
+        "idealrt.simulator.counting",
+        "idealrt.simulator.compiled",
+        "idealrt.simulator.pass_timing",
+    )
     for path in _files("idealrt.simulator.model"):
         assert not {m for m in _imports(path) if _under(m, graph)}, path
 
@@ -84,7 +107,7 @@ def test_model_schema_and_catalogs_do_not_depend_on_the_op_graph() -> None:
 @pytest.mark.parametrize("command", [["--help"], ["models"], ["hardware"], ["predict", "--help"]])
 def test_light_commands_import_no_heavy_library(command: list[str]) -> None:
     code = (
-        "import sys\nfrom simulator.cli import main\n"
+        "import sys\nfrom idealrt.simulator.cli import main\n"
         f"try:\n    main({command!r})\nexcept SystemExit:\n    pass\n"
         "heavy = ('sympy', 'pandas', 'matplotlib', 'torch', 'jax', 'networkx', 'scipy')\n"
         "print('HEAVY:' + ','.join(name for name in heavy if name in sys.modules), file=sys.stderr)"

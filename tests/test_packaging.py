@@ -50,9 +50,9 @@ def test_license_is_an_spdx_expression_with_its_file() -> None:
 
 def test_examples_and_data_files_are_package_data() -> None:
     data = PYPROJECT["tool"]["setuptools"]["package-data"]
-    shipped = [f"simulator/{pattern}" for pattern in data["simulator"]]
+    shipped = [f"simulator/{pattern}" for pattern in data["idealrt.simulator"]]
     shipped += [f"simulator/model/{pattern}" for pattern in data["idealrt.simulator.model"]]
-    shipped += [f"calibration/{pattern}" for pattern in data["calibration"]]
+    shipped += [f"calibration/{pattern}" for pattern in data["idealrt.calibration"]]
     for path in [*EXAMPLES_DIR.iterdir(), ROOT / "calibration/profiles/validated_error.yaml"]:
         relative = str(path.relative_to(ROOT))
         assert any(fnmatch.fnmatch(relative, pattern) for pattern in shipped), relative
@@ -75,7 +75,7 @@ class Block(importlib.abc.MetaPathFinder):
             raise ImportError(f"blocked: {name}")
 sys.meta_path.insert(0, Block())
 from idealrt import simulator
-for info in pkgutil.walk_packages(simulator.__path__, "simulator."):
+for info in pkgutil.walk_packages(simulator.__path__, "idealrt.simulator."):
     if not info.name.endswith("__main__"):
         importlib.import_module(info.name)
 from idealrt.simulator.cli import main
