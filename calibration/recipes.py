@@ -25,7 +25,13 @@ from idealrt.calibration.fit.statistics import summarize
 from idealrt.calibration.fit.targets import dataset_hardware, op_targets
 from idealrt.calibration.records import EndToEndMeasurement, OpMeasurement
 from idealrt.calibration.records import Provenance as RecordProvenance
-from idealrt.calibration.store import SHIPPED_DATA_DIR, provenance_of, read_e2e_records, read_op_records, read_provenance
+from idealrt.calibration.store import (
+    SHIPPED_DATA_DIR,
+    provenance_of,
+    read_e2e_records,
+    read_op_records,
+    read_provenance,
+)
 from idealrt.simulator.deployment import gemm_geometry
 from idealrt.simulator.dtypes import bytes_per_element
 from idealrt.simulator.errors import UserError

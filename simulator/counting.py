@@ -22,7 +22,15 @@ from idealrt.simulator.dtypes import bytes_per_element
 from idealrt.simulator.formula_inputs import arguments, expected_destination_groups, model_bindings
 from idealrt.simulator.op_kinds import Collective, OpClass, OpInfo
 from idealrt.simulator.profile import Behaviours
-from idealrt.simulator.structure import BuildOptions, LayerKind, PassKey, Phase, layer_kinds, layer_piece, model_structure
+from idealrt.simulator.structure import (
+    BuildOptions,
+    LayerKind,
+    PassKey,
+    Phase,
+    layer_kinds,
+    layer_piece,
+    model_structure,
+)
 from idealrt.simulator.timing import GemmGeometry
 
 if TYPE_CHECKING:

@@ -184,9 +184,9 @@ def test_predict_is_byte_identical_on_any_number_of_worker_processes(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Worker processes only change where a unit of cases is simulated, never what it computes."""
-    import simulator.predict
+    import idealrt.simulator.predict as predict_module
 
-    monkeypatch.setattr(simulator.predict, "SIMULATION_ROWS", 5)  # many units from a small file
+    monkeypatch.setattr(predict_module, "SIMULATION_ROWS", 5)  # many units from a small file
     deployments = ["llama-3.1-8b,h100-sxm,1,1", "mixtral-8x7b,a100-sxm-80gb,2,1", "llama-3.1-70b,h100-sxm,4,1"]
     rows = [f"{deployments[i % 3]},{1 + i % 7},{16 * (1 + i)},{1 + i % 5},bf16" for i in range(40)]
     cases = write_cases(tmp_path / "cases.csv", rows)

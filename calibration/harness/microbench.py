@@ -32,8 +32,8 @@ Advance = Callable[[], None]
 # Elementwise ops as the simulator counts them: rows × width, in the symbols b (rows) and h (width).
 _ROWS, _WIDTH = sym.b, sym.h
 ELEMENTWISE_FORMULAS: dict[str, OpCost] = {
-    "copy": ew.cache_write("copy", "read and write every element once", _ROWS, _WIDTH, sym.a_bytes),
-    "clone": ew.cache_write("clone", "copy into a newly allocated tensor", _ROWS, _WIDTH, sym.a_bytes),
+    "copy": ew.copy("copy", "read and write every element once", _ROWS, _WIDTH, sym.a_bytes),
+    "clone": ew.copy("clone", "copy into a newly allocated tensor", _ROWS, _WIDTH, sym.a_bytes),
     "add": ew.add("add", "elementwise sum of two tensors", _ROWS, _WIDTH),
     "layernorm": ew.norm("layernorm", "LayerNorm", "layernorm", _ROWS, _WIDTH),
     "rmsnorm": ew.norm("rmsnorm", "RMSNorm", "rmsnorm", _ROWS, _WIDTH),

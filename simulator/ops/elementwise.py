@@ -85,6 +85,12 @@ def cache_write(name: str, description: str, rows: sp.Expr, width: sp.Expr, elem
     return replace(op, cache_bytes_per_token=width * element_bytes)
 
 
+def copy(name: str, description: str, rows: sp.Expr, width: sp.Expr, element_bytes: sp.Expr) -> OpCost:
+    """Read every element of a `rows` × `width` tensor once and write it once elsewhere (torch's copy_/clone)."""
+    moved = rows * width * element_bytes
+    return _elementwise(name, description, flops=sp.Integer(0), read=moved, written=moved)
+
+
 def lookup(name: str, description: str, rows: sp.Expr, width: sp.Expr, table_rows: sp.Expr) -> OpCost:
     """Gather `rows` rows of a `table_rows` × `width` table (embeddings); stores the whole table."""
     return _elementwise(

@@ -37,7 +37,14 @@ import numpy as np
 import sympy as sp
 
 from idealrt.simulator.compiled.fields import COUNT_FIELDS
-from idealrt.simulator.counting import CLASS_CODES, CountingOptions, PassCounts, PieceCounts, count_pass, counting_options
+from idealrt.simulator.counting import (
+    CLASS_CODES,
+    CountingOptions,
+    PassCounts,
+    PieceCounts,
+    count_pass,
+    counting_options,
+)
 from idealrt.simulator.deployment import Deployment
 from idealrt.simulator.errors import UserError
 from idealrt.simulator.op_kinds import OpClass, OpInfo
