@@ -137,6 +137,8 @@ def kernel_profile(
             "description": f"optimized kernels (vLLM-like stack) on {hardware}, fitted per op class on kernel timings; "
             "host overheads not fitted (zero: CUDA graphs)",
             "kind": "fitted",
+            # a calibrated profile charges the experts uniform routing expects, not ideal's fewest
+            "behaviours": base.behaviours.model_copy(update={"expert_routing": "uniform"}),
             "hardware": [hardware],
             "auto_for": [hardware],
             "software": software
@@ -437,6 +439,7 @@ def derated_profile(kernel_profiles: Sequence[Profile], command: str = "") -> Pr
         update={
             "name": "derated",
             "kind": "derated",
+            "behaviours": IDEAL.behaviours.model_copy(update={"expert_routing": "uniform"}),
             "description": "datasheet peaks derated by default efficiencies: geometric mean of the fitted kernel "
             f"profiles ({sources}) and the median maximum-achievable-matmul share across vendors",
             "memory_utilization": VLLM_MEMORY_UTILIZATION,

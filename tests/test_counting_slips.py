@@ -142,3 +142,14 @@ def test_estimate_reports_the_fused_bound_beside_the_per_op_roofline() -> None:
     assert 0 < fused["ttft_s"] <= record["ttft_s"] and 0 < fused["tpot_s"] <= record["tpot_s"]
     bandwidth = sim.deployment.hardware.hbm_bytes_per_s
     assert isclose(fused["tpot_s"], record["decode_bytes"] / 32 / bandwidth, rel_tol=1e-9)
+
+
+def test_only_ideal_reads_the_fewest_experts_every_calibrated_profile_the_expected_number() -> None:
+    """The fewest experts is a lower bound, not a prediction: profiles fitted to or derived from measurements
+    charge what uniform routing expects."""
+    from idealrt.simulator.profile import load_profile, shipped_profile_names
+
+    assert IDEAL.behaviours.expert_routing == "fewest"
+    for name in shipped_profile_names():
+        if name != "ideal":
+            assert load_profile(name).behaviours.expert_routing == "uniform", name
