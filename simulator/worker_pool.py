@@ -3,14 +3,15 @@ time) to worker processes forked from the parent, which has already loaded the c
 the units need, so a worker starts in milliseconds and nothing but the case arrays and results is pickled.
 
 Each unit is computed exactly as it would be in the parent, so the output is bit-identical for any number of
-workers. Where `fork` is not available (Windows, macOS' default) or one worker is asked for, units run in the
-parent.
+workers. Units run in the parent where `fork` is not available (Windows), when one worker is asked for, and in a
+process that has imported jax, whose runtime threads make a fork unsafe (jax says so itself).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -42,7 +43,8 @@ def _serial(function: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[An
 def worker_map(workers: int) -> Iterator[Mapper]:
     """A `map` that keeps the order of its items and runs them on `workers` forked processes (created on first
     use, so a small job never forks)."""
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods() or os.name != "posix":
+    forkable = "fork" in multiprocessing.get_all_start_methods() and os.name == "posix" and "jax" not in sys.modules
+    if workers <= 1 or not forkable:
         yield _serial
         return
     pool: Any = None

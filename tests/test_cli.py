@@ -180,21 +180,17 @@ def test_predict_writes_the_input_columns_and_the_predictions(
     assert table["n_accelerators"].tolist() == [1, 4, 1]
 
 
-def test_predict_is_byte_identical_on_any_number_of_worker_processes(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Worker processes only change where a unit of cases is simulated, never what it computes."""
-    import idealrt.simulator.predict as predict_module
-
-    monkeypatch.setattr(predict_module, "SIMULATION_ROWS", 5)  # many units from a small file
+def test_predict_is_byte_identical_on_any_number_of_worker_processes(tmp_path: Path) -> None:
+    """Worker processes only change where a unit of cases (one deployment's) is simulated, never what it computes.
+    Run as real processes: a process that has imported jax (as this test session may have) simulates in itself."""
     deployments = ["llama-3.1-8b,h100-sxm,1,1", "mixtral-8x7b,a100-sxm-80gb,2,1", "llama-3.1-70b,h100-sxm,4,1"]
     rows = [f"{deployments[i % 3]},{1 + i % 7},{16 * (1 + i)},{1 + i % 5},bf16" for i in range(40)]
     cases = write_cases(tmp_path / "cases.csv", rows)
     written = []
     for workers in ("1", "2", "3"):
         out = tmp_path / f"out-{workers}.csv"
-        code, _, _ = run(capsys, "predict", "--cases", str(cases), "--out", str(out), "--workers", workers)
-        assert code == 0
+        command = ["predict", "--cases", str(cases), "--out", str(out), "--workers", workers, "--quiet"]
+        subprocess.run([sys.executable, "-m", "idealrt.simulator.cli", *command], check=True, capture_output=True)
         written.append(out.read_bytes())
     assert written[0] == written[1] == written[2]
     assert written[0].count(b"\n") == 41
