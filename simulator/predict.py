@@ -1,8 +1,8 @@
 """`predict`: many cases from a CSV or Parquet file, streamed in chunks and vectorized.
 
-Cases that share a deployment are simulated as one numpy array (on worker processes: `worker_pool`); a file of any length goes through in bounded
-memory (CHUNK_ROWS rows at a time), the output written as it is produced. Columns are read as text and checked
-here, so a bad cell is a one-line error naming its line.
+Cases that share a deployment are simulated as one numpy array (on worker processes: `worker_pool`); a file of
+any length goes through in bounded memory (CHUNK_ROWS rows at a time), the output written as it is produced.
+Columns are read as text and checked here, so a bad cell is a one-line error naming its line.
 """
 
 from __future__ import annotations
