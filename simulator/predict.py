@@ -219,18 +219,18 @@ def _integers(column: pa.ChunkedArray, name: str, source: str, first_line: int) 
     worded by `validation.whole_number`."""
     text = pc.utf8_trim_whitespace(column)
     high = CASE_COLUMN_LIMITS.get(name, MAX_BATCH)
-    try:
-        numbers = pc.cast(text, pa.int64()).to_numpy()
-        bad = np.flatnonzero((numbers < 1) | (numbers > high))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        bad = None
-    if bad is None or len(bad):
-        cells = text.to_pylist()
-        for index in range(len(cells)) if bad is None else bad:
-            try:
-                whole_number(cells[index], 1, high)
-            except InvalidNumber as exc:
-                raise UserError(f"{source}:{first_line + int(index)}: column '{name}' {exc}") from None
+    # arrow's cast also reads other spellings (hexadecimal '0x10'): only plain decimal digits go through it
+    decimal = np.asarray(pc.fill_null(pc.match_substring_regex(text, r"^\+?[0-9]+$"), False))
+    numbers = pc.cast(text, pa.int64()).to_numpy() if decimal.all() else None
+    bad = np.flatnonzero((numbers < 1) | (numbers > high)) if numbers is not None else np.flatnonzero(~decimal)
+    cells = text.to_pylist() if len(bad) else []
+    for index in bad:
+        try:
+            whole_number(cells[index], 1, high)
+        except InvalidNumber as exc:
+            raise UserError(f"{source}:{first_line + int(index)}: column '{name}' {exc}") from None
+    if numbers is None:  # every other spelling was a whole number to Python (e.g. other scripts' digits)
+        numbers = np.array([whole_number(cell, 1, high) for cell in cells], dtype=np.int64)
     return pa.array(numbers)
 
 

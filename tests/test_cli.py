@@ -200,6 +200,7 @@ def test_predict_is_byte_identical_on_any_number_of_worker_processes(tmp_path: P
     ("row", "message"),
     [
         ("llama-3.1-8b,h100-sxm,1,1,one,512,64,bf16", "cases.csv:3: column 'batch' must be a whole number"),
+        ("llama-3.1-8b,h100-sxm,1,1,0x10,512,64,bf16", "cases.csv:3: column 'batch' must be a whole number"),
         ("llama-3.1-8b,h100-sxm,3,1,1,512,64,bf16", "cases.csv:3: --tp 3 does not divide"),
         ("nope,h100-sxm,1,1,1,512,64,bf16", "cases.csv:3: unknown model 'nope'"),
         ("llama-3.1-8b,h100-sxm,1,1,1,0,64,bf16", "cases.csv:3: column 'prompt_tokens' must be ≥ 1"),

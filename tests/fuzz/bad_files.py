@@ -227,6 +227,12 @@ _ZERO_ALLOWED = {
     "launch_s",
     "per_layer_s",
     "per_step_s",
+    # no tile reuse overhead, no padding share, no eager framework calls: in their domain (kernel profiles)
+    "tile_overhead",
+    "padding_exponent",
+    "framework_call_s",
+    "framework_calls_per_layer",
+    "framework_calls_per_step",
 }
 
 
