@@ -202,7 +202,7 @@ IDEAL = Profile(
     kind="ideal",
     description="physical roofline of unfused kernels: each op at max(FLOPs / datasheet dense peak, bytes / HBM "
     "bandwidth), no overheads, no latencies, MoE layers reading the fewest experts a batch can touch; a bound per op "
-    "(fusing kernels can beat the sum, down to the fused bound the breakdown prints)",
+    "(fusing kernels can beat the sum, down to the fused bound `estimate` prints)",
     behaviours=Behaviours(expert_routing="fewest"),
 )
 

@@ -37,9 +37,10 @@ def fused_bound(sim: Simulation, case: int = 0) -> dict[str, float]:
             sim.deployment, IDEAL, sim.batch[case], sim.prompt[case], sim.output[case], options=sim.options
         )
         case = 0
+    all_rows = op_rows(ideal, case)
     phases = {}
     for phase in ("prefill", "decode"):
-        rows = [row for row in op_rows(ideal, case) if row["phase"] == phase]
+        rows = [row for row in all_rows if row["phase"] == phase]
         kernels = [row for row in rows if row["op_class"] != "collective"]
         fused = max(sum(row["compute_s"] for row in kernels), sum(row["memory_s"] for row in kernels))
         phases[phase] = fused + sum(row["time_s"] for row in rows if row["op_class"] == "collective")

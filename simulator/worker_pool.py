@@ -14,10 +14,8 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
-Item = TypeVar("Item")
-Result = TypeVar("Result")
 Mapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterator[Any]]
 
 MAX_DEFAULT_WORKERS = 8  # beyond this, reading and writing the file (one process) dominates
