@@ -11,7 +11,7 @@ import csv
 import io
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -37,7 +37,7 @@ from idealrt.simulator.validation import (
     whole_number,
     writable_path,
 )
-from idealrt.simulator.worker_pool import Mapper, worker_map
+from idealrt.simulator.worker_pool import worker_map
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -203,7 +203,7 @@ def _normalized(table: pa.Table, default_profile: str, source: str, first_line: 
     defaults = {"ep": "1", "weights_dtype": "bf16", "act_dtype": "", "kv_dtype": "", "profile": default_profile}
     for name, default in defaults.items():
         if name not in table.column_names:
-            table = table.append_column(name, pa.array([default] * table.num_rows, pa.string()))
+            table = table.append_column(name, pa.repeat(_text(default), table.num_rows))
         else:
             column = pc.utf8_trim_whitespace(table[name])
             table = table.set_column(
@@ -220,7 +220,7 @@ def _integers(column: pa.ChunkedArray, name: str, source: str, first_line: int) 
     text = pc.utf8_trim_whitespace(column)
     high = CASE_COLUMN_LIMITS.get(name, MAX_BATCH)
     # arrow's cast also reads other spellings (hexadecimal '0x10'): only plain decimal digits go through it
-    decimal = np.asarray(pc.fill_null(pc.match_substring_regex(text, r"^\+?[0-9]+$"), False))
+    decimal = np.asarray(pc.fill_null(pc.ascii_is_decimal(text), False))
     numbers = pc.cast(text, pa.int64()).to_numpy() if decimal.all() else None
     bad = np.flatnonzero((numbers < 1) | (numbers > high)) if numbers is not None else np.flatnonzero(~decimal)
     cells = text.to_pylist() if len(bad) else []
@@ -237,18 +237,69 @@ def _integers(column: pa.ChunkedArray, name: str, source: str, first_line: int) 
 # --- predicting -------------------------------------------------------------------------------------------------
 
 
-def _predict_table(
-    table: pa.Table, source: str, first_line: int, allow_longer_context: bool = False, mapper: Mapper = map
-) -> pa.Table:
-    """The normalized cases with the output columns appended; `mapper` runs the simulation units (in worker
-    processes: `worker_pool`). Every deployment is resolved and checked here first, so that a bad one is
-    reported by its line before any simulation starts."""
+@dataclass(frozen=True)
+class _Groups:
+    """A table's rows grouped by deployment: `order` sorts the rows by group, `members` holds each group's rows."""
+
+    order: np.ndarray
+    members: list[tuple[str, _Resolved, np.ndarray]]  # (deployment key, its deployment, its rows)
+
+
+def _grouped(table: pa.Table, source: str, first_line: int, allow_longer_context: bool) -> _Groups:
+    """Every deployment of the table resolved and its cases checked against the model's context, so that a bad one
+    is reported by its line before any simulation starts."""
+    codes, keys = _deployment_codes(table)
+    prompt = table["prompt_tokens"].to_numpy()
+    output = table["output_tokens"].to_numpy()
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.diff(codes[order], prepend=-1))
+    members = []
+    for start, stop in zip(starts, [*starts[1:], len(order)], strict=True):
+        rows = order[start:stop]
+        key = keys(int(rows[0]))
+        try:
+            resolved = _resolve(key)
+        except UserError as exc:
+            raise UserError(f"{source}:{first_line + int(rows[0])}: {exc}") from None
+        over = np.flatnonzero(prompt[rows] + output[rows] > resolved.deployment.model.max_context)
+        if len(over):
+            context_overflow(
+                resolved.deployment.model,
+                prompt[rows[over]].astype(np.float64),
+                output[rows[over]].astype(np.float64),
+                allow_longer=allow_longer_context,
+                case_labels=[f"{source}:{first_line + int(row)}" for row in rows[over]],
+            )
+        members.append((key, resolved, rows))
+    return _Groups(order, members)
+
+
+def _deployment_codes(table: pa.Table) -> tuple[np.ndarray, Callable[[int], str]]:
+    """Per row, an integer naming its combination of the deployment columns, and the key of a row's combination
+    (the columns' text joined by _SEPARATOR): each column dictionary-encoded and the codes mixed, so that text is
+    only built for the rows asked for."""
+    codes = np.zeros(table.num_rows, dtype=np.int64)
+    columns: list[tuple[list[str], np.ndarray]] = []
+    for name in DEPLOYMENT_COLUMNS:
+        encoded = pc.dictionary_encode(table[name]).combine_chunks()
+        values = [str(value) for value in encoded.dictionary.to_pylist()]
+        indices = encoded.indices.to_numpy()
+        if len(values) > 1:
+            if (int(codes.max(initial=0)) + 1) * len(values) >= 1 << 62:  # renumber the combinations seen so far
+                codes = np.unique(codes, return_inverse=True)[1].astype(np.int64)
+            codes = codes * len(values) + indices
+        columns.append((values, indices))
+
+    def key(row: int) -> str:
+        return _SEPARATOR.join(values[indices[row]] for values, indices in columns)
+
+    return codes, key
+
+
+def _predict_table(table: pa.Table, source: str, first_line: int, allow_longer_context: bool = False) -> pa.Table:
+    """The normalized cases with the output columns appended."""
+    groups = _grouped(table, source, first_line, allow_longer_context)
     rows = table.num_rows
-    keys = pc.binary_join_element_wise(
-        *(pc.cast(table[name], pa.string()) for name in DEPLOYMENT_COLUMNS), _text(_SEPARATOR)
-    ).combine_chunks()
-    encoded = pc.dictionary_encode(keys)
-    codes = encoded.indices.to_numpy()
     batch = table["batch"].to_numpy().astype(np.float64)
     prompt = table["prompt_tokens"].to_numpy().astype(np.float64)
     output = table["output_tokens"].to_numpy().astype(np.float64)
@@ -258,36 +309,17 @@ def _predict_table(
     fits = np.zeros(rows, dtype=bool)
     profile_used = np.empty(rows, dtype=object)
     warnings: list[pa.Array] = []
-    units: list[tuple[str, np.ndarray]] = []  # (deployment key, rows) simulated as one array
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(encoded.dictionary) + 1))
-    for code, key in enumerate(encoded.dictionary.to_pylist()):
-        members = order[bounds[code] : bounds[code + 1]]
-        try:
-            resolved = _resolve(key)
-        except UserError as exc:
-            raise UserError(f"{source}:{first_line + int(members[0])}: {exc}") from None
-        over = np.flatnonzero(prompt[members] + output[members] > resolved.deployment.model.max_context)
-        if len(over):
-            context_overflow(
-                resolved.deployment.model,
-                prompt[members[over]],
-                output[members[over]],
-                allow_longer=allow_longer_context,
-                case_labels=[f"{source}:{first_line + int(row)}" for row in members[over]],
-            )
-        units += [(key, members[start : start + SIMULATION_ROWS]) for start in range(0, len(members), SIMULATION_ROWS)]
-        profile = resolved.profile
+    for key, resolved, members in groups.members:
+        for start in range(0, len(members), SIMULATION_ROWS):
+            chosen = members[start : start + SIMULATION_ROWS]
+            *values, fits[chosen] = _simulate_unit((key, batch[chosen], prompt[chosen], output[chosen]))
+            for name, column in zip(SIMULATED_COLUMNS, values, strict=True):
+                result[name][chosen] = column
         result["low"][members] = resolved.band_low
         result["high"][members] = resolved.band_high
         devices[members] = resolved.deployment.n_accelerators
-        profile_used[members] = profile.name
+        profile_used[members] = resolved.profile.name
         warnings.append(_extrapolation(resolved, members, batch, prompt, output))
-    payloads = ((key, batch[chosen], prompt[chosen], output[chosen]) for key, chosen in units)
-    for (_, chosen), simulated in zip(units, mapper(_simulate_unit, payloads), strict=True):
-        *values, fits[chosen] = simulated
-        for name, column in zip(SIMULATED_COLUMNS, values, strict=True):
-            result[name][chosen] = column
     columns: dict[str, Any] = {name: table[name] for name in table.column_names}
     for name in ("ttft_s", "tpot_s", "e2e_s"):
         columns[name] = pa.array(result[name])
@@ -297,7 +329,7 @@ def _predict_table(
         columns[f"{name}_low"] = pa.array(result[name] * result["low"])
         columns[f"{name}_high"] = pa.array(result[name] * result["high"])
     columns["memory_bytes_per_accelerator"] = pa.array(result["memory_bytes_per_accelerator"])
-    columns["extrapolation"] = _scatter_text(warnings, order, rows)
+    columns["extrapolation"] = _scatter_text(warnings, groups.order, rows)
     columns["profile_used"] = pa.array(profile_used.tolist(), pa.string())
     ordered = [name for name in table.column_names] + [
         name for name in OUTPUT_COLUMNS if name not in table.column_names
@@ -404,32 +436,105 @@ def predict_file(
     allow_longer_context: bool = False,
     workers: int = 1,
 ) -> int:
-    """Stream `cases` (CSV, or Parquet by its suffix) through the simulator into `out` (CSV or Parquet), simulating
-    on `workers` processes; the number of cases written."""
+    """Stream `cases` (CSV, or Parquet by its suffix) through the simulator into `out` (CSV or Parquet), on
+    `workers` processes; the number of cases written.
+
+    Each chunk is checked here, then cut into `workers` runs of consecutive rows that the workers predict and
+    encode (CSV text or an arrow table) while this process reads and checks the next chunk and writes the last."""
     _check_cases_file(cases)
     writable_path(out)
     source = shown(str(cases))
     reporter = _Progress(sys.stderr if progress else None)
-    writer: Any = None
+    writer = _Writer(out)
     written = 0
     try:
         with worker_map(workers) as mapper:
+            in_flight: Iterator[_Encoded] | None = None
             for table in _rechunked(_read_batches(cases, reporter)):
                 first_line = written + 2  # the header is line 1
+                if not table.num_rows:
+                    continue
                 normalized = _normalized(table, default_profile, source, first_line)
-                predicted = _predict_table(normalized, source, first_line, allow_longer_context, mapper)
-                if writer is None:
-                    writer = _writer(out, predicted.schema)
-                writer.write_table(predicted)
-                written += predicted.num_rows
-                reporter.predicted(predicted.num_rows)
-        if writer is None:
-            raise UserError(f"{source}: no cases (a header but no rows)")
+                _grouped(normalized, source, first_line, allow_longer_context)  # a bad case stops the run here
+                runs = _runs(normalized, workers, source, first_line, allow_longer_context, writer.csv)
+                chunk = mapper(_predict_encoded, runs)  # started on the workers
+                if in_flight is not None:
+                    reporter.predicted(writer.write(in_flight))
+                in_flight = chunk
+                written += normalized.num_rows
+            if in_flight is None:
+                raise UserError(f"{source}: no cases (a header but no rows)")
+            reporter.predicted(writer.write(in_flight))
     finally:
-        if writer is not None:
-            writer.close()
+        writer.close()
         reporter.finish()
     return written
+
+
+_Encoded = tuple[
+    pa.Schema, int, bytes | pa.Table
+]  # a run's schema, rows and predictions: CSV text (no header) or a table
+
+
+def _runs(
+    table: pa.Table, parts: int, source: str, first_line: int, allow_longer_context: bool, csv_text: bool
+) -> Iterator[tuple[pa.Table, str, int, bool, bool]]:
+    """The table as `parts` runs of consecutive rows (what `_predict_encoded` takes)."""
+    size = -(-table.num_rows // parts)
+    for start in range(0, table.num_rows, size):
+        yield table.slice(start, size), source, first_line + start, allow_longer_context, csv_text
+
+
+def _predict_encoded(run: tuple[pa.Table, str, int, bool, bool]) -> _Encoded:
+    table, source, first_line, allow_longer_context, csv_text = run
+    predicted = _predict_table(table, source, first_line, allow_longer_context)
+    if not csv_text:
+        return predicted.schema, predicted.num_rows, predicted
+    import pyarrow.csv as pacsv
+
+    text = io.BytesIO()
+    pacsv.write_csv(predicted, text, pacsv.WriteOptions(include_header=False))
+    return predicted.schema, predicted.num_rows, text.getvalue()
+
+
+class _Writer:
+    """The output file, opened at the first predictions (whose schema a Parquet file and a CSV header need)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.csv = out.suffix != ".parquet"
+        self.handle: Any = None
+
+    def write(self, encoded: Iterator[_Encoded]) -> int:
+        """Write every run of a chunk in order; the rows written."""
+        rows = 0
+        for schema, run_rows, data in encoded:
+            if self.handle is None:
+                self.out.parent.mkdir(parents=True, exist_ok=True)
+                self.handle = self._open(schema)
+            if isinstance(data, bytes):
+                self.handle.write(data)
+            else:
+                self.handle.write_table(data)
+            rows += run_rows
+        return rows
+
+    def _open(self, schema: pa.Schema) -> Any:
+        if self.csv:
+            import pyarrow.csv as pacsv
+
+            handle = self.out.open("wb")
+            header = io.BytesIO()
+            pacsv.write_csv(schema.empty_table(), header)
+            handle.write(header.getvalue())
+            return handle
+        import pyarrow.parquet as pq
+
+        return pq.ParquetWriter(self.out, schema)
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
 
 
 def _check_cases_file(path: Path) -> None:
@@ -442,17 +547,6 @@ def _check_cases_file(path: Path) -> None:
             raise UserError(f"cases file not found: {where}")
     except OSError as exc:
         raise UserError(f"cannot read cases file '{where}': {exc.strerror or exc}") from None
-
-
-def _writer(out: Path, schema: pa.Schema) -> Any:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.ParquetWriter(out, schema)
-    import pyarrow.csv as pacsv
-
-    return pacsv.CSVWriter(out, schema)
 
 
 def read_cases(path: Path) -> pd.DataFrame:

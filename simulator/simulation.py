@@ -88,8 +88,11 @@ def decode_points(
     window of `window` tokens fills (where the attention cost stops growing); chunks may be empty."""
     steps = np.maximum(output - 1, 0)[:, None]
     edges = np.floor(np.arange(points + 1)[None, :] * steps / points)
-    fills = np.clip(window - prompt[:, None], 0, steps) if window is not None else steps
-    edges = np.sort(np.concatenate([edges, np.floor(fills)], axis=1), axis=1)
+    if window is None:  # the last edge is already `steps`: an empty chunk after it keeps the shape
+        edges = np.concatenate([edges, steps], axis=1)
+    else:
+        fills = np.clip(window - prompt[:, None], 0, steps)
+        edges = np.sort(np.concatenate([edges, np.floor(fills)], axis=1), axis=1)
     counts = np.diff(edges, axis=1)
     context = prompt[:, None] + (edges[:, :-1] + 1 + edges[:, 1:]) / 2
     return context, counts

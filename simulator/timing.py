@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import reduce
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,10 @@ def tile_efficiency(m: Array, n: Array, k: Array, geometry: GemmGeometry, p: Par
     and so is the best tile's (a minimum of such). 1 for the ideal profile."""
     processors = geometry.processors
     k_fill, exponent = p["gemm.k_half"], p["gemm.padding_exponent"]
+    smooth_m_n = _saturation(m, p["gemm.m_half"], xp) * _saturation(n, p["gemm.n_half"], xp)
+    if xp is np and float(exponent) == 0.0:  # padding costs nothing: the best tile is the one that reuses most
+        reuse_most = max(1.0 / (1.0 + p["gemm.tile_overhead"] * (1.0 / tm + 1.0 / tn)) for tm, tn in geometry.tiles)
+        return reuse_most * smooth_m_n * _saturation(k, k_fill, xp)
     useful = m * n * (k + k_fill)
     # numpy, e not tiny: max_t reuse_t·(useful/billed_t)^e = (useful·max_t reuse_t^(1/e)/billed_t)^e, one power
     # instead of one per tile (the fitter's traced e keeps the form below, differentiable down to e = 0).
@@ -81,7 +86,6 @@ def tile_efficiency(m: Array, n: Array, k: Array, geometry: GemmGeometry, p: Par
             best = xp.maximum(best, reuse / (billed / useful) ** exponent)
     if one_power:
         best = (best * useful) ** exponent
-    smooth_m_n = _saturation(m, p["gemm.m_half"], xp) * _saturation(n, p["gemm.n_half"], xp)
     return best * smooth_m_n ** (1.0 - exponent) * _saturation(k, k_fill, xp)
 
 
@@ -89,6 +93,8 @@ def alignment_factor(n: Array, k: Array, geometry: GemmGeometry, p: Params, xp: 
     """`gemm.unaligned_fraction` when K or N is not a multiple of the tensor-core alignment, and
     `gemm.power_of_two_k_fraction` when K (the stride of both operands' rows) is a power of two: such strides map
     every row to the same memory partitions and cache sets ("partition camping"). 1 for the ideal profile."""
+    if xp is np and p["gemm.unaligned_fraction"] == 1.0 and p["gemm.power_of_two_k_fraction"] == 1.0:
+        return 1.0
     step = geometry.alignment_elements
     aligned = (xp.remainder(n, step) == 0) & (xp.remainder(k, step) == 0)
     power_of_two = xp.abs(k - xp.exp2(xp.round(xp.log2(k)))) < 0.5  # robust to an inexact log2
@@ -212,10 +218,11 @@ def segment(host_times: Array, device_times: Array, xp: Any) -> Segment:
     be per op only (shape (n, 1, …)): they are the same for every case."""
     host = xp.asarray(host_times)
     device = xp.asarray(device_times)
+    if _no_host_time(host):  # every suffix is ≤ the whole sum: the max is the first
+        device_total = reduce(xp.add, device[::-1])  # last op first, as the suffix sums below add them
+        return Segment(xp.sum(host, axis=0), device_total, device_total)
     host_prefix = xp.cumsum(host, axis=0)
     device_suffix = xp.flip(xp.cumsum(xp.flip(device, axis=0), axis=0), axis=0)
-    if _no_host_time(host):  # every suffix is ≤ the whole sum: the max is the first
-        return Segment(host_prefix[-1], device_suffix[0], device_suffix[0])
     return Segment(host_prefix[-1], device_suffix[0], xp.max(host_prefix + device_suffix, axis=0))
 
 

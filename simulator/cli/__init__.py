@@ -7,8 +7,7 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
-from importlib.metadata import entry_points
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from idealrt.simulator.errors import UserError
 
@@ -31,19 +30,30 @@ def command_modules() -> list[str]:
     return sorted(f"idealrt.simulator.cli.{name}" for name in names if name.endswith(("_cmd", "_cmds")))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def entry_points(group: str) -> list[Any]:
+    """The installed packages' entry points in `group` (importlib.metadata, imported only when asked)."""
+    from importlib.metadata import entry_points as installed
+
+    return list(installed(group=group))
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Every built-in command, and the plugins' (packages with `idealrt.commands` entry points) unless `argv`
+    names a built-in one: looking plugins up reads every installed package's metadata."""
     parser = OneLineParser(prog="idealrt", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for name in command_modules():
         importlib.import_module(name).register(commands)
-    for plugin in sorted(entry_points(group="idealrt.commands"), key=lambda ep: ep.name):
-        plugin.load()(commands)
+    if argv is None or not argv or argv[0] not in commands.choices:
+        for plugin in sorted(entry_points(group="idealrt.commands"), key=lambda ep: ep.name):
+            plugin.load()(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(arguments)
+    args = parser.parse_args(arguments)
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:

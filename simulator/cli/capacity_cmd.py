@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from rich.table import Table
 
 from idealrt.simulator.cli.common import (
     add_context_override_argument,
@@ -141,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
 def print_table(frame: pd.DataFrame, title: str) -> None:
     out = console()
     out.width = max(out.width, 180)
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     columns = (
         "hardware",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import TypedDict
 
-from rich.table import Table
 
 from idealrt.simulator.cli.common import console, print_json, si
 
@@ -65,6 +64,8 @@ def list_models(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
+    from rich.table import Table
+
     table = Table(title="Model catalog (parameter counts derived from the architecture)")
     for column in ("id", "layers", "hidden", "heads/kv", "attn", "mlp", "params", "active", "published", "context"):
         table.add_column(column, justify="left" if column in ("id", "attn", "mlp") else "right")
@@ -92,6 +93,8 @@ def list_hardware(args: argparse.Namespace) -> int:
     if args.json:
         print_json([spec.model_dump() for spec in specs])
         return 0
+    from rich.table import Table
+
     table = Table(title="Hardware catalog (dense peaks; link bandwidth per direction)")
     for column in ("id", "memory", "HBM", "bf16", "fp8", "link", "node", "TDP", "$/h"):
         table.add_column(column, justify="left" if column == "id" else "right")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 
-from rich.table import Table
 
 from idealrt.simulator.cli.common import (
     add_context_override_argument,
@@ -115,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         f"memory, each run on its fewest devices (tp in a server, then pipeline stages)"
     )
     out.print(frame.attrs["profile_note"])
+    from rich.table import Table
+
     table = Table(title_justify="left")
     for column in ("quantity", "p10", "p50", "p90"):
         table.add_column(column, justify="left" if column == "quantity" else "right")

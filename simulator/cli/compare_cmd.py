@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from rich.table import Table
 
 from idealrt.simulator.cli.common import (
     add_context_override_argument,
@@ -86,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
 def print_table(frame: pd.DataFrame, title: str) -> None:
     out = console()
     out.width = max(out.width, 170)
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     columns = ("hardware", "layout", "dev", "ttft", "tpot", "e2e", "e2e band", "out tok/s", "$/hour", "$/1M tok")
     for column in (*columns, "mem/dev", "profile"):

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
 
 from idealrt.simulator.cli.common import (
     add_context_override_argument,
@@ -140,6 +139,8 @@ def print_breakdown(breakdown: pd.DataFrame | None) -> None:
             "nothing to break down"
         )
         return
+    from rich.table import Table
+
     table = Table(title="Ideal → calibrated (parts add up to the calibrated time)", title_justify="left")
     for column in ("part", "prefill", "decode (all steps)", "end to end", "share"):
         table.add_column(column, justify="left" if column == "part" else "right")
@@ -226,6 +227,8 @@ def print_op_tables(record: dict[str, Any]) -> None:
         phase_time = sum(row["time_s"] for row in rows)
         if not phase_time:
             continue
+        from rich.table import Table
+
         table = Table(title=title, title_justify="left")
         for column in ("op", "class", "runs", "FLOPs", "bytes", "FLOP/B", "bound", "time", "share"):
             table.add_column(column, justify="left" if column in ("op", "class", "bound") else "right")

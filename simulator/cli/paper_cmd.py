@@ -12,8 +12,6 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from rich import box
-from rich.table import Table
 
 from idealrt.simulator.cli.common import add_profile_argument, console, print_json
 from idealrt.simulator.dtypes import BYTES_PER_ELEMENT
@@ -123,6 +121,9 @@ def print_table(comparison: PaperComparison) -> None:
     from idealrt.simulator.planner.idealized import EXAMPLE_REQUESTS, PAPER_NAMES
 
     out = console()
+    from rich import box
+    from rich.table import Table
+
     table = Table(
         title=f"Idealized runtime at batch 1 on {comparison.hardware.id}",
         title_justify="left",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from rich.table import Table
 
 from idealrt.simulator.cli.common import (
     add_context_override_argument,
@@ -129,6 +128,8 @@ def print_table(frame: pd.DataFrame, title: str, top: int) -> None:
     out = console()
     out.width = max(out.width, TABLE_WIDTH)
     shown = frame[(frame["rank"] <= top) | frame["pareto"]]
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     columns: tuple[str, ...] = (
         "#",
