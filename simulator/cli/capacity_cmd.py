@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-
 from idealrt.simulator.cli.common import (
     add_context_override_argument,
     add_dtype_arguments,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 
-
 from idealrt.simulator.cli.common import (
     add_context_override_argument,
     add_dtype_arguments,

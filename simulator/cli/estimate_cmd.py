@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-
 from idealrt.simulator.cli.common import (
     add_context_override_argument,
     add_deployment_arguments,

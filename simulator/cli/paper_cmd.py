@@ -12,7 +12,6 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-
 from idealrt.simulator.cli.common import add_profile_argument, console, print_json
 from idealrt.simulator.dtypes import BYTES_PER_ELEMENT
 from idealrt.simulator.errors import UserError
