@@ -362,7 +362,7 @@ def _extrapolation(
         "pp": np.full(len(members), float(deployment.pp)),
         "prefill_tokens": batch[members] * prompt[members],
     }
-    joined = pa.array([""] * len(members), pa.string())
+    joined = pa.repeat(_text(""), len(members))
     model = deployment.model
     longer = prompt[members] + output[members] > model.max_context  # only present when allowed
     if longer.any():
@@ -374,14 +374,16 @@ def _extrapolation(
         outside = ~((low <= values[name]) & (values[name] <= high))
         if not outside.any():
             continue
-        distinct, where = np.unique(values[name], return_inverse=True)
-        words = pa.array([f"{name} {value:g} outside the fitted range [{low:g}, {high:g}]" for value in distinct])
-        text = pc.take(words, pa.array(where))
+        distinct, where = np.unique(values[name][outside], return_inverse=True)
+        words = [f"{name} {value:g} outside the fitted range [{low:g}, {high:g}]" for value in distinct]
+        index = np.full(len(members), len(words))  # rows inside the range take the last word, ""
+        index[outside] = where
+        text = pc.take(pa.array([*words, ""], pa.string()), pa.array(index))
         appended = pc.if_else(pc.equal(joined, _text("")), text, pc.binary_join_element_wise(joined, text, _text("; ")))
         joined = pc.if_else(pa.array(outside), appended, joined)
     transfer = resolved.profile.transfer_summary  # carried to hardware it was not fitted on (profile_transfer)
     if transfer:
-        note = pa.array([transfer] * len(members), pa.string())
+        note = pa.repeat(_text(transfer), len(members))
         joined = pc.if_else(pc.equal(joined, _text("")), note, pc.binary_join_element_wise(joined, note, _text("; ")))
     return joined
 
