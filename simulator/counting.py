@@ -75,13 +75,18 @@ CLASS_FIELDS: dict[int, tuple[str, ...]] = {
 }
 
 
+# Fields that are usually the same for every case (a GEMM's N and K, a collective's group): kept as one column
+# (n, 1, …) when they are, so that what is computed from them alone is computed once per op.
+PER_OP_FIELDS = frozenset({"gemm_n", "gemm_k", "group"})
+
+
 @dataclass(frozen=True)
 class ClassGroup:
     """The ops of one class within a run, their counts stacked on axis 0 (each class is timed by its formula)."""
 
     code: int  # CLASS_CODES
     rows: tuple[int, ...]  # their positions within the run
-    counts: dict[str, np.ndarray]  # CLASS_FIELDS[code], each (n, *shape)
+    counts: dict[str, np.ndarray]  # CLASS_FIELDS[code], each (n, *shape) or, for PER_OP_FIELDS, maybe (n, 1, …)
     peak_flops: np.ndarray  # (n,) FLOP/s of each op's math
     bandwidth: np.ndarray  # (n,) HBM bytes/s, or link bytes/s for collectives
     point_to_point: np.ndarray  # (n,) bool: a send/recv rather than a group collective
@@ -111,7 +116,15 @@ class OpRun:
                     field: group.counts[field][index] if field in group.counts else NEUTRAL.get(field, 0.0)
                     for field in COUNT_FIELDS
                 }
-        return [{field: np.asarray(value) for field, value in row.items()} for row in rows]
+        shape = self.new_tokens.shape
+        return [{field: _full(value, field, shape) for field, value in row.items()} for row in rows]
+
+
+def _full(value: Any, field: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A count at its run's shape (a per-op column broadcast back over the cases)."""
+    if field in PER_OP_FIELDS and np.ndim(value) > 0:
+        return np.broadcast_to(value, shape)
+    return np.asarray(value)
 
 
 @dataclass(frozen=True)
@@ -293,9 +306,13 @@ def _count_piece(
             counts = {}
             for field in CLASS_FIELDS[code]:
                 offset = COUNT_FIELDS.index(field) * n
+                values = [flat[offset + index] for index in indices]
+                if field in PER_OP_FIELDS and all(np.ndim(value) == 0 for value in values):
+                    counts[field] = np.array(values, dtype=np.float64).reshape(-1, *(1,) * len(shape))
+                    continue
                 stacked = np.empty((len(indices), *shape))
-                for row, index in enumerate(indices):
-                    stacked[row] = flat[offset + index]
+                for row, value in enumerate(values):
+                    stacked[row] = value
                 counts[field] = stacked
             if code == 3:
                 for row, index in enumerate(indices):

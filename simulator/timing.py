@@ -60,7 +60,6 @@ def tile_efficiency(m: Array, n: Array, k: Array, geometry: GemmGeometry, p: Par
     the time follows billed work, the rest the smooth curve in M and N: time ∝ smooth^(1−e)·billed^e with
     smooth = (M + m_half)·(N + n_half)·(K + k_half). Both are non-decreasing in M, N and K, so each tile's time is,
     and so is the best tile's (a minimum of such). 1 for the ideal profile."""
-    processors = geometry.processors
     k_fill, exponent = p["gemm.k_half"], p["gemm.padding_exponent"]
     smooth_m_n = _saturation(m, p["gemm.m_half"], xp) * _saturation(n, p["gemm.n_half"], xp)
     if xp is np and float(exponent) == 0.0:  # padding costs nothing: the best tile is the one that reuses most
@@ -70,23 +69,67 @@ def tile_efficiency(m: Array, n: Array, k: Array, geometry: GemmGeometry, p: Par
     # numpy, e not tiny: max_t reuse_t·(useful/billed_t)^e = (useful·max_t reuse_t^(1/e)/billed_t)^e, one power
     # instead of one per tile (the fitter's traced e keeps the form below, differentiable down to e = 0).
     one_power = xp is np and float(exponent) >= 0.05  # reuse^(1/e) stays far from underflow
-    best: Array = 0.0 * m
-    for tile_m, tile_n in geometry.tiles:
-        rows, columns = xp.ceil(m / tile_m), xp.ceil(n / tile_n)
-        tiles = rows * columns
-        most_splits = xp.floor(processors / tiles)  # slices that still fit in one wave
-        split_depth = xp.minimum(k, xp.maximum(k / xp.maximum(most_splits, 1.0), p["gemm.split_k_min_depth"]))
-        depth = xp.where(most_splits >= 2, split_depth, k)
-        waves = xp.ceil(tiles / processors)
-        billed = waves * processors * tile_m * tile_n * (depth + k_fill)
-        reuse = 1.0 / (1.0 + p["gemm.tile_overhead"] * (1.0 / tile_m + 1.0 / tile_n))
-        if one_power:
-            best = np.maximum(best, reuse ** (1.0 / exponent) / billed)
-        else:
-            best = xp.maximum(best, reuse / (billed / useful) ** exponent)
+    best = _best_tile_by_rows(m, n, k, geometry, p) if one_power else None
+    if best is None:
+        best = 0.0 * m
+        tile_rows: dict[int, Array] = {}  # M in whole tiles, per tile height
+        for tile_m, tile_n in geometry.tiles:
+            if tile_m not in tile_rows:
+                tile_rows[tile_m] = xp.ceil(m / tile_m)
+            billed = _billed_work(tile_rows[tile_m], n, k, tile_m, tile_n, geometry, p, xp)
+            if one_power:
+                best = np.maximum(best, _reuse(tile_m, tile_n, p) ** (1.0 / exponent) / billed)
+            else:
+                best = xp.maximum(best, _reuse(tile_m, tile_n, p) / (billed / useful) ** exponent)
     if one_power:
         best = (best * useful) ** exponent
     return best * smooth_m_n ** (1.0 - exponent) * _saturation(k, k_fill, xp)
+
+
+def _reuse(tile_m: int, tile_n: int, p: Params) -> Array:
+    """Operand reuse of a tile shape: smaller tiles load each operand element for fewer products."""
+    return 1.0 / (1.0 + p["gemm.tile_overhead"] * (1.0 / tile_m + 1.0 / tile_n))
+
+
+def _billed_work(
+    rows: Array, n: Array, k: Array, tile_m: int, tile_n: int, geometry: GemmGeometry, p: Params, xp: Any
+) -> Array:
+    """The work a GEMM of `rows` tiles down M is billed for with tiles of tile_m × tile_n (`tile_efficiency`)."""
+    processors = geometry.processors
+    tiles = rows * xp.ceil(n / tile_n)
+    most_splits = xp.floor(processors / tiles)  # slices that still fit in one wave
+    # K cut into most_splits slices (none below 2: then k / 1 = k, and the min below keeps k)
+    depth = xp.minimum(k, xp.maximum(k / xp.maximum(most_splits, 1.0), p["gemm.split_k_min_depth"]))
+    waves = xp.ceil(tiles / processors)
+    return waves * (processors * tile_m * tile_n) * (depth + p["gemm.k_half"])  # whole numbers until the last factor
+
+
+def _best_tile_by_rows(m: Array, n: Array, k: Array, geometry: GemmGeometry, p: Params) -> Array | None:
+    """max_t reuse_t^(1/e) / billed_t as `tile_efficiency` computes it, but tabulated once per op over the few
+    values M takes in whole tiles of the smallest height (a decode step's M is a batch), then looked up: the same
+    numbers from fewer operations. None where that does not pay or does not hold: M not whole numbers (a MoE
+    expert's expected tokens), N or K not one column per op, tile heights not multiples of the smallest."""
+    ops = m.shape[0] if np.ndim(m) >= 2 else 0
+    column = (ops,) + (1,) * (np.ndim(m) - 1)
+    heights = [tile_m for tile_m, _ in geometry.tiles]
+    base = min(heights)
+    if not ops or np.shape(n) != column or np.shape(k) != column or any(height % base for height in heights):
+        return None
+    rows = np.ceil(m / base)
+    most_rows = int(rows.max())
+    if most_rows * ops * 4 > m.size or rows.min() < 1 or not np.array_equal(m, np.floor(m)):
+        return None
+    # For whole-number M, ceil(M / (q·base)) = ceil(ceil(M / base) / q): every tile height's rows from one axis.
+    axis = np.arange(1.0, most_rows + 1.0)[None, :]
+    n_column, k_column = np.reshape(n, (ops, 1)), np.reshape(k, (ops, 1))
+    table = np.zeros((ops, most_rows))
+    exponent = float(p["gemm.padding_exponent"])
+    for tile_m, tile_n in geometry.tiles:
+        tile_rows = axis if tile_m == base else np.ceil(axis / (tile_m // base))
+        billed = _billed_work(tile_rows, n_column, k_column, tile_m, tile_n, geometry, p, np)
+        table = np.maximum(table, _reuse(tile_m, tile_n, p) ** (1.0 / exponent) / billed)
+    index = (rows.reshape(ops, -1) - 1).astype(np.intp)
+    return np.take_along_axis(table, index, axis=1).reshape(np.shape(m))
 
 
 def alignment_factor(n: Array, k: Array, geometry: GemmGeometry, p: Params, xp: Any) -> Array:

@@ -14,7 +14,7 @@ from idealrt.calibration.records import OpMeasurement, Provenance
 from idealrt.simulator.deployment import gemm_geometry
 from idealrt.simulator.hardware import load_hardware
 from idealrt.simulator.profile import IDEAL, load_profile
-from idealrt.simulator.timing import GemmGeometry, gemm_time, tile_efficiency
+from idealrt.simulator.timing import GemmGeometry, _best_tile_by_rows, gemm_time, tile_efficiency
 
 A100 = load_hardware("a100-sxm-80gb")
 A100_PEAK, A100_BANDWIDTH = 312e12, 2039e9
@@ -148,3 +148,20 @@ def test_gemm_time_never_falls_as_n_or_k_grows(hardware: str) -> None:
         for name, times in (("N", across_n), ("K", across_k)):
             falls = np.flatnonzero(np.diff(times) < -1e-15 * times[1:])
             assert falls.size == 0, f"{hardware} M={m:g}: faster at {name}={sizes[falls[0] + 1]:g}"
+
+
+@pytest.mark.parametrize("hardware", ["a100-sxm-80gb", "h100-sxm"])
+def test_the_tabulated_tile_search_gives_the_direct_search_bit_for_bit(hardware: str) -> None:
+    """A decode step's GEMMs (M a batch, N and K one column per op) take the tabulated path: same numbers."""
+    geometry = gemm_geometry(load_hardware(hardware), 2.0)
+    assert geometry is not None
+    params = load_profile(f"{hardware}-kernels").params()
+    m = np.broadcast_to(np.arange(1.0, 2049.0), (3, 2048))
+    n = np.array([1024.0, 28672.0, 8200.0]).reshape(3, 1)
+    k = np.array([8192.0, 8192.0, 4096.0]).reshape(3, 1)
+    assert _best_tile_by_rows(m, n, k, geometry, params) is not None
+    tabulated = tile_efficiency(m, n, k, geometry, params, np)
+    full_n, full_k = np.broadcast_to(n, m.shape), np.broadcast_to(k, m.shape)
+    assert _best_tile_by_rows(m, full_n, full_k, geometry, params) is None
+    assert np.array_equal(tabulated, tile_efficiency(m, full_n, full_k, geometry, params, np))
+    assert _best_tile_by_rows(m - 0.5, n, k, geometry, params) is None  # M not whole numbers: the direct search
