@@ -83,14 +83,13 @@ def _total(counts: PassCounts, quantity: str) -> np.ndarray:
 def decode_points(
     prompt: np.ndarray, output: np.ndarray, window: float | None = None, points: int = DECODE_POINTS
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(context, steps), each (cases, points + 1): chunk j holds steps e_j+1 … e_{j+1} and is evaluated at its mean
-    context prompt + (e_j + 1 + e_{j+1})/2. Edges e_j = ⌊j·(o−1)/points⌋, plus the step at which a sliding
-    window of `window` tokens fills (where the attention cost stops growing); chunks may be empty."""
+    """(context, steps), each (cases, points), or (cases, points + 1) with a `window`: chunk j holds steps
+    e_j+1 … e_{j+1} and is evaluated at its mean context prompt + (e_j + 1 + e_{j+1})/2. Edges e_j =
+    ⌊j·(o−1)/points⌋, plus the step at which a sliding window of `window` tokens fills (where the attention cost
+    stops growing); chunks may be empty."""
     steps = np.maximum(output - 1, 0)[:, None]
     edges = np.floor(np.arange(points + 1)[None, :] * steps / points)
-    if window is None:  # the last edge is already `steps`: an empty chunk after it keeps the shape
-        edges = np.concatenate([edges, steps], axis=1)
-    else:
+    if window is not None:
         fills = np.clip(window - prompt[:, None], 0, steps)
         edges = np.sort(np.concatenate([edges, np.floor(fills)], axis=1), axis=1)
     counts = np.diff(edges, axis=1)
