@@ -65,6 +65,7 @@ OUTPUT_COLUMNS = (
     "profile_used",
 )
 CHUNK_ROWS = 1 << 17  # rows read, simulated and written at a time
+ROWS_PER_WORKER = 4096  # the fewest rows a worker process is given
 SIMULATION_ROWS = 8192  # cases per numpy pass: small enough for the op arrays to stay in cache
 _SEPARATOR = "\x1f"
 
@@ -441,8 +442,9 @@ def predict_file(
     """Stream `cases` (CSV, or Parquet by its suffix) through the simulator into `out` (CSV or Parquet), on
     `workers` processes; the number of cases written.
 
-    Each chunk is checked here, then cut into `workers` runs of consecutive rows that the workers predict and
-    encode (CSV text or an arrow table) while this process reads and checks the next chunk and writes the last."""
+    Each chunk is cut into `workers` runs of consecutive rows that the workers check, predict and encode (CSV
+    text or an arrow table) while this process reads the next chunk and writes the last. A chunk is written
+    whole or not at all: a bad case stops the run with nothing of its chunk written."""
     _check_cases_file(cases)
     writable_path(out)
     source = shown(str(cases))
@@ -456,14 +458,12 @@ def predict_file(
                 first_line = written + 2  # the header is line 1
                 if not table.num_rows:
                     continue
-                normalized = _normalized(table, default_profile, source, first_line)
-                _grouped(normalized, source, first_line, allow_longer_context)  # a bad case stops the run here
-                runs = _runs(normalized, workers, source, first_line, allow_longer_context, writer.csv)
-                chunk = mapper(_predict_encoded, runs)  # started on the workers
+                settings = _RunSettings(source, default_profile, allow_longer_context, writer.csv)
+                chunk = mapper(_predict_encoded, _runs(table, workers, first_line, settings))  # started on the workers
                 if in_flight is not None:
                     reporter.predicted(writer.write(in_flight))
                 in_flight = chunk
-                written += normalized.num_rows
+                written += table.num_rows
             if in_flight is None:
                 raise UserError(f"{source}: no cases (a header but no rows)")
             reporter.predicted(writer.write(in_flight))
@@ -473,24 +473,32 @@ def predict_file(
     return written
 
 
-_Encoded = tuple[
-    pa.Schema, int, bytes | pa.Table
-]  # a run's schema, rows and predictions: CSV text (no header) or a table
+_Encoded = tuple[pa.Schema, int, bytes | pa.Table]  # a run's schema, rows, and CSV text (no header) or table
+
+
+@dataclass(frozen=True)
+class _RunSettings:
+    source: str  # the cases file as messages name it
+    default_profile: str
+    allow_longer_context: bool
+    csv_text: bool  # encode the predictions as CSV text (else: an arrow table, for Parquet)
 
 
 def _runs(
-    table: pa.Table, parts: int, source: str, first_line: int, allow_longer_context: bool, csv_text: bool
-) -> Iterator[tuple[pa.Table, str, int, bool, bool]]:
-    """The table as `parts` runs of consecutive rows (what `_predict_encoded` takes)."""
-    size = -(-table.num_rows // parts)
-    for start in range(0, table.num_rows, size):
-        yield table.slice(start, size), source, first_line + start, allow_longer_context, csv_text
+    table: pa.Table, parts: int, first_line: int, settings: _RunSettings
+) -> list[tuple[pa.Table, int, _RunSettings]]:
+    """The table as up to `parts` runs of consecutive rows, each with the file line of its first row (one run for
+    a small table: a worker is not worth starting for it)."""
+    size = max(-(-table.num_rows // parts), ROWS_PER_WORKER)
+    return [(table.slice(start, size), first_line + start, settings) for start in range(0, table.num_rows, size)]
 
 
-def _predict_encoded(run: tuple[pa.Table, str, int, bool, bool]) -> _Encoded:
-    table, source, first_line, allow_longer_context, csv_text = run
-    predicted = _predict_table(table, source, first_line, allow_longer_context)
-    if not csv_text:
+def _predict_encoded(run: tuple[pa.Table, int, _RunSettings]) -> _Encoded:
+    """One run's cases checked (`_normalized`), predicted and encoded (in a worker)."""
+    table, first_line, settings = run
+    normalized = _normalized(table, settings.default_profile, settings.source, first_line)
+    predicted = _predict_table(normalized, settings.source, first_line, settings.allow_longer_context)
+    if not settings.csv_text:
         return predicted.schema, predicted.num_rows, predicted
     import pyarrow.csv as pacsv
 
@@ -508,9 +516,9 @@ class _Writer:
         self.handle: Any = None
 
     def write(self, encoded: Iterator[_Encoded]) -> int:
-        """Write every run of a chunk in order; the rows written."""
+        """Write every run of a chunk in order, once all are predicted; the rows written."""
         rows = 0
-        for schema, run_rows, data in encoded:
+        for schema, run_rows, data in list(encoded):
             if self.handle is None:
                 self.out.parent.mkdir(parents=True, exist_ok=True)
                 self.handle = self._open(schema)
