@@ -19,7 +19,12 @@ from idealrt.simulator.compiled import CompiledPiece, compiled_pass
 from idealrt.simulator.compiled.fields import COUNT_FIELDS, NEUTRAL, STATIC_FIELDS
 from idealrt.simulator.deployment import Deployment, in_network_reduction_factor
 from idealrt.simulator.dtypes import bytes_per_element
-from idealrt.simulator.formula_inputs import arguments, expected_destination_groups, model_bindings
+from idealrt.simulator.formula_inputs import (
+    arguments,
+    busiest_group_quantile,
+    expected_destination_groups,
+    model_bindings,
+)
 from idealrt.simulator.op_kinds import Collective, OpClass, OpInfo
 from idealrt.simulator.profile import Behaviours
 from idealrt.simulator.structure import (
@@ -234,6 +239,7 @@ def _bindings(deployment: Deployment) -> dict[str, Any]:
     moe = deployment.model.moe
     if moe is not None:
         values["g_dest"] = expected_destination_groups(moe.num_experts, moe.top_k, deployment.ep)
+        values["z_busy"] = busiest_group_quantile(deployment.ep)
     return values
 
 

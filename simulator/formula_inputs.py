@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from statistics import NormalDist
 from typing import Any
 
 from idealrt.simulator.model.spec import ModelSpec
@@ -19,7 +20,7 @@ SYMBOL_NAMES: tuple[str, ...] = (
     *WORKLOAD_NAMES,
     *("h", "n_q", "n_kv", "d_head", "f", "V", "W", "n_pos", "E", "k", "f_e", "f_sh", "r_q", "r_kv", "d_nope"),
     *("d_rope", "d_v", "tp", "ep", "w_bytes", "p_bytes", "a_bytes", "kv_bytes"),
-    *("b_all", "g_dest", "u_route", "a_wire"),
+    *("b_all", "g_dest", "u_route", "a_wire", "z_busy"),
 )
 
 Bindings = dict[str, Any]  # symbol name → a float or a numpy array over cases
@@ -62,6 +63,15 @@ def expected_destination_groups(experts: int, top_k: int, groups: int) -> float:
     per_group = experts // groups
     missed = math.comb(experts - per_group, top_k) / math.comb(experts, top_k)
     return groups * (1.0 - missed)
+
+
+def busiest_group_quantile(groups: int) -> float:
+    """How many standard deviations the largest of `groups` like loads lies above their mean, expected: Blom's
+    approximation Φ⁻¹((n − 0.375)/(n + 0.25)) of the expected maximum of n normal samples (G. Blom, "Statistical
+    Estimates and Transformed Beta-Variables", 1958); 0 for one group, 1.43 for 8 (exact for normal loads: 1.42)."""
+    if groups <= 1:
+        return 0.0
+    return NormalDist().inv_cdf((groups - 0.375) / (groups + 0.25))
 
 
 def arguments(values: Mapping[str, Any]) -> list[Any]:

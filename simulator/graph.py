@@ -49,6 +49,7 @@ from idealrt.simulator.ops.symbols import (
     tokens,
     tp,
     u_route,
+    z_busy,
 )
 from idealrt.simulator.structure import BuildOptions, LayerKind, ModelStructure, PassKey, Phase, layer_piece
 
@@ -384,12 +385,18 @@ def _moe_block(g: _GraphBuilder, structure: ModelStructure, opts: BuildOptions) 
     """Routed experts split over `ep` groups (each expert tensor-parallel over the group's `tp` devices).
 
     Attention is data-parallel over the groups (each holds b of the batch's b_all sequences), but the MoE layer
-    of every group serves the tokens of the whole batch: b_all·s tokens make b_all·s·k token-expert assignments,
-    b_all·s·k/ep per group under balanced routing. The experts a group reads:
+    of every group serves the tokens of the whole batch: b_all·s tokens make T = b_all·s·k token-expert
+    assignments. The layer waits for the busiest group, which is what each group is charged:
     - uniform routing (u_route = 1): a given expert is skipped by one token with probability 1 − k/E, so a group
-      touches (E/ep)·(1 − (1 − k/E)^(b_all·s)) of its experts: k/ep at decode batch 1, all of them at large batch;
+      touches on average (E/ep)·q of its experts, q = 1 − (1 − k/E)^(b_all·s) (k/ep at decode batch 1, all at
+      large batch), with variance (E/ep)·q·(1 − q); its assignments average T/ep, with variance
+      T·(1/ep)·(1 − 1/ep)·(E − k)/(E − 1) (each token's k experts drawn without replacement). The busiest of the
+      ep groups lies z_busy standard deviations above the mean (`formula_inputs.busiest_group_quantile`), and
+      never below the fewest (pigeonhole: ceil(k/ep) experts, ceil(T/ep) assignments) nor above all E/ep experts.
+      DeepSeek-V3 at decode batch 1 over 8 groups: 2.4 experts (2.55 by simulation), not the mean's 1;
     - the fewest (u_route = 0, a lower bound): every token may choose the same k experts (each token's k are
-      distinct, so no fewer than k), spread over the groups, so the busiest group reads ceil(k/ep) of them.
+      distinct, so no fewer than k), spread evenly over the groups, so the busiest group reads ceil(k/ep) of them
+      and serves T/ep assignments.
     Dispatch and combine send each token once to each distinct group its k experts lie in (g_dest), not once
     per expert.
     """
@@ -397,10 +404,16 @@ def _moe_block(g: _GraphBuilder, structure: ModelStructure, opts: BuildOptions) 
     gates = 2 if structure.gated_mlp else 1
     experts_per_group = E / ep
     batch_tokens = b_all * s
-    uniform_touched = experts_per_group * (1 - (1 - k_top / E) ** batch_tokens)
     fewest_touched = sp.ceiling(k_top / ep)
+    touched_share = 1 - (1 - k_top / E) ** batch_tokens
+    mean_touched = experts_per_group * touched_share
+    busiest_touched = mean_touched + z_busy * sp.sqrt(mean_touched * (1 - touched_share))
+    uniform_touched = sp.Min(experts_per_group, sp.Max(fewest_touched, busiest_touched))
     touched = u_route * uniform_touched + (1 - u_route) * fewest_touched
-    assignments = batch_tokens * k_top / ep
+    mean_assignments = batch_tokens * k_top / ep
+    assignment_spread = sp.sqrt(batch_tokens * k_top * (1 / ep) * (1 - 1 / ep) * (E - k_top) / (E - 1))
+    busiest_assignments = sp.Max(sp.ceiling(mean_assignments), mean_assignments + z_busy * assignment_spread)
+    assignments = u_route * busiest_assignments + (1 - u_route) * mean_assignments
     sent = rows * g_dest * h * a_wire / tp
     g.add(
         gemm.linear(

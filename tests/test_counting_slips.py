@@ -47,7 +47,43 @@ def test_an_expert_group_reads_the_experts_of_the_tokens_it_really_holds() -> No
     assert one_expert_up <= at_one < 1.01 * one_expert_up
     uniform = CountingOptions(fewest_experts=False)
     assert _op(_decode(deployment, 8, uniform), "expert_up_proj")["bytes_read"] > 4 * at_one
-    assert _op(_decode(deployment, 1, uniform), "expert_up_proj")["bytes_read"] < 1.1 * one_expert_up
+
+
+def _busiest_group_by_simulation(experts: int, top_k: int, groups: int, tokens: int) -> tuple[float, float]:
+    """(distinct experts, assignments) of the busiest of `groups` expert groups, averaged over seeded draws of
+    uniform routing: each token picks top_k distinct experts."""
+    rng = np.random.default_rng(0)
+    per_group = experts // groups
+    touched, assigned = [], []
+    for _ in range(2000):
+        chosen = np.array([rng.choice(experts, top_k, replace=False) for _ in range(tokens)]).ravel()
+        assigned.append(np.bincount(chosen // per_group, minlength=groups).max())
+        distinct = np.unique(chosen)
+        touched.append(np.bincount(distinct // per_group, minlength=groups).max())
+    return float(np.mean(touched)), float(np.mean(assigned))
+
+
+def test_under_uniform_routing_each_expert_group_is_charged_the_busiest_groups_load() -> None:
+    """The MoE layer waits for the busiest group. DeepSeek-V3 over 8 groups at decode batch 1 and 4: the experts a
+    group reads and the assignments it computes are the expected maximum over the groups (within 10 % of a
+    simulation of uniform routing), not the mean (1 expert at batch 1)."""
+    deployment = _deepseek_ep8()
+    moe = deployment.model.moe
+    assert moe is not None
+    spec = deployment.model
+    one_expert_up = 2 * moe.expert_ffn_dim * spec.hidden_size * (1 + 4 / 128**2)
+    one_assignment_flops = 2 * 2 * moe.expert_ffn_dim * spec.hidden_size
+    activation_bytes = deployment.bindings()["a_bytes"]
+    for batch in (1, 4):
+        up = _op(_decode(deployment, batch, CountingOptions(fewest_experts=False)), "expert_up_proj")
+        assignments = up["flops"] / one_assignment_flops
+        touched = (up["bytes_read"] - assignments * spec.hidden_size * activation_bytes) / one_expert_up
+        simulated_touched, simulated_assignments = _busiest_group_by_simulation(
+            moe.num_experts, moe.top_k, deployment.ep, batch
+        )
+        assert isclose(touched, simulated_touched, rel_tol=0.1), batch
+        assert isclose(assignments, simulated_assignments, rel_tol=0.1), batch
+        assert touched > 1.5 * moe.top_k * batch / deployment.ep  # well above the mean (≤ k·batch/ep experts)
 
 
 def test_ideal_charges_the_fewest_experts_a_batch_can_touch() -> None:

@@ -21,6 +21,8 @@ purpose, and why:
   - memory of the 12 deepseek-v3 fp8 `derated` rows and the 12 llama-3.1-70b fp8 `h100-sxm-kernels` rows: fp8
     weights carry one fp32 scale per 128×128 block; of 4 qwen2-57b-a14b `derated` rows: the MoE activations of the
     batch's real tokens.
+- memory of the 8 qwen2-57b-a14b ep 2 `derated` rows (+0.002–0.01 %): under uniform routing each expert group is
+  charged the busiest group's assignments and experts (issue 8 §3), not the mean; their MoE activations grow.
 """
 
 from __future__ import annotations

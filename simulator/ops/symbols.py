@@ -49,6 +49,7 @@ a_wire = sp.Symbol("a_wire", positive=True)  # activations on the wire (collecti
 b_all = sp.Symbol("b_all", positive=True, integer=True)  # sequences in the whole batch, over all ep groups
 g_dest = sp.Symbol("g_dest", positive=True)  # distinct ep groups one token's k experts lie in (expected)
 u_route = sp.Symbol("u_route", nonnegative=True)  # 1: experts touched as uniform routing expects; 0: the fewest
+z_busy = sp.Symbol("z_busy", nonnegative=True)  # standard deviations the busiest of ep groups lies above the mean
 
 WORKLOAD_SYMBOLS = (b, s, c)
 ALL_SYMBOLS: tuple[sp.Symbol, ...] = (
@@ -82,6 +83,7 @@ ALL_SYMBOLS: tuple[sp.Symbol, ...] = (
     g_dest,
     u_route,
     a_wire,
+    z_busy,
 )
 
 if tuple(symbol.name for symbol in ALL_SYMBOLS) != SYMBOL_NAMES:  # compiled formulas take arguments in this order
