@@ -107,6 +107,14 @@ def framework_segment(seconds: Any) -> Segment:
     return Segment(0.0 * seconds, seconds, seconds)
 
 
+def _then_calls(ops: Segment, calls: Segment, xp: Any) -> Segment:
+    """`ops` then framework calls; none (a stack that is not eager) leaves `ops` as it is, exactly (its critical
+    path is never shorter than its host time)."""
+    if isinstance(calls.device, float | int) and calls.device == 0:
+        return ops
+    return compose(ops, calls, xp)
+
+
 @dataclass(frozen=True)
 class PassTime:
     total: Any  # seconds from the host starting the pass to the device finishing it (critical path)
@@ -143,9 +151,9 @@ def time_pass(counts: PassCounts, params: Mapping[str, Any], xp: Any = np, detai
     call = params["host.framework_call_s"]
     per_step_calls = framework_segment(call * params["host.framework_calls_per_step"])
     per_layer_calls = framework_segment(call * params["host.framework_calls_per_layer"])
-    prologue = compose(summarize(counts.prologue, 1), per_step_calls, xp)
+    prologue = _then_calls(summarize(counts.prologue, 1), per_step_calls, xp)
     layers = {
-        kind: compose(summarize(piece, kind_runs[kind], params["host.per_layer_s"]), per_layer_calls, xp)
+        kind: _then_calls(summarize(piece, kind_runs[kind], params["host.per_layer_s"]), per_layer_calls, xp)
         for kind, piece in counts.layers.items()
     }
     epilogue = summarize(counts.epilogue, 1)
