@@ -49,10 +49,20 @@ def test_license_is_an_spdx_expression_with_its_file() -> None:
 
 
 def test_examples_and_data_files_are_package_data() -> None:
-    data = PYPROJECT["tool"]["setuptools"]["package-data"]
-    shipped = [f"simulator/{pattern}" for pattern in data["idealrt.simulator"]]
-    shipped += [f"simulator/model/{pattern}" for pattern in data["idealrt.simulator.model"]]
-    shipped += [f"calibration/{pattern}" for pattern in data["idealrt.calibration"]]
+    setuptools = PYPROJECT["tool"]["setuptools"]
+    folders = {package: folder for package, folder in setuptools["package-dir"].items()}
+
+    def folder(package: str) -> str:
+        """The repository folder of an installed package name (through package-dir)."""
+        root = max((name for name in folders if package == name or package.startswith(name + ".")), key=len)
+        return "/".join([folders[root], *package[len(root) + 1 :].split(".")]).rstrip("/")
+
+    shipped = [
+        f"{folder(package)}/{pattern}"
+        for package, patterns in setuptools["package-data"].items()
+        if package in setuptools["packages"]
+        for pattern in patterns
+    ]
     for path in [*EXAMPLES_DIR.iterdir(), ROOT / "calibration/profiles/validated_error.yaml"]:
         relative = str(path.relative_to(ROOT))
         assert any(fnmatch.fnmatch(relative, pattern) for pattern in shipped), relative
