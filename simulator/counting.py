@@ -159,6 +159,7 @@ class PassCounts:
     sequences_per_group: np.ndarray  # the batch share of each expert-parallel group: ceil(batch / ep)
     devices_per_op: int  # devices that each run every op (tp · ep): multiplies per-device counts into totals
     gemm_geometry: GemmGeometry | None = None  # the hardware's GEMM tiling (None: the smooth GEMM curve alone)
+    tokens: Any = 0.0  # tokens the pass takes in over the whole batch (batch · new tokens): the host's per-token work
 
     def pieces(self) -> list[tuple[PieceCounts, int]]:
         """Every piece with the number of times it runs in the pass (on each device of a stage)."""
@@ -230,6 +231,7 @@ def count_pass(
         sequences_per_group=sequences_per_group,
         devices_per_op=deployment.tp * deployment.ep,
         gemm_geometry=deployment.gemm_geometry(),
+        tokens=np.broadcast_to(values["b_all"] * new_tokens, base_shape),
     )
 
 

@@ -159,7 +159,7 @@ def time_pass(counts: PassCounts, params: Mapping[str, Any], xp: Any = np, detai
     epilogue = summarize(counts.epilogue, 1)
     transfer = summarize(counts.stage_transfer, len(counts.stages) - 1) if counts.stage_transfer else None
 
-    step = params["host.per_step_s"]
+    step = params["host.per_step_s"] + params["host.per_token_s"] * counts.tokens
     total: Any = 0.0
     last = len(counts.stages) - 1
     for index, stage_kinds in enumerate(counts.stages):

@@ -93,6 +93,10 @@ class CollectiveModel(_Section):
 class HostModel(_Section):
     """The CPU side: launching each kernel, per-layer framework code, per-step work (sampling, sync, copies).
 
+    per_token_s is host work for each token a pass takes in, before its first launch (a prefill: every prompt
+    token of every sequence; a decode step: one per sequence): tokenizing, detokenizing, Python lists of token
+    ids turned into tensors and back.
+
     An eager stack also makes framework calls no op of the graph carries (views, transposes, splits, slicing into
     the KV cache, cat, argmax): framework_calls_per_layer in each layer and framework_calls_per_step once per pass,
     a property of the stack's implementation, each costing framework_call_s on the path of the thread that runs
@@ -101,6 +105,7 @@ class HostModel(_Section):
     launch_s: float = _Seconds
     per_layer_s: float = _Seconds
     per_step_s: float = _Seconds
+    per_token_s: float = _Seconds
     framework_call_s: float = _Seconds
     framework_calls_per_layer: float = _Size
     framework_calls_per_step: float = _Size

@@ -58,6 +58,7 @@ RULES: dict[str, Rule] = {
     "host.launch_s": "software",
     "host.per_layer_s": "software",
     "host.per_step_s": "software",
+    "host.per_token_s": "software",
     "host.framework_call_s": "software",
     "host.framework_calls_per_layer": "software",
     "host.framework_calls_per_step": "software",

@@ -77,6 +77,18 @@ def test_host_overhead_adds_per_layer_and_per_step() -> None:
     assert float(base.tpot_s[0]) < 1e-3
 
 
+def test_host_per_token_work_scales_with_the_tokens_a_pass_takes_in() -> None:
+    """A prefill pays it for every prompt token of every sequence, a decode step for one token per sequence; it
+    comes before the first launch, so device work does not hide it."""
+    d = deployment("gpt3-350m", "a100-sxm-80gb")
+    per_token = 1e-5
+    batch, prompt = np.array([1.0, 4.0]), np.array([512.0, 128.0])
+    base = simulate(d, IDEAL, batch, prompt, 4)
+    slow = simulate(d, IDEAL.with_params({"host.per_token_s": per_token}), batch, prompt, 4)
+    np.testing.assert_allclose(slow.ttft_s - base.ttft_s, per_token * batch * prompt, rtol=1e-9)
+    np.testing.assert_allclose(slow.tpot_s - base.tpot_s, per_token * batch, rtol=1e-9)
+
+
 def test_gemm_efficiency_curve_slows_small_token_counts() -> None:
     from idealrt.simulator.timing import gemm_time
 

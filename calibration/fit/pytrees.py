@@ -22,7 +22,7 @@ def register() -> None:
     register_dataclass(PieceCounts, data_fields=["runs", "static"], meta_fields=["name", "ops"])
     register_dataclass(
         PassCounts,
-        data_fields=["prologue", "layers", "epilogue", "stage_transfer", "sequences_per_group"],
+        data_fields=["prologue", "layers", "epilogue", "stage_transfer", "sequences_per_group", "tokens"],
         meta_fields=["phase", "stages", "devices_per_op", "gemm_geometry"],
     )
     register_dataclass(
