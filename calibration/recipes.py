@@ -289,9 +289,9 @@ def _borrowed_note(borrowed: dict[str, float]) -> str:
 # that grow with the prompt, and when they were free the fit bought the prompt-length growth of ada's prefill (the
 # per-token host work below) with a K half-saturation of ~2,900 (ada's K = 1024 GEMMs at 26 % of the curve), which
 # then made GPT-J's prefill 12 % too slow. Freed with host.per_token_s they fall back to the kernel fit's region
-# (m_half 85 vs 89, n_half and k_half ≈ 0 vs 32 and 72, peak fraction 0.82 vs 0.81), so they are fixed there.
+# (m_half 81 vs 89, n_half and k_half ≈ 0 vs 32 and 72) and NeoX's held-out fold gets worse, so they are fixed there.
 # host.per_token_s: ada's prefill grows by ~9.5 µs per prompt token from 32 to 512 tokens, where its device work
-# is hidden under an ~18 ms host path; fitted it is 7.9–10.2 µs in every leave-one-model-out fold.
+# is hidden under an ~18 ms host path; fitted it is 9.4–10.6 µs in every leave-one-model-out fold.
 MEGATRON_FREE = (
     "gemm.peak_fraction",
     "attention.prefill_peak_fraction",

@@ -44,7 +44,7 @@ def workload(requests: int, rate: float, prompt: str, output: str, seed: int = 0
     [
         ("llama-3.1-8b", "a100-sxm-80gb", 1, 1, "a100-sxm-80gb-kernels"),
         ("llama-2-70b", "h100-sxm", 8, 1, "h100-sxm-kernels"),
-        ("llama-2-7b", "a100-sxm-80gb", 2, 2, "megatron-a100-2022"),  # host overheads, LM head on every position
+        ("llama-2-7b", "a100-sxm-80gb", 2, 2, "megatron-a100-2022"),  # host overheads, per-token host work
         ("gemma-2-9b", "h100-sxm", 1, 1, "ideal"),  # sliding-window layers
         ("gpt3-1.3b", "h100-sxm", 1, 1, "derated"),  # learned positions, biases
         ("mixtral-8x7b", "h100-sxm", 2, 1, "h100-sxm-kernels"),  # MoE: experts touched grow with the tokens

@@ -439,7 +439,7 @@ class StepModel:
                 attention_device += self._layer_runs[kind] * (device - layer.before(tokens)[1])
                 continue
             layer_segments[kind] = _compose((host, device, critical), layer.after(tokens))
-        step = params["host.per_step_s"]
+        step = params["host.per_step_s"] + params["host.per_token_s"] * tokens
         if self._device_only:
             return step + self._rest_device(tokens, sampled) + attention_device
         total = 0.0
