@@ -159,7 +159,10 @@ def time_pass(counts: PassCounts, params: Mapping[str, Any], xp: Any = np, detai
     epilogue = summarize(counts.epilogue, 1)
     transfer = summarize(counts.stage_transfer, len(counts.stages) - 1) if counts.stage_transfer else None
 
-    step = params["host.per_step_s"] + params["host.per_token_s"] * counts.tokens
+    per_token = params["host.per_token_s"]
+    step = params["host.per_step_s"]
+    if not (isinstance(per_token, float | int) and per_token == 0):  # else the step's host time stays one number
+        step = step + per_token * counts.tokens
     total: Any = 0.0
     last = len(counts.stages) - 1
     for index, stage_kinds in enumerate(counts.stages):

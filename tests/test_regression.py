@@ -24,8 +24,8 @@ purpose, and why:
 - memory of the 8 qwen2-57b-a14b ep 2 `derated` rows (+0.002–0.01 %): under uniform routing each expert group is
   charged the busiest group's assignments and experts (issue 8 §3), not the mean; their MoE activations grow.
 - the 24 `megatron-a100-2022` rows (times, bands, memory; every other column as it was): the profile was refitted
-  with the host's per-token work free and the kernel fit's GEMM shape curve (issue 8 §5), and its fit now
-  chooses the LM head on the last prompt position only, so 15 rows hold fewer logits (memory 0.002–2.7 % lower).
+  with the host's per-token work free and the kernel fit's GEMM shape curve (issue 8 §5), its behaviours as
+  Megatron-LM runs (LM head on every prompt position, materialized attention scores); memory as it was.
 """
 
 from __future__ import annotations
