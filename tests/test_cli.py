@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from idealrt.simulator.cli import main
+from idealrt.simulator.predict import ROWS_PER_WORKER
 
 ESTIMATE_FIELDS = {
     "ttft_s",
@@ -180,20 +181,42 @@ def test_predict_writes_the_input_columns_and_the_predictions(
     assert table["n_accelerators"].tolist() == [1, 4, 1]
 
 
+DEPLOYMENTS = ["llama-3.1-8b,h100-sxm,1,1", "mixtral-8x7b,a100-sxm-80gb,2,1", "llama-3.1-70b,h100-sxm,4,1"]
+
+
+def _many_cases(count: int) -> list[str]:
+    """More rows than one worker is given (predict.ROWS_PER_WORKER), over three deployments."""
+    return [f"{DEPLOYMENTS[i % 3]},{1 + i % 7},{16 * (1 + i % 97)},{1 + i % 5},bf16" for i in range(count)]
+
+
+def _predict_in_a_process(cases: Path, out: Path, workers: str) -> subprocess.CompletedProcess[str]:
+    """Run as a real process: one that has imported jax (as this test session may have) simulates in itself."""
+    command = ["predict", "--cases", str(cases), "--out", str(out), "--workers", workers, "--quiet"]
+    return subprocess.run([sys.executable, "-m", "idealrt.simulator.cli", *command], capture_output=True, text=True)
+
+
 def test_predict_is_byte_identical_on_any_number_of_worker_processes(tmp_path: Path) -> None:
-    """Worker processes only change where a unit of cases (one deployment's) is simulated, never what it computes.
-    Run as real processes: a process that has imported jax (as this test session may have) simulates in itself."""
-    deployments = ["llama-3.1-8b,h100-sxm,1,1", "mixtral-8x7b,a100-sxm-80gb,2,1", "llama-3.1-70b,h100-sxm,4,1"]
-    rows = [f"{deployments[i % 3]},{1 + i % 7},{16 * (1 + i)},{1 + i % 5},bf16" for i in range(40)]
-    cases = write_cases(tmp_path / "cases.csv", rows)
+    """Worker processes only change where a run of consecutive cases is checked, simulated and formatted, never
+    what comes out: 9,000 cases make two runs on 2 workers and three on 3."""
+    assert 2 * ROWS_PER_WORKER < 9000
+    cases = write_cases(tmp_path / "cases.csv", _many_cases(9000))
     written = []
     for workers in ("1", "2", "3"):
         out = tmp_path / f"out-{workers}.csv"
-        command = ["predict", "--cases", str(cases), "--out", str(out), "--workers", workers, "--quiet"]
-        subprocess.run([sys.executable, "-m", "idealrt.simulator.cli", *command], check=True, capture_output=True)
+        assert _predict_in_a_process(cases, out, workers).returncode == 0
         written.append(out.read_bytes())
     assert written[0] == written[1] == written[2]
-    assert written[0].count(b"\n") == 41
+    assert written[0].count(b"\n") == 9001
+
+
+def test_a_bad_case_in_a_later_workers_run_writes_nothing_and_names_its_line(tmp_path: Path) -> None:
+    rows = _many_cases(9000)
+    rows[8000] = "nope,h100-sxm,1,1,1,512,64,bf16"  # in the second run of two
+    cases, out = write_cases(tmp_path / "cases.csv", rows), tmp_path / "out.csv"
+    result = _predict_in_a_process(cases, out, "2")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "cases.csv:8002: unknown model 'nope'" in result.stderr
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(
