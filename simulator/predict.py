@@ -254,8 +254,9 @@ def _grouped(table: pa.Table, source: str, first_line: int, allow_longer_context
     output = table["output_tokens"].to_numpy()
     order = np.argsort(codes, kind="stable")
     starts = np.flatnonzero(np.diff(codes[order], prepend=-1))
-    members = []
-    for start, stop in zip(starts, [*starts[1:], len(order)], strict=True):
+    spans = list(zip(starts, [*starts[1:], len(order)], strict=True))  # each group's rows in `order`
+    checked: dict[int, tuple[str, _Resolved, np.ndarray]] = {}
+    for start, stop in sorted(spans, key=lambda span: order[span[0]]):  # by first row: the first bad line is named
         rows = order[start:stop]
         key = keys(int(rows[0]))
         try:
@@ -271,8 +272,8 @@ def _grouped(table: pa.Table, source: str, first_line: int, allow_longer_context
                 allow_longer=allow_longer_context,
                 case_labels=[f"{source}:{first_line + int(row)}" for row in rows[over]],
             )
-        members.append((key, resolved, rows))
-    return _Groups(order, members)
+        checked[start] = (key, resolved, rows)
+    return _Groups(order, [checked[start] for start, _ in spans])
 
 
 def _deployment_codes(table: pa.Table) -> tuple[np.ndarray, Callable[[int], str]]:

@@ -254,3 +254,16 @@ def test_catalog_listings_and_explain_run(capsys: pytest.CaptureFixture[str]) ->
 def test_explain_unknown_op_suggests_one(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "explain", "--model", "llama-3.1-70b", "--op", "atention")
     assert code == 2 and "did you mean 'attention'" in err
+
+
+def test_of_several_bad_cases_the_first_line_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Line 4's deployment (a known model on an unknown device) groups before line 3's (an unknown model): the
+    error still names line 3."""
+    rows = [
+        "llama-3.1-8b,h100-sxm,1,1,1,512,64,bf16",
+        "zzz,a100-sxm-80gb,1,1,1,5,5,bf16",
+        "llama-3.1-8b,nope,1,1,1,5,5,bf16",
+    ]
+    cases = write_cases(tmp_path / "cases.csv", rows)
+    code, _, err = run(capsys, "predict", "--cases", str(cases), "--out", str(tmp_path / "out.csv"))
+    assert code == 2 and "cases.csv:3: unknown model 'zzz'" in err
