@@ -254,7 +254,7 @@ def _grouped(table: pa.Table, source: str, first_line: int, allow_longer_context
     output = table["output_tokens"].to_numpy()
     order = np.argsort(codes, kind="stable")
     starts = np.flatnonzero(np.diff(codes[order], prepend=-1))
-    spans = list(zip(starts, [*starts[1:], len(order)], strict=True))  # each group's rows in `order`
+    spans = [(int(a), int(b)) for a, b in zip(starts, [*starts[1:], len(order)], strict=True)]  # rows in `order`
     checked: dict[int, tuple[str, _Resolved, np.ndarray]] = {}
     for start, stop in sorted(spans, key=lambda span: order[span[0]]):  # by first row: the first bad line is named
         rows = order[start:stop]
