@@ -451,6 +451,7 @@ def predict_file(
     source = shown(str(cases))
     reporter = _Progress(sys.stderr if progress else None)
     writer = _Writer(out)
+    settings = _RunSettings(source, default_profile, allow_longer_context, writer.csv)
     written = 0
     try:
         with worker_map(workers) as mapper:
@@ -459,7 +460,6 @@ def predict_file(
                 first_line = written + 2  # the header is line 1
                 if not table.num_rows:
                     continue
-                settings = _RunSettings(source, default_profile, allow_longer_context, writer.csv)
                 chunk = mapper(_predict_encoded, _runs(table, workers, first_line, settings))  # started on the workers
                 if in_flight is not None:
                     reporter.predicted(writer.write(in_flight))
