@@ -1,8 +1,8 @@
-"""Simulating on every core: `predict` hands its units of work (one deployment's cases, SIMULATION_ROWS at a
-time) to worker processes forked from the parent, which has already loaded the catalogs and compiled formulas
-the units need, so a worker starts in milliseconds and nothing but the case arrays and results is pickled.
+"""Predicting on every core: `predict` hands its runs of work (consecutive rows of a chunk, as arrow tables) to
+worker processes forked from the parent, so a worker starts in milliseconds; each checks, simulates and formats
+its run, and only the tables in and the encoded predictions out are pickled.
 
-Each unit is computed exactly as it would be in the parent, so the output is bit-identical for any number of
+Each run is computed exactly as it would be in the parent, so the output is bit-identical for any number of
 workers. Units run in the parent where `fork` is not available (Windows), when one worker is asked for, and in a
 process that has imported jax, whose runtime threads make a fork unsafe (jax says so itself).
 """
