@@ -26,6 +26,7 @@ from idealrt.simulator.timing import (
     compose,
     elementwise_time,
     gemm_time,
+    known_zero,
     repeat,
     segment,
 )
@@ -110,9 +111,14 @@ def framework_segment(seconds: Any) -> Segment:
 def _then_calls(ops: Segment, calls: Segment, xp: Any) -> Segment:
     """`ops` then framework calls; none (a stack that is not eager) leaves `ops` as it is, exactly (its critical
     path is never shorter than its host time)."""
-    if isinstance(calls.device, float | int) and calls.device == 0:
-        return ops
-    return compose(ops, calls, xp)
+    return ops if known_zero(calls.device) else compose(ops, calls, xp)
+
+
+def step_host_s(params: Mapping[str, Any], tokens: Any) -> Any:
+    """The host's work before a pass's first launch: per step, and per token the pass takes in (one number when
+    the stack does no per-token work)."""
+    per_token = params["host.per_token_s"]
+    return params["host.per_step_s"] if known_zero(per_token) else params["host.per_step_s"] + per_token * tokens
 
 
 @dataclass(frozen=True)
@@ -159,10 +165,7 @@ def time_pass(counts: PassCounts, params: Mapping[str, Any], xp: Any = np, detai
     epilogue = summarize(counts.epilogue, 1)
     transfer = summarize(counts.stage_transfer, len(counts.stages) - 1) if counts.stage_transfer else None
 
-    per_token = params["host.per_token_s"]
-    step = params["host.per_step_s"]
-    if not (isinstance(per_token, float | int) and per_token == 0):  # else the step's host time stays one number
-        step = step + per_token * counts.tokens
+    step = step_host_s(params, counts.tokens)
     total: Any = 0.0
     last = len(counts.stages) - 1
     for index, stage_kinds in enumerate(counts.stages):

@@ -63,7 +63,7 @@ def tile_efficiency(m: Array, n: Array, k: Array, geometry: GemmGeometry, p: Par
     k_fill, exponent = p["gemm.k_half"], p["gemm.padding_exponent"]
     smooth_m_n = _saturation(m, p["gemm.m_half"], xp) * _saturation(n, p["gemm.n_half"], xp)
     if xp is np and float(exponent) == 0.0:  # padding costs nothing: the best tile is the one that reuses most
-        reuse_most = max(1.0 / (1.0 + p["gemm.tile_overhead"] * (1.0 / tm + 1.0 / tn)) for tm, tn in geometry.tiles)
+        reuse_most = max(_reuse(tile_m, tile_n, p) for tile_m, tile_n in geometry.tiles)
         return reuse_most * smooth_m_n * _saturation(k, k_fill, xp)
     useful = m * n * (k + k_fill)
     # numpy, e not tiny: max_t reuse_t·(useful/billed_t)^e = (useful·max_t reuse_t^(1/e)/billed_t)^e, one power
@@ -251,9 +251,10 @@ class Segment:
     critical: Array
 
 
-def _no_host_time(host: Array) -> bool:
-    """Host times known to be all zero (numpy, not traced): then the critical path is the device's, exactly."""
-    return isinstance(host, (np.ndarray, float, int)) and not np.any(host)
+def known_zero(value: Array) -> bool:
+    """Times known to be all zero (numpy or Python numbers, not traced): no host time leaves the critical path the
+    device's, exactly, and a segment of none changes nothing."""
+    return isinstance(value, (np.ndarray, float, int)) and not np.any(value)
 
 
 def segment(host_times: Array, device_times: Array, xp: Any) -> Segment:
@@ -261,7 +262,7 @@ def segment(host_times: Array, device_times: Array, xp: Any) -> Segment:
     be per op only (shape (n, 1, …)): they are the same for every case."""
     host = xp.asarray(host_times)
     device = xp.asarray(device_times)
-    if _no_host_time(host):  # every suffix is ≤ the whole sum: the max is the first
+    if known_zero(host):  # every suffix is ≤ the whole sum: the max is the first
         device_total = reduce(xp.add, device[::-1])  # last op first, as the suffix sums below add them
         return Segment(xp.sum(host, axis=0), device_total, device_total)
     host_prefix = xp.cumsum(host, axis=0)
@@ -278,7 +279,7 @@ def segment(host_times: Array, device_times: Array, xp: Any) -> Segment:
 
 def compose(first: Segment, second: Segment, xp: Any) -> Segment:
     """`first` then `second`."""
-    if _no_host_time(first.host) and _no_host_time(second.host):  # the max below is its first term
+    if known_zero(first.host) and known_zero(second.host):  # the max below is its first term
         return Segment(first.host + second.host, first.device + second.device, first.critical + second.device)
     return Segment(
         first.host + second.host,
@@ -289,7 +290,7 @@ def compose(first: Segment, second: Segment, xp: Any) -> Segment:
 
 def repeat(one: Segment, times: int, xp: Any) -> Segment:
     """`one` run `times` times in a row (times ≥ 1)."""
-    if _no_host_time(one.host):
+    if known_zero(one.host):
         return Segment(one.host * times, one.device * times, one.critical + (times - 1) * one.device)
     return Segment(
         one.host * times,

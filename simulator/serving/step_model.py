@@ -49,7 +49,7 @@ from idealrt.simulator.deployment import Deployment
 from idealrt.simulator.errors import UserError
 from idealrt.simulator.op_kinds import OpClass, OpInfo
 from idealrt.simulator.ops import attention as attention_ops
-from idealrt.simulator.pass_timing import run_time
+from idealrt.simulator.pass_timing import run_time, step_host_s
 from idealrt.simulator.profile import Profile
 from idealrt.simulator.structure import LayerKind, Phase
 from idealrt.simulator.timing import GemmGeometry, attention_time, collective_time, elementwise_time, gemm_time, segment
@@ -439,7 +439,7 @@ class StepModel:
                 attention_device += self._layer_runs[kind] * (device - layer.before(tokens)[1])
                 continue
             layer_segments[kind] = _compose((host, device, critical), layer.after(tokens))
-        step = params["host.per_step_s"] + params["host.per_token_s"] * tokens
+        step = step_host_s(params, tokens)
         if self._device_only:
             return step + self._rest_device(tokens, sampled) + attention_device
         total = 0.0
