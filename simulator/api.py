@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from idealrt.simulator.case_files import read_cases
 from idealrt.simulator.defaults import DEFAULT_PROFILE
 from idealrt.simulator.errors import UserError
 from idealrt.simulator.estimate import EstimateInputs, estimate_record, run_estimate
@@ -38,7 +39,7 @@ from idealrt.simulator.planner.idealized import (
     paper_comparison,
 )
 from idealrt.simulator.planner.plan import plan_frame
-from idealrt.simulator.predict import predict_cases, read_cases
+from idealrt.simulator.predict import predict_cases
 from idealrt.simulator.report import op_rows
 
 

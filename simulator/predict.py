@@ -1,31 +1,39 @@
-"""`predict`: many cases from a CSV or Parquet file, streamed in chunks and vectorized.
+"""`predict`: many cases from a CSV or Parquet file, checked, simulated and written a chunk at a time.
 
-Cases that share a deployment are simulated as one numpy array (on worker processes: `worker_pool`); a file of
-any length goes through in bounded memory (CHUNK_ROWS rows at a time), the output written as it is produced.
-Columns are read as text and checked here, so a bad cell is a one-line error naming its line.
+Each chunk (`case_files.CHUNK_ROWS` rows) is cut into runs of consecutive rows, one per worker process
+(`worker_pool`); a worker checks its run (a bad cell is a one-line error naming its line), simulates the cases
+that share a deployment as one numpy array, and formats its predictions, which the parent writes in order
+(`case_files`), so a file of any length goes through in bounded memory.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from idealrt.simulator.bands import prediction_band
+from idealrt.simulator.case_files import (
+    CHUNK_ROWS,
+    REQUIRED_COLUMNS,
+    Encoded,
+    PredictionWriter,
+    Progress,
+    check_cases_file,
+    encoded,
+    read_batches,
+    rechunked,
+)
 from idealrt.simulator.context_limits import context_overflow
 from idealrt.simulator.errors import UserError, shown
 from idealrt.simulator.estimate import EstimateInputs, build_deployment
-from idealrt.simulator.files import decoded
 from idealrt.simulator.parameters import parameter_counts
 from idealrt.simulator.profile import Profile, resolve_profile
 from idealrt.simulator.simulation import simulate
@@ -33,7 +41,6 @@ from idealrt.simulator.validation import (
     CASE_COLUMN_LIMITS,
     MAX_BATCH,
     InvalidNumber,
-    check_path_text,
     whole_number,
     writable_path,
 )
@@ -44,7 +51,6 @@ if TYPE_CHECKING:
 
     from idealrt.simulator.deployment import Deployment
 
-REQUIRED_COLUMNS = ("model", "hardware", "tp", "pp", "batch", "prompt_tokens", "output_tokens")
 OPTIONAL_COLUMNS = ("ep", "weights_dtype", "act_dtype", "kv_dtype", "profile")
 INTEGER_COLUMNS = ("tp", "pp", "ep", "batch", "prompt_tokens", "output_tokens")
 DEPLOYMENT_COLUMNS = ("model", "hardware", "tp", "pp", "ep", "weights_dtype", "act_dtype", "kv_dtype", "profile")
@@ -64,7 +70,6 @@ OUTPUT_COLUMNS = (
     "extrapolation",
     "profile_used",
 )
-CHUNK_ROWS = 1 << 17  # rows read, simulated and written at a time
 ROWS_PER_WORKER = 4096  # the fewest rows a worker process is given
 SIMULATION_ROWS = 8192  # cases per numpy pass: small enough for the op arrays to stay in cache
 _SEPARATOR = "\x1f"
@@ -134,65 +139,6 @@ class _Unavailable:
 _skip_pandas_probe()
 
 
-# --- reading ----------------------------------------------------------------------------------------------------
-
-
-def _header(path: Path) -> list[str]:
-    """The column names, after checking that the file starts as UTF-8 text (`files.decoded` names what else it is)."""
-    with path.open("rb") as handle:
-        head = handle.read(1 << 16)
-    first_lines = head[: head.rfind(b"\n") + 1] if b"\n" in head else head
-    text = decoded(first_lines, path)
-    return next(csv.reader(io.StringIO(text)), [])
-
-
-def _read_batches(path: Path, progress: _Progress) -> Iterator[pa.Table]:
-    """The file's rows as tables of text columns, CHUNK_ROWS at a time."""
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            parquet = pq.ParquetFile(path)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise UserError(f"{path}: not a readable Parquet file ({exc})") from None
-        progress.total = parquet.metadata.num_rows
-        for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
-            table = pa.Table.from_batches([batch])
-            progress.advance(table.num_rows)
-            yield table.cast(pa.schema([(name, pa.string()) for name in table.column_names]))
-        return
-    import pyarrow.csv as pacsv
-
-    names = _header(path)
-    if not names:
-        raise UserError(f"{path}: empty file (expected a header row with {', '.join(REQUIRED_COLUMNS)})")
-    handle = path.open("rb")
-    progress.total = path.stat().st_size
-    try:
-        reader = pacsv.open_csv(
-            handle,
-            read_options=pacsv.ReadOptions(block_size=1 << 24),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-        for batch in reader:
-            progress.reached(handle.tell())
-            yield pa.Table.from_batches([batch])
-    except pa.ArrowInvalid as exc:
-        raise UserError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
-    finally:
-        handle.close()
-
-
-def _rechunked(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
-    for table in tables:
-        for start in range(0, table.num_rows, CHUNK_ROWS):
-            yield table.slice(start, CHUNK_ROWS)
-
-
 # --- checking and completing the columns ------------------------------------------------------------------------
 
 
@@ -243,7 +189,7 @@ class _Groups:
     """A table's rows grouped by deployment: `order` sorts the rows by group, `members` holds each group's rows."""
 
     order: np.ndarray
-    members: list[tuple[str, _Resolved, np.ndarray]]  # (deployment key, its deployment, its rows)
+    members: list[tuple[_Resolved, np.ndarray]]  # (a deployment, its rows)
 
 
 def _grouped(table: pa.Table, source: str, first_line: int, allow_longer_context: bool) -> _Groups:
@@ -255,7 +201,7 @@ def _grouped(table: pa.Table, source: str, first_line: int, allow_longer_context
     order = np.argsort(codes, kind="stable")
     starts = np.flatnonzero(np.diff(codes[order], prepend=-1))
     spans = [(int(a), int(b)) for a, b in zip(starts, [*starts[1:], len(order)], strict=True)]  # rows in `order`
-    checked: dict[int, tuple[str, _Resolved, np.ndarray]] = {}
+    checked: dict[int, tuple[_Resolved, np.ndarray]] = {}
     for start, stop in sorted(spans, key=lambda span: order[span[0]]):  # by first row: the first bad line is named
         rows = order[start:stop]
         key = keys(int(rows[0]))
@@ -272,7 +218,7 @@ def _grouped(table: pa.Table, source: str, first_line: int, allow_longer_context
                 allow_longer=allow_longer_context,
                 case_labels=[f"{source}:{first_line + int(row)}" for row in rows[over]],
             )
-        checked[start] = (key, resolved, rows)
+        checked[start] = (resolved, rows)
     return _Groups(order, [checked[start] for start, _ in spans])
 
 
@@ -311,12 +257,16 @@ def _predict_table(table: pa.Table, source: str, first_line: int, allow_longer_c
     fits = np.zeros(rows, dtype=bool)
     profile_used = np.empty(rows, dtype=object)
     warnings: list[pa.Array] = []
-    for key, resolved, members in groups.members:
+    for resolved, members in groups.members:
         for start in range(0, len(members), SIMULATION_ROWS):
             chosen = members[start : start + SIMULATION_ROWS]
-            *values, fits[chosen] = _simulate_unit((key, batch[chosen], prompt[chosen], output[chosen]))
-            for name, column in zip(SIMULATED_COLUMNS, values, strict=True):
+            sim = simulate(
+                resolved.deployment, resolved.profile, batch[chosen], prompt[chosen], output[chosen], detail=False
+            )
+            for name, column in (("ttft_s", sim.ttft_s), ("tpot_s", sim.tpot_s), ("e2e_s", sim.e2e_s)):
                 result[name][chosen] = column
+            result["memory_bytes_per_accelerator"][chosen] = sim.memory.total_bytes
+            fits[chosen] = sim.memory.fits
         result["low"][members] = resolved.band_low
         result["high"][members] = resolved.band_high
         devices[members] = resolved.deployment.n_accelerators
@@ -337,17 +287,6 @@ def _predict_table(table: pa.Table, source: str, first_line: int, allow_longer_c
         name for name in OUTPUT_COLUMNS if name not in table.column_names
     ]
     return pa.table({name: columns[name] for name in ordered})
-
-
-SIMULATED_COLUMNS = ("ttft_s", "tpot_s", "e2e_s", "memory_bytes_per_accelerator")
-
-
-def _simulate_unit(payload: tuple[str, np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
-    """One deployment's cases simulated: the SIMULATED_COLUMNS and whether each fits (run in a worker)."""
-    key, batch, prompt, output = payload
-    resolved = _resolve(key)
-    sim = simulate(resolved.deployment, resolved.profile, batch, prompt, output, detail=False)
-    return sim.ttft_s, sim.tpot_s, sim.e2e_s, sim.memory.total_bytes, sim.memory.fits
 
 
 def _extrapolation(
@@ -396,42 +335,6 @@ def _scatter_text(groups: list[pa.Array], order: np.ndarray, rows: int) -> pa.Ar
     return pc.take(stacked, pa.array(np.argsort(order, kind="stable")))
 
 
-# --- progress and writing ---------------------------------------------------------------------------------------
-
-
-class _Progress:
-    """A one-line progress report on stderr, shown once a run has taken more than a second."""
-
-    def __init__(self, stream: IO[str] | None) -> None:
-        self.stream = stream
-        self.started = time.perf_counter()
-        self.total = 0
-        self.done = 0
-        self.cases = 0
-        self.shown = 0.0
-
-    def reached(self, position: int) -> None:
-        self.done = position
-
-    def advance(self, amount: int) -> None:
-        self.done += amount
-
-    def predicted(self, cases: int) -> None:
-        self.cases += cases
-        elapsed = time.perf_counter() - self.started
-        if self.stream is None or elapsed < 1.0 or elapsed - self.shown < 0.2:
-            return
-        self.shown = elapsed
-        share = f" ({100 * min(self.done / self.total, 1):.0f}%)" if self.total else ""
-        rate = self.cases / elapsed
-        self.stream.write(f"\rpredict: {self.cases:,} cases{share}, {elapsed:.1f} s, {rate:,.0f} cases/s")
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self.stream is not None and self.shown:
-            self.stream.write("\n")
-
-
 def predict_file(
     cases: Path,
     out: Path,
@@ -446,17 +349,17 @@ def predict_file(
     Each chunk is cut into `workers` runs of consecutive rows that the workers check, predict and encode (CSV
     text or an arrow table) while this process reads the next chunk and writes the last. A chunk is written
     whole or not at all: a bad case stops the run with nothing of its chunk written."""
-    _check_cases_file(cases)
+    check_cases_file(cases)
     writable_path(out)
     source = shown(str(cases))
-    reporter = _Progress(sys.stderr if progress else None)
-    writer = _Writer(out)
+    reporter = Progress(sys.stderr if progress else None)
+    writer = PredictionWriter(out)
     settings = _RunSettings(source, default_profile, allow_longer_context, writer.csv)
     written = 0
     try:
         with worker_map(workers) as mapper:
-            in_flight: Iterator[_Encoded] | None = None
-            for table in _rechunked(_read_batches(cases, reporter)):
+            in_flight: Iterator[Encoded] | None = None
+            for table in rechunked(read_batches(cases, reporter)):
                 first_line = written + 2  # the header is line 1
                 if not table.num_rows:
                     continue
@@ -472,9 +375,6 @@ def predict_file(
         writer.close()
         reporter.finish()
     return written
-
-
-_Encoded = tuple[pa.Schema, int, bytes | pa.Table]  # a run's schema, rows, and CSV text (no header) or table
 
 
 @dataclass(frozen=True)
@@ -494,79 +394,12 @@ def _runs(
     return [(table.slice(start, size), first_line + start, settings) for start in range(0, table.num_rows, size)]
 
 
-def _predict_encoded(run: tuple[pa.Table, int, _RunSettings]) -> _Encoded:
+def _predict_encoded(run: tuple[pa.Table, int, _RunSettings]) -> Encoded:
     """One run's cases checked (`_normalized`), predicted and encoded (in a worker)."""
     table, first_line, settings = run
     normalized = _normalized(table, settings.default_profile, settings.source, first_line)
     predicted = _predict_table(normalized, settings.source, first_line, settings.allow_longer_context)
-    if not settings.csv_text:
-        return predicted.schema, predicted.num_rows, predicted
-    import pyarrow.csv as pacsv
-
-    text = io.BytesIO()
-    pacsv.write_csv(predicted, text, pacsv.WriteOptions(include_header=False))
-    return predicted.schema, predicted.num_rows, text.getvalue()
-
-
-class _Writer:
-    """The output file, opened at the first predictions (whose schema a Parquet file and a CSV header need)."""
-
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self.csv = out.suffix != ".parquet"
-        self.handle: Any = None
-
-    def write(self, encoded: Iterator[_Encoded]) -> int:
-        """Write every run of a chunk in order, once all are predicted; the rows written."""
-        rows = 0
-        for schema, run_rows, data in list(encoded):
-            if self.handle is None:
-                self.out.parent.mkdir(parents=True, exist_ok=True)
-                self.handle = self._open(schema)
-            if isinstance(data, bytes):
-                self.handle.write(data)
-            else:
-                self.handle.write_table(data)
-            rows += run_rows
-        return rows
-
-    def _open(self, schema: pa.Schema) -> Any:
-        if self.csv:
-            import pyarrow.csv as pacsv
-
-            handle = self.out.open("wb")
-            header = io.BytesIO()
-            pacsv.write_csv(schema.empty_table(), header)
-            handle.write(header.getvalue())
-            return handle
-        import pyarrow.parquet as pq
-
-        return pq.ParquetWriter(self.out, schema)
-
-    def close(self) -> None:
-        if self.handle is not None:
-            self.handle.close()
-
-
-def _check_cases_file(path: Path) -> None:
-    check_path_text(str(path), "cases file")
-    where = shown(str(path))
-    try:
-        if path.is_dir():
-            raise UserError(f"cases file '{where}' is a folder, not a file")
-        if not path.is_file():
-            raise UserError(f"cases file not found: {where}")
-    except OSError as exc:
-        raise UserError(f"cannot read cases file '{where}': {exc.strerror or exc}") from None
-
-
-def read_cases(path: Path) -> pd.DataFrame:
-    """A cases file (CSV or Parquet) as a DataFrame of text columns."""
-    _check_cases_file(path)
-    tables = list(_read_batches(path, _Progress(None)))
-    if not tables:
-        raise UserError(f"{path}: no cases (a header but no rows)")
-    return pa.concat_tables(tables).to_pandas()
+    return encoded(predicted, settings.csv_text)
 
 
 def predict_cases(
