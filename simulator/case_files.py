@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,19 +121,28 @@ class Progress:
             self.stream.write("\n")
 
 
-Encoded = tuple[pa.Schema, int, bytes | pa.Table]  # a run's schema, rows, and CSV text (no header) or table
+# A run's schema, rows, and its CSV text (no header), a spill file holding that text, or the table (Parquet).
+Encoded = tuple[pa.Schema, int, bytes | Path | pa.Table]
 
 
-def encoded(predictions: pa.Table, csv_text: bool) -> Encoded:
+def encoded(predictions: pa.Table, csv_text: bool, spill_dir: Path | None = None) -> Encoded:
     """A run's predictions as `PredictionWriter` takes them: CSV text without the header (formatted where they were
-    computed, in a worker), or the table itself for Parquet."""
+    computed, in a worker), or the table itself for Parquet. With a `spill_dir`, the text goes into a new file
+    there: a worker hands back its name instead of sending the text through a pipe, and the writer appends the
+    file in the kernel (`PredictionWriter.write`)."""
     if not csv_text:
         return predictions.schema, predictions.num_rows, predictions
     import pyarrow.csv as pacsv
 
-    text = io.BytesIO()
-    pacsv.write_csv(predictions, text, pacsv.WriteOptions(include_header=False))
-    return predictions.schema, predictions.num_rows, text.getvalue()
+    options = pacsv.WriteOptions(include_header=False)
+    if spill_dir is None:
+        text = io.BytesIO()
+        pacsv.write_csv(predictions, text, options)
+        return predictions.schema, predictions.num_rows, text.getvalue()
+    descriptor, name = tempfile.mkstemp(dir=spill_dir, suffix=".csv")
+    os.close(descriptor)
+    pacsv.write_csv(predictions, name, options)
+    return predictions.schema, predictions.num_rows, Path(name)
 
 
 class PredictionWriter:
@@ -150,6 +162,8 @@ class PredictionWriter:
                 self.handle = self._open(schema)
             if isinstance(data, bytes):
                 self.handle.write(data)
+            elif isinstance(data, Path):
+                _append(self.handle, data)
             else:
                 self.handle.write_table(data)
             rows += run_rows
@@ -159,7 +173,7 @@ class PredictionWriter:
         if self.csv:
             import pyarrow.csv as pacsv
 
-            handle = self.out.open("wb")
+            handle = self.out.open("wb", buffering=0)  # unbuffered: spill files are appended at its offset
             header = io.BytesIO()
             pacsv.write_csv(schema.empty_table(), header)
             handle.write(header.getvalue())
@@ -171,6 +185,20 @@ class PredictionWriter:
     def close(self) -> None:
         if self.handle is not None:
             self.handle.close()
+
+
+def _append(handle: IO[bytes], spilled: Path) -> None:
+    """The spill file's bytes at the end of `handle` (unbuffered), copied in the kernel where the system can
+    (Linux), and the file removed."""
+    with spilled.open("rb", buffering=0) as source:
+        remaining = os.fstat(source.fileno()).st_size
+        try:
+            while remaining > 0 and (copied := os.copy_file_range(source.fileno(), handle.fileno(), remaining)):
+                remaining -= copied
+        except (AttributeError, OSError):  # no copy_file_range (not Linux), or not between these two files
+            pass
+        shutil.copyfileobj(source, handle)  # what the kernel did not copy (nothing, where it copied it all)
+    spilled.unlink()
 
 
 def check_cases_file(path: Path) -> None:

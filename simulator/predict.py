@@ -8,7 +8,9 @@ that share a deployment as one numpy array, and formats its predictions, which t
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -354,7 +356,8 @@ def predict_file(
     source = shown(str(cases))
     reporter = Progress(sys.stderr if progress else None)
     writer = PredictionWriter(out)
-    settings = _RunSettings(source, default_profile, allow_longer_context, writer.csv)
+    spill_dir = Path(tempfile.mkdtemp(prefix="idealrt-predict-")) if writer.csv and workers > 1 else None
+    settings = _RunSettings(source, default_profile, allow_longer_context, writer.csv, spill_dir)
     written = 0
     try:
         with worker_map(workers) as mapper:
@@ -374,6 +377,8 @@ def predict_file(
     finally:
         writer.close()
         reporter.finish()
+        if spill_dir is not None:  # the workers have stopped: nothing writes here any more
+            shutil.rmtree(spill_dir, ignore_errors=True)
     return written
 
 
@@ -383,6 +388,7 @@ class _RunSettings:
     default_profile: str
     allow_longer_context: bool
     csv_text: bool  # encode the predictions as CSV text (else: an arrow table, for Parquet)
+    spill_dir: Path | None = None  # where workers leave their CSV text for the writer (`case_files.encoded`)
 
 
 def _runs(
@@ -399,7 +405,7 @@ def _predict_encoded(run: tuple[pa.Table, int, _RunSettings]) -> Encoded:
     table, first_line, settings = run
     normalized = _normalized(table, settings.default_profile, settings.source, first_line)
     predicted = _predict_table(normalized, settings.source, first_line, settings.allow_longer_context)
-    return encoded(predicted, settings.csv_text)
+    return encoded(predicted, settings.csv_text, settings.spill_dir)
 
 
 def predict_cases(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -138,6 +139,16 @@ def test_usage_errors_are_one_line_too() -> None:
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
 
 
+def test_the_command_exits_with_main_s_code_and_everything_it_printed() -> None:
+    """`idealrt` leaves without tearing the interpreter down (`cli.run`): what it printed to a pipe still arrives
+    whole, and a bad input still exits with 2."""
+    command = [sys.executable, "-m", "idealrt.simulator.cli", "estimate", "--model", "llama-3.1-8b", "--hardware"]
+    result = subprocess.run([*command, "h100-sxm", "--prompt", "512", "--output", "64", "--json"], capture_output=True)
+    assert result.returncode == 0 and json.loads(result.stdout)["e2e_s"] > 0
+    result = subprocess.run([*command, "h100-sxm", "--prompt", "512", "--output", "0"], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
 def write_cases(path: Path, rows: list[str]) -> Path:
     path.write_text(",".join(PREDICT_INPUT) + ",weights_dtype\n" + "\n".join(rows) + "\n")
     return path
@@ -190,9 +201,19 @@ def _many_cases(count: int) -> list[str]:
 
 
 def _predict_in_a_process(cases: Path, out: Path, workers: str) -> subprocess.CompletedProcess[str]:
-    """Run as a real process: one that has imported jax (as this test session may have) simulates in itself."""
+    """Run as a real process (one that has imported jax, as this test session may have, simulates in itself),
+    with a temporary folder of its own next to `out`: where its workers leave their predictions for the writer."""
     command = ["predict", "--cases", str(cases), "--out", str(out), "--workers", workers, "--quiet"]
-    return subprocess.run([sys.executable, "-m", "idealrt.simulator.cli", *command], capture_output=True, text=True)
+    temporary = out.parent / "tmp"
+    temporary.mkdir(exist_ok=True)
+    environment = {**os.environ, "TMPDIR": str(temporary)}
+    return subprocess.run(
+        [sys.executable, "-m", "idealrt.simulator.cli", *command], capture_output=True, text=True, env=environment
+    )
+
+
+def _left_behind(tmp_path: Path) -> list[Path]:
+    return list((tmp_path / "tmp").iterdir())
 
 
 def test_predict_is_byte_identical_on_any_number_of_worker_processes(tmp_path: Path) -> None:
@@ -207,6 +228,7 @@ def test_predict_is_byte_identical_on_any_number_of_worker_processes(tmp_path: P
         written.append(out.read_bytes())
     assert written[0] == written[1] == written[2]
     assert written[0].count(b"\n") == 9001
+    assert not _left_behind(tmp_path)
 
 
 def test_a_bad_case_in_a_later_workers_run_writes_nothing_and_names_its_line(tmp_path: Path) -> None:
@@ -216,7 +238,7 @@ def test_a_bad_case_in_a_later_workers_run_writes_nothing_and_names_its_line(tmp
     result = _predict_in_a_process(cases, out, "2")
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "cases.csv:8002: unknown model 'nope'" in result.stderr
-    assert not out.exists()
+    assert not out.exists() and not _left_behind(tmp_path)
 
 
 @pytest.mark.parametrize(
