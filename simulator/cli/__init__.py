@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -48,6 +50,20 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         for plugin in sorted(entry_points(group="idealrt.commands"), key=lambda ep: ep.name):
             plugin.load()(commands)
     return parser
+
+
+def run() -> NoReturn:
+    """The `idealrt` command: `main`, then exit without tearing the interpreter down. By then every file is closed
+    and every worker process stopped; freeing each module and array one by one would only add time (about 50 ms
+    after a large `predict`)."""
+    code = main()
+    logging.shutdown()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # `idealrt ... | head` stopped reading: the rest is not wanted
+        pass
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

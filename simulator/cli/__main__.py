@@ -1,5 +1,5 @@
-"""`python -m simulator.cli` is `idealrt`."""
+"""`python -m idealrt.simulator.cli` is `idealrt`."""
 
-from idealrt.simulator.cli import main
+from idealrt.simulator.cli import run
 
-raise SystemExit(main())
+run()
