@@ -121,6 +121,13 @@ def step_host_s(params: Mapping[str, Any], tokens: Any) -> Any:
     return params["host.per_step_s"] if known_zero(per_token) else params["host.per_step_s"] + per_token * tokens
 
 
+def layer_host_s(params: Mapping[str, Any], phase: Phase) -> Any:
+    """The host's work at the start of each layer: per layer, plus the first-pass work in a prefill."""
+    if phase is Phase.PREFILL:
+        return params["host.per_layer_s"] + params["host.first_pass_per_layer_s"]
+    return params["host.per_layer_s"]
+
+
 @dataclass(frozen=True)
 class PassTime:
     total: Any  # seconds from the host starting the pass to the device finishing it (critical path)
@@ -158,8 +165,9 @@ def time_pass(counts: PassCounts, params: Mapping[str, Any], xp: Any = np, detai
     per_step_calls = framework_segment(call * params["host.framework_calls_per_step"])
     per_layer_calls = framework_segment(call * params["host.framework_calls_per_layer"])
     prologue = _then_calls(summarize(counts.prologue, 1), per_step_calls, xp)
+    layer_host = layer_host_s(params, counts.phase)
     layers = {
-        kind: _then_calls(summarize(piece, kind_runs[kind], params["host.per_layer_s"]), per_layer_calls, xp)
+        kind: _then_calls(summarize(piece, kind_runs[kind], layer_host), per_layer_calls, xp)
         for kind, piece in counts.layers.items()
     }
     epilogue = summarize(counts.epilogue, 1)

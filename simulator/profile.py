@@ -97,6 +97,10 @@ class HostModel(_Section):
     token of every sequence; a decode step: one per sequence): tokenizing, detokenizing, Python lists of token
     ids turned into tensors and back.
 
+    first_pass_per_layer_s is host work at the start of every layer of a request's first pass (its prefill) only:
+    a stack that allocates each layer's KV cache when a request's forward first reaches that layer (Megatron-LM's
+    inference_params.key_value_memory_dict) pays it once per request, not once per step.
+
     An eager stack also makes framework calls no op of the graph carries (views, transposes, splits, slicing into
     the KV cache, cat, argmax): framework_calls_per_layer in each layer and framework_calls_per_step once per pass,
     a property of the stack's implementation, each costing framework_call_s on the path of the thread that runs
@@ -106,6 +110,7 @@ class HostModel(_Section):
     per_layer_s: float = _Seconds
     per_step_s: float = _Seconds
     per_token_s: float = _Seconds
+    first_pass_per_layer_s: float = _Seconds
     framework_call_s: float = _Seconds
     framework_calls_per_layer: float = _Size
     framework_calls_per_step: float = _Size

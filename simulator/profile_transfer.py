@@ -59,6 +59,7 @@ RULES: dict[str, Rule] = {
     "host.per_layer_s": "software",
     "host.per_step_s": "software",
     "host.per_token_s": "software",
+    "host.first_pass_per_layer_s": "software",
     "host.framework_call_s": "software",
     "host.framework_calls_per_layer": "software",
     "host.framework_calls_per_step": "software",

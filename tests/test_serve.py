@@ -69,6 +69,21 @@ def test_a_later_chunk_costs_more_attention_than_a_first_one() -> None:
     assert later > first
 
 
+def test_only_a_requests_first_chunk_pays_the_first_pass_host_work() -> None:
+    """`host.first_pass_per_layer_s` (a stack allocating each layer's KV cache in a request's first pass): a step
+    with a whole prompt, or a prompt's first chunk, pays it in every layer; a later chunk or a decode step does not."""
+    deployment = Deployment(load_model("llama-3.1-8b"), load_hardware("a100-sxm-80gb"))
+    ideal = load_profile("ideal")
+    base = StepModel.for_deployment(deployment, ideal)
+    slow = StepModel.for_deployment(deployment, ideal.with_params({"host.first_pass_per_layer_s": 1e-3}))
+    host_path = deployment.model.num_layers * 1e-3  # longer than the device's work here: it sets the step
+    first, later, decode = ((0, 0.0, [(256, 256)], 1), (0, 0.0, [(256, 512)], 1), (4, 4 * 512.0, (), 4))
+    assert base.step_seconds(*first) < host_path < slow.step_seconds(*first) < host_path + base.step_seconds(*first)
+    # equal but for rounding: a profile with no host work at all takes the closed form (`StepModel._device_only`)
+    assert slow.step_seconds(*later) == pytest.approx(base.step_seconds(*later), rel=1e-12)
+    assert slow.step_seconds(*decode) == pytest.approx(base.step_seconds(*decode), rel=1e-12)
+
+
 def test_mla_models_are_refused_in_one_line() -> None:
     deployment = Deployment(load_model("deepseek-v3"), load_hardware("h200-sxm"), tp=8, pp=2)
     with pytest.raises(UserError, match="multi-head latent attention"):

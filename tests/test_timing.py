@@ -89,6 +89,17 @@ def test_host_per_token_work_scales_with_the_tokens_a_pass_takes_in() -> None:
     np.testing.assert_allclose(slow.tpot_s - base.tpot_s, per_token * batch, rtol=1e-9)
 
 
+def test_host_first_pass_work_is_charged_in_every_layer_of_the_prefill_only() -> None:
+    """A stack that allocates each layer's KV cache when a request's first pass reaches it pays that in the
+    prefill, once per layer, and never in a decode step."""
+    d = deployment("gpt3-350m", "a100-sxm-80gb")
+    base = simulate(d, IDEAL, 1, 8, 2)
+    slow = simulate(d, IDEAL.with_params({"host.first_pass_per_layer_s": 1e-3}), 1, 8, 2)
+    assert float(slow.ttft_s[0]) == pytest.approx(d.model.num_layers * 1e-3, rel=0.01)  # the host path binds
+    assert float(base.ttft_s[0]) < 1e-3
+    assert float(slow.tpot_s[0]) == float(base.tpot_s[0])
+
+
 def test_gemm_efficiency_curve_slows_small_token_counts() -> None:
     from idealrt.simulator.timing import gemm_time
 

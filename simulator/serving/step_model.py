@@ -284,7 +284,11 @@ class StepModel:
         self._epilogue_cache: dict[tuple[int, int], Seg] = {}
         # No host cost per kernel or layer: every segment's critical path is its device time, so a step is the
         # per-step host time plus the sum of device times (what the (max, +) algebra gives, in closed form).
-        self._device_only = params["host.launch_s"] == 0 and params["host.per_layer_s"] == 0
+        self._device_only = (
+            params["host.launch_s"] == 0
+            and params["host.per_layer_s"] == 0
+            and params["host.first_pass_per_layer_s"] == 0
+        )
         self._layer_runs = {kind: sum(count for stage in stages for k, count in stage if k == kind) for kind in layers}
         self._rest_cache: dict[tuple[int, int], float] = {}
 
@@ -393,11 +397,14 @@ class StepModel:
             sampled = sequences
         params = self.params
         launch = params["host.launch_s"]
+        # a chunk that is a whole prompt so far (context = new) is its request's first pass (`HostModel`)
+        first_pass = params["host.first_pass_per_layer_s"] if any(new == context for new, context in chunks) else 0.0
         layer_segments: dict[LayerKind, Seg] = {}
         attention_device = 0.0
         for kind, layer in self._layers.items():
             fc, mc, cc = layer.flops_coefficients, layer.moved_coefficients, layer.cache_coefficients
             host, device, critical = layer.before(tokens)
+            host, critical = host + first_pass, critical + first_pass  # host work before the layer's first launch
             if decode_sequences:
                 context = decode_context_sum / decode_sequences
                 kv = decode_sequences * min(context, layer.window) if layer.window else decode_context_sum
