@@ -135,14 +135,25 @@ def encoded(predictions: pa.Table, csv_text: bool, spill_dir: Path | None = None
     import pyarrow.csv as pacsv
 
     options = pacsv.WriteOptions(include_header=False)
-    if spill_dir is None:
-        text = io.BytesIO()
-        pacsv.write_csv(predictions, text, options)
-        return predictions.schema, predictions.num_rows, text.getvalue()
-    descriptor, name = tempfile.mkstemp(dir=spill_dir, suffix=".csv")
-    os.close(descriptor)
-    pacsv.write_csv(predictions, name, options)
-    return predictions.schema, predictions.num_rows, Path(name)
+    if spill_dir is not None:
+        try:
+            descriptor, name = tempfile.mkstemp(dir=spill_dir, suffix=".csv")
+            os.close(descriptor)
+            pacsv.write_csv(predictions, name, options)
+            return predictions.schema, predictions.num_rows, Path(name)
+        except OSError:  # no room in the temporary folder: the text goes back the slower way
+            pass
+    text = io.BytesIO()
+    pacsv.write_csv(predictions, text, options)
+    return predictions.schema, predictions.num_rows, text.getvalue()
+
+
+def spill_folder() -> Path | None:
+    """A new temporary folder for workers' spill files, or None where none can be made (they send text back)."""
+    try:
+        return Path(tempfile.mkdtemp(prefix="idealrt-predict-"))
+    except OSError:
+        return None
 
 
 class PredictionWriter:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -32,6 +31,7 @@ from idealrt.simulator.case_files import (
     encoded,
     read_batches,
     rechunked,
+    spill_folder,
 )
 from idealrt.simulator.context_limits import context_overflow
 from idealrt.simulator.errors import UserError, shown
@@ -356,7 +356,7 @@ def predict_file(
     source = shown(str(cases))
     reporter = Progress(sys.stderr if progress else None)
     writer = PredictionWriter(out)
-    spill_dir = Path(tempfile.mkdtemp(prefix="idealrt-predict-")) if writer.csv and workers > 1 else None
+    spill_dir = spill_folder() if writer.csv and workers > 1 else None
     settings = _RunSettings(source, default_profile, allow_longer_context, writer.csv, spill_dir)
     written = 0
     try:

@@ -231,6 +231,31 @@ def test_predict_is_byte_identical_on_any_number_of_worker_processes(tmp_path: P
     assert not _left_behind(tmp_path)
 
 
+def test_without_a_temporary_folder_the_predictions_come_back_through_the_pipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spill files are a shortcut: where no temporary folder can be made, or a spill file cannot be written, the
+    text goes back the slower way and the output is the same."""
+    import tempfile
+
+    import pyarrow as pa
+
+    from idealrt.simulator.case_files import encoded
+    from idealrt.simulator.predict import predict_file
+
+    table = pa.table({"x": [1.5, 2.5]})
+    assert encoded(table, True, tmp_path / "gone")[2] == b"1.5\n2.5\n"  # a folder that does not exist
+    cases = write_cases(tmp_path / "cases.csv", _many_cases(9000))
+    predict_file(cases, tmp_path / "serial.csv", workers=1, progress=False)
+
+    def no_folder(*args: object, **kwargs: object) -> str:
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", no_folder)
+    predict_file(cases, tmp_path / "parallel.csv", workers=2, progress=False)
+    assert (tmp_path / "parallel.csv").read_bytes() == (tmp_path / "serial.csv").read_bytes()
+
+
 def test_a_bad_case_in_a_later_workers_run_writes_nothing_and_names_its_line(tmp_path: Path) -> None:
     rows = _many_cases(9000)
     rows[8000] = "nope,h100-sxm,1,1,1,512,64,bf16"  # in the second run of two
