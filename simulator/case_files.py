@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -148,12 +149,19 @@ def encoded(predictions: pa.Table, csv_text: bool, spill_dir: Path | None = None
     return predictions.schema, predictions.num_rows, text.getvalue()
 
 
-def spill_folder() -> Path | None:
-    """A new temporary folder for workers' spill files, or None where none can be made (they send text back)."""
+@contextmanager
+def spill_folder(wanted: bool) -> Iterator[Path | None]:
+    """A temporary folder for workers' spill files, removed with whatever is left in it on leaving; None when not
+    `wanted` or where none can be made (the text then goes back through the pipe)."""
     try:
-        return Path(tempfile.mkdtemp(prefix="idealrt-predict-"))
+        folder = Path(tempfile.mkdtemp(prefix="idealrt-predict-")) if wanted else None
     except OSError:
-        return None
+        folder = None
+    try:
+        yield folder
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class PredictionWriter:

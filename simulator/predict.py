@@ -8,7 +8,6 @@ that share a deployment as one numpy array, and formats its predictions, which t
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -356,11 +355,11 @@ def predict_file(
     source = shown(str(cases))
     reporter = Progress(sys.stderr if progress else None)
     writer = PredictionWriter(out)
-    spill_dir = spill_folder() if writer.csv and workers > 1 else None
-    settings = _RunSettings(source, default_profile, allow_longer_context, writer.csv, spill_dir)
     written = 0
     try:
-        with worker_map(workers) as mapper:
+        # left in reverse order: the workers stop before their spill folder goes
+        with spill_folder(writer.csv and workers > 1) as spill_dir, worker_map(workers) as mapper:
+            settings = _RunSettings(source, default_profile, allow_longer_context, writer.csv, spill_dir)
             in_flight: Iterator[Encoded] | None = None
             for table in rechunked(read_batches(cases, reporter)):
                 first_line = written + 2  # the header is line 1
@@ -377,8 +376,6 @@ def predict_file(
     finally:
         writer.close()
         reporter.finish()
-        if spill_dir is not None:  # the workers have stopped: nothing writes here any more
-            shutil.rmtree(spill_dir, ignore_errors=True)
     return written
 
 

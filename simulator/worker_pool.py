@@ -1,9 +1,10 @@
 """Predicting on every core: `predict` hands its runs of work (consecutive rows of a chunk, as arrow tables) to
 worker processes forked from the parent, so a worker starts in milliseconds; each checks, simulates and formats
-its run, and only the tables in and the encoded predictions out are pickled.
+its run, and only the tables in and the encoded predictions out (for CSV, the name of the spill file holding
+them) are pickled.
 
 Each run is computed exactly as it would be in the parent, so the output is bit-identical for any number of
-workers. Units run in the parent where `fork` is not available (Windows), when one worker is asked for, and in a
+workers. Runs are computed in the parent where `fork` is not available (Windows), when one worker is asked for, and in a
 process that has imported jax, whose runtime threads make a fork unsafe (jax says so itself).
 """
 
