@@ -245,6 +245,13 @@ def _constants_with_data(
             names = tuple(n for n in names if n not in GEMM_TILING_CONSTANTS)
         elif not any(_unaligned(record, geometries[record.dataset]) for record in records):
             names = tuple(n for n in names if n != "gemm.unaligned_fraction")
+        # The matrix-vector path and the compute/memory overlap are fitted where the smooth curve is the model
+        # (no tiling) and M = 1 and M > 1 were both measured.
+        if any(geometry is not None for geometry in geometries.values()) or {r.m <= 1 for r in records} != {
+            True,
+            False,
+        }:
+            names = tuple(n for n in names if n not in CPU_GEMM_CONSTANTS)
     if class_name == "attention":
         kinds = {r.op for r in records}
         if "attention_decode" not in kinds:
@@ -267,6 +274,8 @@ GEMM_TILING_CONSTANTS = (
     "gemm.unaligned_fraction",
     "gemm.power_of_two_k_fraction",
 )
+
+CPU_GEMM_CONSTANTS = ("gemm.matrix_vector_fraction", "gemm.matrix_vector_k_half", "gemm.overlap_fraction")
 
 
 def _unaligned(record: OpMeasurement, geometry: GemmGeometry | None) -> bool:

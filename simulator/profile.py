@@ -31,7 +31,10 @@ class _Section(BaseModel):
 
 
 class GemmModel(_Section):
-    """time = latency + max(FLOPs / (peak · e), bytes / (bandwidth · bandwidth_fraction)).
+    """time = latency + max(compute, memory) + (1 − overlap_fraction) · min(compute, memory), where compute =
+    FLOPs / (peak · e) and memory = bytes / (bandwidth · bandwidth_fraction): a GPU kernel streams its operands
+    while the tensor cores work (overlap_fraction 1, the default: the roofline's max), a single CPU core packing a
+    weight tile and then multiplying it does part of the two one after the other.
 
     On hardware whose spec gives SMs and tile shapes, e = peak_fraction · tiles · alignment, where `tiles` is the
     best over those tiles (tm × tn) of 1/(1 + tile_overhead·(1/tm + 1/tn)) · K/(K + k_half) / q^padding_exponent:
@@ -41,7 +44,15 @@ class GemmModel(_Section):
     unaligned_fraction when K or N is not a multiple of the tensor-core alignment for the dtype, times
     power_of_two_k_fraction when K is a power of two (partition camping); else 1. m_half and n_half are unused
     there (the tiles are the small-M and small-N cost). Without a tiling in the spec:
-    e = peak_fraction · M/(M + m_half) · N/(N + n_half) · K/(K + k_half)."""
+    e = peak_fraction · M/(M + m_half) · N/(N + n_half) · K/(K + k_half).
+
+    A matrix–vector product (M ≤ 1, a decode step of one sequence) runs a GEMV kernel on a CPU: it streams the
+    weight once where a GEMM kernel also packs it into its tile layout, so its memory time is
+    matrix_vector_fraction of the GEMM path's, and each of its N output rows ends with a reduction that costs
+    about as much as streaming matrix_vector_k_half more elements of the row: memory time ×
+    matrix_vector_fraction · (K + matrix_vector_k_half)/K. The defaults (1 and 0) leave M ≤ 1 on the GEMM path.
+    These three are fitted only on hardware without a tiling in its spec (on GPUs, the tile model's split-K regime
+    is the small-M cost, and loads overlap the math)."""
 
     peak_fraction: float = _Fraction
     m_half: float = _Size
@@ -54,6 +65,9 @@ class GemmModel(_Section):
     split_k_min_depth: float = Field(default=256.0, ge=1, description="smallest K slice a split-K kernel gives an SM")
     unaligned_fraction: float = _Fraction
     power_of_two_k_fraction: float = _Fraction
+    matrix_vector_fraction: float = _Fraction
+    matrix_vector_k_half: float = _Size
+    overlap_fraction: float = Field(default=1.0, ge=0, le=1, description="share of the shorter term hidden")
 
 
 class AttentionModel(_Section):

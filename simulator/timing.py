@@ -146,6 +146,14 @@ def alignment_factor(n: Array, k: Array, geometry: GemmGeometry, p: Params, xp: 
     )
 
 
+def matrix_vector_factor(m: Array, k: Array, p: Params, xp: Any) -> Array:
+    """Memory time of a matrix–vector product (M ≤ 1) relative to the GEMM path's (`GemmModel`); 1 for M > 1."""
+    fraction, k_half = p["gemm.matrix_vector_fraction"], p["gemm.matrix_vector_k_half"]
+    if xp is np and fraction == 1.0 and k_half == 0.0:
+        return 1.0
+    return xp.where(m <= 1.0, fraction * (k + k_half) / k, 1.0)
+
+
 def gemm_time(
     flops: Array,
     bytes_moved: Array,
@@ -176,8 +184,18 @@ def gemm_time(
         )
     compute = flops / (peak * efficiency)
     memory = bytes_moved / (bandwidth * p["gemm.bandwidth_fraction"])
+    memory = memory * matrix_vector_factor(m, k, p, xp)
     latency = p["gemm.kernel_latency_s"] + 0 * flops
-    return OpTime(latency + xp.maximum(compute, memory), compute, memory, 0 * flops, latency)
+    return OpTime(
+        latency + overlapped(compute, memory, p["gemm.overlap_fraction"], xp), compute, memory, 0 * flops, latency
+    )
+
+
+def overlapped(compute: Array, memory: Array, overlap_fraction: float, xp: Any) -> Array:
+    """The longer of compute and memory time, plus the part of the shorter the kernel does not hide under it."""
+    if xp is np and overlap_fraction == 1.0:
+        return xp.maximum(compute, memory)
+    return xp.maximum(compute, memory) + (1.0 - overlap_fraction) * xp.minimum(compute, memory)
 
 
 def attention_time(

@@ -108,3 +108,27 @@ def test_gemm_efficiency_curve_slows_small_token_counts() -> None:
     large = gemm_time(2 * 8192 * 4096 * 4096, 0.0, 8192.0, 4096.0, 4096.0, 1e15, 1e12, params, np)
     assert small.compute / (2 * 8 * 4096 * 4096) == pytest.approx(9 / 1e15)  # 8/(8+64) efficiency
     assert large.compute / (2 * 8192 * 4096 * 4096) == pytest.approx((8192 + 64) / 8192 / 1e15)
+
+
+def test_a_kernel_that_does_not_overlap_loads_with_math_pays_both() -> None:
+    from idealrt.simulator.timing import gemm_time
+
+    flops, moved = 2 * 16 * 2048 * 2048, 4 * 2048 * 2048  # fp32 weight, M = 16
+    overlapped = gemm_time(flops, moved, 16.0, 2048.0, 2048.0, 6e10, 1.4e10, IDEAL.params(), np)
+    serial = IDEAL.with_params({"gemm.overlap_fraction": 0.0}).params()
+    one_after_the_other = gemm_time(flops, moved, 16.0, 2048.0, 2048.0, 6e10, 1.4e10, serial, np)
+    assert overlapped.total == pytest.approx(max(flops / 6e10, moved / 1.4e10))
+    assert one_after_the_other.total == pytest.approx(flops / 6e10 + moved / 1.4e10)
+
+
+def test_a_matrix_vector_product_streams_its_weight_on_its_own_path() -> None:
+    from idealrt.simulator.timing import gemm_time
+
+    params = IDEAL.with_params({"gemm.matrix_vector_fraction": 0.5, "gemm.matrix_vector_k_half": 512.0}).params()
+    moved = 4 * 2048 * 512
+
+    def memory_s(m: float) -> float:
+        return float(gemm_time(2 * m * 2048 * 512, moved, m, 2048.0, 512.0, 6e10, 1.4e10, params, np).memory)
+
+    assert memory_s(1.0) == pytest.approx(moved / 1.4e10 * 0.5 * (512 + 512) / 512)  # the GEMV kernel
+    assert memory_s(2.0) == pytest.approx(moved / 1.4e10)  # M > 1: the GEMM path, unchanged
