@@ -230,27 +230,26 @@ def _constants_with_data(
 ) -> tuple[str, ...]:
     """Attention constants of a phase with no records stay as they are (borrowed or ideal). Without decode
     records the kernel latency stays too: the large prefill kernels cannot reveal it. GEMM tile constants need
-    hardware with a tiling in its spec; the unaligned-path factor needs records whose K or N is unaligned."""
+    hardware with a tiling in its spec; the unaligned-path factor needs records whose K or N (a CPU: N) is
+    unaligned."""
     names = CLASS_CONSTANTS[class_name]
     if not records:
         raise UserError(f"no {class_name} records to fit")
     if class_name == "gemm":
-        geometries = {
-            record.dataset: gemm_geometry(
+        geometries = {  # per dataset and dtype: a CPU has an alignment for fp32 math only
+            (record.dataset, record.dtype): gemm_geometry(
                 dataset_hardware(provenance[record.dataset], data_dir), bytes_per_element(record.dtype)
             )
             for record in records
         }
-        if all(geometry is None for geometry in geometries.values()):
-            names = tuple(n for n in names if n not in GEMM_TILING_CONSTANTS)
-        elif not any(_unaligned(record, geometries[record.dataset]) for record in records):
+        tiled = any(geometry is not None and geometry.tiles for geometry in geometries.values())
+        if not tiled:
+            names = tuple(n for n in names if n not in GEMM_TILING_CONSTANTS or n == "gemm.unaligned_fraction")
+        if not any(_unaligned(record, geometries[record.dataset, record.dtype]) for record in records):
             names = tuple(n for n in names if n != "gemm.unaligned_fraction")
         # The matrix-vector path and the compute/memory overlap are fitted where the smooth curve is the model
         # (no tiling) and M = 1 and M > 1 were both measured.
-        if any(geometry is not None for geometry in geometries.values()) or {r.m <= 1 for r in records} != {
-            True,
-            False,
-        }:
+        if tiled or {r.m <= 1 for r in records} != {True, False}:
             names = tuple(n for n in names if n not in CPU_GEMM_CONSTANTS)
     if class_name == "attention":
         kinds = {r.op for r in records}
@@ -282,7 +281,7 @@ def _unaligned(record: OpMeasurement, geometry: GemmGeometry | None) -> bool:
     if geometry is None or record.n is None or record.k is None:
         return False
     step = geometry.alignment_elements
-    return record.n % step != 0 or record.k % step != 0
+    return record.n % step != 0 or (bool(geometry.tiles) and record.k % step != 0)  # a CPU's K may be unaligned
 
 
 def _borrowed_note(borrowed: dict[str, float]) -> str:

@@ -27,6 +27,7 @@ SOURCED_FIELDS = (
     "sm_count",
     "gemm_tiles",
     "tensor_core_alignment_bytes",
+    "vector_alignment_bytes",
 )
 
 
@@ -73,6 +74,12 @@ class HardwareSpec(BaseModel):
         default=None,
         ge=1,
         description="K and N must be multiples of this many bytes (of the math dtype) for the fast tensor-core path",
+    )
+    vector_alignment_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="a CPU's SIMD register width, from which its fp32 GEMM kernels build their N micro-tiles: N "
+        "must be a multiple of this many bytes for the fast path (AVX2 32, AVX-512 64)",
     )
     tdp_w: float | None = Field(default=None, gt=0)
     price_usd_per_hour: float | None = Field(default=None, gt=0, description="on-demand price per device-hour")

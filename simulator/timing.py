@@ -45,10 +45,11 @@ def _saturation(x: Array, half: Array, xp: Any) -> Array:
 class GemmGeometry:
     """What a GEMM's discrete shape effects depend on, from the hardware spec: the SMs output tiles spread over,
     the tile shapes (M × N) the kernels choose among, and the element count K and N must be multiples of for the
-    tensor-core path (alignment bytes / bytes of the math dtype)."""
+    tensor-core path (alignment bytes / bytes of the math dtype). A CPU's has no tiles: only the element count
+    N must be a multiple of for its SIMD micro-kernels (`vector_alignment_factor`)."""
 
     processors: int
-    tiles: tuple[tuple[int, int], ...]
+    tiles: tuple[tuple[int, int], ...]  # empty on a CPU
     alignment_elements: float
 
 
@@ -146,6 +147,16 @@ def alignment_factor(n: Array, k: Array, geometry: GemmGeometry, p: Params, xp: 
     )
 
 
+def vector_alignment_factor(n: Array, geometry: GemmGeometry, p: Params, xp: Any) -> Array:
+    """`gemm.unaligned_fraction` when N is not a multiple of the SIMD width: a CPU GEMM builds its output from
+    micro-tiles whole vectors of N wide and finishes the rest on a slower edge path (on this project's AVX2
+    machine, fp32 N = 4095 or 2047 runs at 0.55-0.72 of N = 4096, 4088 or 2040; an unaligned K costs nothing).
+    1 for the ideal profile."""
+    if xp is np and p["gemm.unaligned_fraction"] == 1.0:
+        return 1.0
+    return xp.where(xp.remainder(n, geometry.alignment_elements) == 0, 1.0, p["gemm.unaligned_fraction"])
+
+
 def matrix_vector_factor(m: Array, k: Array, p: Params, xp: Any) -> Array:
     """Memory time of a matrix–vector product (M ≤ 1) relative to the GEMM path's (`GemmModel`); 1 for M > 1."""
     fraction, k_half = p["gemm.matrix_vector_fraction"], p["gemm.matrix_vector_k_half"]
@@ -169,13 +180,15 @@ def gemm_time(
     """`geometry` None (a spec without SMs or tiles): the smooth curve in M, N and K alone. With a geometry,
     `tile_efficiency` blends it with the tile model so that time never falls as M, N or K grow (apart from the
     alignment and partition-camping factors, measured effects of N and K's divisibility)."""
-    if geometry is None:
+    if geometry is None or not geometry.tiles:
         efficiency = (
             p["gemm.peak_fraction"]
             * _saturation(m, p["gemm.m_half"], xp)
             * _saturation(n, p["gemm.n_half"], xp)
             * _saturation(k, p["gemm.k_half"], xp)
         )
+        if geometry is not None:
+            efficiency = efficiency * vector_alignment_factor(n, geometry, p, xp)
     else:
         efficiency = (
             p["gemm.peak_fraction"]

@@ -110,6 +110,23 @@ def test_an_unaligned_shape_is_predicted_slower_than_its_aligned_neighbour_by_th
     assert math.isclose(compute_time(4096, 4096, 4088, params, geometry) / aligned, 4088 / 4096, rel_tol=1e-9)
 
 
+def test_a_cpu_gemm_whose_n_is_not_a_whole_number_of_vectors_takes_the_slower_path() -> None:
+    """A CPU spec gives only its SIMD width (AVX2: 32 bytes, 8 fp32 elements): no tiles or waves, and only N must
+    be aligned (an unaligned K costs nothing on the measured AVX2 machine)."""
+    cpu = A100.model_copy(
+        update={"sm_count": None, "gemm_tiles": None, "tensor_core_alignment_bytes": None, "vector_alignment_bytes": 32}
+    )
+    geometry = gemm_geometry(cpu, 4.0)
+    assert geometry is not None and geometry.tiles == () and geometry.alignment_elements == 8
+    params = IDEAL.params() | {"gemm.unaligned_fraction": 0.7}
+    aligned = compute_time(256, 4088, 1024, params, geometry)
+    assert compute_time(256, 4095, 1024, params, geometry) / aligned == pytest.approx(4095 / 4088 / 0.7)
+    assert compute_time(256, 4088, 1023, params, geometry) / aligned == pytest.approx(1023 / 1024)
+    assert compute_time(256, 4095, 1024, IDEAL.params(), geometry) == pytest.approx(
+        compute_time(256, 4095, 1024, IDEAL.params(), None)
+    )  # the ideal profile charges no edge path
+
+
 def fp16_gemm_times(m: np.ndarray, n: np.ndarray, k: np.ndarray, hardware: str, params: dict[str, float]) -> np.ndarray:
     """Total time (latency + max of compute and fp16 operand traffic) of each GEMM on `hardware`."""
     spec = load_hardware(hardware)

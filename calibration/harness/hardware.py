@@ -61,6 +61,8 @@ def hardware_spec(facts: DeviceFacts, records: list[OpMeasurement], command: str
     }
     if facts.last_level_cache_bytes:
         sources["l2_mb"] = facts.cache_source
+    if facts.vector_bytes:
+        sources["vector_alignment_bytes"] = facts.vector_source
     return HardwareSpec(
         id=_spec_id(facts, date),
         name=facts.name,
@@ -71,6 +73,7 @@ def hardware_spec(facts: DeviceFacts, records: list[OpMeasurement], command: str
         peak_tflops={dtype: round(value, 6) for dtype, value in sorted(peaks.items())},  # type: ignore[misc]
         l2_mb=facts.last_level_cache_bytes / 1e6 if facts.last_level_cache_bytes else None,
         devices_per_node=1,
+        vector_alignment_bytes=facts.vector_bytes,
         sources=sources,
         notes="Measured figures: peak_tflops (best GEMM rate seen, per dtype) and hbm_bandwidth_gb_s (best "
         "streaming copy/add rate). Name, memory and cache size are read from the system. l2_mb holds the last-level "

@@ -23,6 +23,12 @@ class DeviceFacts:
     last_level_cache_bytes: float | None
     memory_source: str
     cache_source: str
+    vector_bytes: int | None = None  # a CPU's SIMD width, as torch's kernels dispatch on it
+    vector_source: str = ""
+
+
+# Register width in bytes of the SIMD levels torch dispatches its CPU kernels on (others: none modelled).
+VECTOR_BYTES = {"AVX2": 32, "AVX512": 64, "SVE256": 32}
 
 
 def resolve_device(device: str) -> torch.device:
@@ -50,6 +56,7 @@ def device_facts(device: torch.device) -> DeviceFacts:
             cache_source="torch.cuda.get_device_properties().L2_cache_size",
         )
     name, vendor = _cpu_name_and_vendor()
+    capability = torch.backends.cpu.get_cpu_capability()
     return DeviceFacts(
         kind="cpu",
         name=name,
@@ -58,6 +65,9 @@ def device_facts(device: torch.device) -> DeviceFacts:
         last_level_cache_bytes=cpu_last_level_cache_bytes(),
         memory_source="/proc/meminfo MemTotal",
         cache_source=f"{CPU_CACHE_DIR}/index*/size (highest level)",
+        vector_bytes=VECTOR_BYTES.get(capability),
+        vector_source=f"torch.backends.cpu.get_cpu_capability() = {capability} (the SIMD level torch's CPU kernels "
+        "dispatch on)",
     )
 
 
