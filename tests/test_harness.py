@@ -17,6 +17,7 @@ from idealrt.calibration.harness.endtoend import benchmark_models  # noqa: E402
 from idealrt.calibration.harness.grids import SweepPlan, sweep_plan  # noqa: E402
 from idealrt.calibration.harness.microbench import elementwise_counts, gemm_cases, gemm_sweep  # noqa: E402
 from idealrt.calibration.harness.model import build_transformer, generate, parameter_count  # noqa: E402
+from idealrt.calibration.harness.system import VECTOR_BYTES  # noqa: E402
 from idealrt.calibration.harness.timing import TimingPolicy, time_op  # noqa: E402
 from idealrt.calibration.records import OpMeasurement  # noqa: E402
 from idealrt.calibration.store import read_e2e_records, read_op_records, read_provenance  # noqa: E402
@@ -201,6 +202,10 @@ def test_measured_hardware_spec_loads(measured: tuple[Path, harness_run.MeasureS
         if r.op == "gemm" and r.dtype == "fp32" and r.m and r.n and r.k
     )
     assert spec.peak_tflops["fp32"] == pytest.approx(best_fp32 / 1e12, rel=1e-4)
+    capability = torch.backends.cpu.get_cpu_capability()
+    assert spec.vector_alignment_bytes == VECTOR_BYTES.get(capability)  # the SIMD level torch's kernels run at
+    if spec.vector_alignment_bytes is not None:
+        assert capability in spec.sources["vector_alignment_bytes"]
 
 
 def test_records_reject_what_the_schema_forbids() -> None:

@@ -104,9 +104,11 @@ def endtoend_sweep(
     device: torch.device,
     dataset: str,
     advance: Callable[[], None] = lambda: None,
-) -> Iterator[EndToEndMeasurement]:
+) -> Iterator[list[EndToEndMeasurement]]:
     """Per model: `plan.e2e_policy.warmups` untimed requests at the largest batch and prompt; then per (batch, prompt,
-    output) timed requests until the policy's budget is spent, within its [min_repeats, max_repeats]."""
+    output) timed requests until the policy's budget is spent, within its [min_repeats, max_repeats]. Yields each
+    point's records (one per metric) as soon as it is measured, so that the caller can interleave the points with
+    other sweeps."""
     dtype, policy = plan.e2e_dtype, plan.e2e_policy
     largest_batch = max(batch for batch, _, _ in plan.e2e_points)
     largest_prompt = max(prompt for _, prompt, _ in plan.e2e_points)
@@ -122,8 +124,8 @@ def endtoend_sweep(
             ):
                 runs.append(generate(model, batch, prompt, output, seed=len(runs)))
             advance()
-            for metric, seconds in _metrics(runs).items():
-                yield EndToEndMeasurement(
+            yield [
+                EndToEndMeasurement(
                     dataset=dataset,
                     model=spec.id,
                     batch=batch,
@@ -136,6 +138,8 @@ def endtoend_sweep(
                     time_s_std=statistics.stdev(seconds) if len(seconds) > 1 else None,
                     repeats=len(seconds),
                 )
+                for metric, seconds in _metrics(runs).items()
+            ]
         del model
         if device.type == "cuda":
             torch.cuda.empty_cache()

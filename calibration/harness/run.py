@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from idealrt.calibration.harness import collectives, endtoend, framework, microbench
 from idealrt.calibration.harness.grids import SweepPlan, sweep_plan
@@ -211,12 +211,30 @@ def _run_sweeps(
     columns = (TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     op_records: list[OpMeasurement] = []
     e2e_records: list[EndToEndMeasurement] = []
+    # The end-to-end points are spread evenly through the op sweeps rather than run after them: a shared machine's
+    # memory bandwidth drifts by tens of percent over a minute, and the points must see the same machine as the
+    # microbenchmarks that predict them.
+    op_cases, e2e_points = sum(total for _, total, _ in op_sweeps), len(specs) * len(plan.e2e_points)
+    cases_per_point = max(1, op_cases // max(e2e_points, 1))
+    cases_done = points_done = 0
     with Progress(*columns, console=console) as progress:
         tasks = [(progress.add_task(name, total=total), sweep) for name, total, sweep in op_sweeps]
-        e2e_task = progress.add_task("end-to-end generation", total=len(specs) * len(plan.e2e_points))
+        e2e_task = progress.add_task("end-to-end generation", total=e2e_points)
+        points = endtoend.endtoend_sweep(specs, plan, device, dataset, lambda: progress.advance(e2e_task))
+
+        def advance(task: TaskID) -> None:
+            nonlocal cases_done
+            cases_done += 1
+            progress.advance(task)
+
         for task, sweep in tasks:
-            op_records += list(sweep(partial(progress.advance, task)))
-        e2e_records += list(endtoend.endtoend_sweep(specs, plan, device, dataset, lambda: progress.advance(e2e_task)))
+            for record in sweep(partial(advance, task)):
+                op_records.append(record)
+                if cases_done >= cases_per_point * (points_done + 1) and points_done < e2e_points:
+                    e2e_records += next(points)
+                    points_done += 1
+        for point in points:
+            e2e_records += point
     return op_records, e2e_records, skipped, specs
 
 
@@ -227,7 +245,7 @@ def _method(plan: SweepPlan, device: torch.device, threads: int) -> str:
         f"GQA attention via scaled_dot_product_attention({microbench.GQA_METHOD}); copy/add write preallocated "
         "outputs, clone allocates; elementwise bytes and FLOPs from simulator/ops/elementwise.py; eager framework "
         f"calls timed {framework.CALLS_PER_SAMPLE} per sample. "
-        "end-to-end: random-weight models from models/*.yaml, "
+        "end-to-end: random-weight models from models/*.yaml, points spread evenly through the op sweeps, "
         f"{plan.e2e_policy.warmups} warm-up request(s) per model, then per point timed requests filling a "
         f"{plan.e2e_policy.budget_s:g} s budget, clamped to [{plan.e2e_policy.min_repeats}, "
         f"{plan.e2e_policy.max_repeats}]; "
