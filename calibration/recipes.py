@@ -255,6 +255,11 @@ def _constants_with_data(
         kinds = {r.op for r in records}
         if "attention_decode" not in kinds:
             names = tuple(n for n in names if "decode" not in n and n != "attention.kernel_latency_s")
+        tiled = any(
+            dataset_hardware(provenance[d], data_dir).gemm_tiles is not None for d in {r.dataset for r in records}
+        )
+        if tiled:  # see AttentionModel
+            names = tuple(n for n in names if n != "attention.decode_peak_fraction")
         if "attention_prefill" not in kinds:
             names = tuple(n for n in names if "prefill" not in n)
     return names

@@ -74,12 +74,17 @@ class AttentionModel(_Section):
     """Prefill: compute efficiency grows with the new tokens s as s/(s + prefill_seq_half).
     Decode: the KV-cache read streams at decode_bandwidth_fraction · c/(c + decode_context_half) of the bandwidth
     for a context of c tokens (short caches are read in short bursts); the query and output at
-    decode_bandwidth_fraction. Decode time is therefore non-decreasing in the context."""
+    decode_bandwidth_fraction. Decode time is therefore non-decreasing in the context. Decode math runs at
+    decode_peak_fraction of the peak: one query row per head is vector work, not a matrix product, and where K/V
+    heads are shared (GQA, MQA) a CPU's kernel is bound by it (on the measured AVX2 machine at about 9 of 59
+    GFLOP/s); fitted only where the spec has no GEMM tiling (a GPU's decode attention is bandwidth-bound at every
+    shape of the shipped data, which therefore cannot show the rate)."""
 
     prefill_peak_fraction: float = _Fraction
     prefill_seq_half: float = _Size
     decode_bandwidth_fraction: float = _Fraction
     decode_context_half: float = _Size
+    decode_peak_fraction: float = _Fraction
     kernel_latency_s: float = _Seconds
 
 

@@ -49,6 +49,7 @@ RULES: dict[str, Rule] = {
     "attention.prefill_seq_half": "ridge",
     "attention.decode_bandwidth_fraction": "fraction",
     "attention.decode_context_half": "bandwidth",
+    "attention.decode_peak_fraction": "fraction",
     "attention.kernel_latency_s": "latency",
     "elementwise.bandwidth_fraction": "fraction",
     "elementwise.compute_fraction": "fraction",

@@ -227,7 +227,7 @@ def attention_time(
     """`cache_bytes`: the part of `bytes_moved` that is the KV-cache read (decode streams it at a rate growing
     with the context; the query and output move at the plain decode rate)."""
     if decode:
-        compute = flops / peak
+        compute = flops / (peak * p["attention.decode_peak_fraction"])
         rate = bandwidth * p["attention.decode_bandwidth_fraction"]
         cache_rate = rate * _saturation(context, p["attention.decode_context_half"], xp)
         memory = cache_bytes / cache_rate + (bytes_moved - cache_bytes) / rate

@@ -118,14 +118,14 @@ def test_gemm_microbenchmarks_read_weights_a_decode_step_finds_out_of_cache(monk
 
     cache_bytes = 32 * 2**20
     plan = sweep_plan("cpu", quick=True, last_level_cache_bytes=cache_bytes)
-    assert plan.gemm_cold_bytes >= cache_bytes
+    assert plan.cold_bytes >= cache_bytes
     weights_read: list[torch.Tensor] = []
     linear = microbench.F.linear
     monkeypatch.setattr(microbench.F, "linear", lambda x, w: weights_read.append(w) or linear(x, w))
     case = microbench.GemmCase(1, 512, 512, "fp32")
-    gemm = microbench._gemm_callable(case, torch.device("cpu"), plan.gemm_cold_bytes)
+    gemm = microbench._gemm_callable(case, torch.device("cpu"), plan.cold_bytes)
     weight_bytes = 512 * 512 * 4
-    calls = plan.gemm_cold_bytes // weight_bytes + 1
+    calls = plan.cold_bytes // weight_bytes + 1
     for _ in range(calls):
         gemm()
     distinct = {w.data_ptr() for w in weights_read}

@@ -132,3 +132,20 @@ def test_a_matrix_vector_product_streams_its_weight_on_its_own_path() -> None:
 
     assert memory_s(1.0) == pytest.approx(moved / 1.4e10 * 0.5 * (512 + 512) / 512)  # the GEMV kernel
     assert memory_s(2.0) == pytest.approx(moved / 1.4e10)  # M > 1: the GEMM path, unchanged
+
+
+def test_decode_attention_is_bound_by_its_math_where_the_kernel_runs_it_slowly() -> None:
+    from idealrt.simulator.timing import attention_time
+
+    # GQA decode, batch 8, 8 query heads over 2 K/V heads, context 1024, fp32: 16.8 MFLOP, 8.4 MB of cache
+    flops, cache_bytes = 4 * 8 * 8 * 1024 * 64, 2 * 8 * 2 * 1024 * 64 * 4
+
+    def decode_s(params: dict[str, float]) -> float:
+        time = attention_time(
+            flops, cache_bytes, 1.0, 1024.0, True, 5.9e10, 1.4e10, params, np, cache_bytes=cache_bytes
+        )
+        return float(time.total)
+
+    assert decode_s(IDEAL.params()) == pytest.approx(cache_bytes / 1.4e10)  # at the full peak the read bounds it
+    slow_math = IDEAL.with_params({"attention.decode_peak_fraction": 0.15}).params()
+    assert decode_s(slow_math) == pytest.approx(flops / (5.9e10 * 0.15))

@@ -41,6 +41,7 @@ CLASS_CONSTANTS: dict[str, tuple[str, ...]] = {
         "attention.prefill_seq_half",
         "attention.decode_bandwidth_fraction",
         "attention.decode_context_half",
+        "attention.decode_peak_fraction",
         "attention.kernel_latency_s",
     ),
     "elementwise": ("elementwise.bandwidth_fraction", "elementwise.compute_fraction", "elementwise.kernel_latency_s"),
@@ -72,6 +73,7 @@ INITIAL = {
     "attention.prefill_peak_fraction": 0.5,
     "attention.prefill_seq_half": 128.0,
     "attention.decode_bandwidth_fraction": 0.6,
+    "attention.decode_peak_fraction": 0.1,  # low enough to bind: from above, max() hides it from the gradient
     "attention.decode_context_half": 64.0,
     "attention.kernel_latency_s": 5e-6,
     "elementwise.bandwidth_fraction": 0.7,

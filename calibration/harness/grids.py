@@ -47,7 +47,9 @@ class SweepPlan:
     e2e_policy: TimingPolicy  # warm-ups per model; timed requests per point within the budget
     e2e_dtype: str
     framework: tuple[FrameworkShape, ...] = ()  # decode-step shapes for the eager framework-call sweep
-    gemm_cold_bytes: int = 0  # > 0: each GEMM reads its weight from beyond a cache this large (weights streamed)
+    # > 0: each GEMM reads its weight, each decode attention its KV cache, from beyond a cache this large (a decode
+    # step streams both from DRAM)
+    cold_bytes: int = 0
 
 
 def sweep_plan(device_kind: str, quick: bool, last_level_cache_bytes: float | None) -> SweepPlan:
@@ -120,7 +122,7 @@ def _cpu_plan(quick: bool, llc: float | None) -> SweepPlan:
             e2e_policy=TimingPolicy(budget_s=1.0, warmups=1, min_repeats=1, max_repeats=3),
             e2e_dtype="fp32",
             framework=tuple(FrameworkShape(*shape) for shape in FRAMEWORK_SHAPES),
-            gemm_cold_bytes=_cold_bytes(llc),
+            cold_bytes=_cold_bytes(llc),
         )
     return SweepPlan(
         policy=TimingPolicy(budget_s=0.4, warmups=3, min_repeats=5, max_repeats=2000),
@@ -161,7 +163,7 @@ def _cpu_plan(quick: bool, llc: float | None) -> SweepPlan:
         e2e_policy=TimingPolicy(budget_s=5.0, warmups=1, min_repeats=3, max_repeats=5),
         e2e_dtype="fp32",
         framework=tuple(FrameworkShape(*shape) for shape in FRAMEWORK_SHAPES),
-        gemm_cold_bytes=_cold_bytes(llc),
+        cold_bytes=_cold_bytes(llc),
     )
 
 

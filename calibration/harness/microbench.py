@@ -237,9 +237,12 @@ def attention_sweep(
     policy: TimingPolicy,
     dataset: str,
     advance: Advance = lambda: None,
+    cold_bytes: int = 0,
 ) -> Iterator[OpMeasurement]:
     """scaled_dot_product_attention: prefill shapes causal over their own tokens, decode shapes one query over
-    the whole context (no mask needed). K/V heads fewer than query heads go through `enable_gqa=True`."""
+    the whole context (no mask needed). K/V heads fewer than query heads go through `enable_gqa=True`. With
+    `cold_bytes`, each decode call reads the next of enough K/V copies to span that many bytes: a decode step
+    reads each layer's cache once, after the rest of the step has streamed the weights through the cache."""
     torch_dtype = TORCH_DTYPES[dtype]
     for shape in shapes:
         q = torch.randn(shape.batch, shape.heads, shape.new_tokens, shape.head_dim, device=device, dtype=torch_dtype)
@@ -248,9 +251,15 @@ def attention_sweep(
         v = torch.randn(kv_shape, device=device, dtype=torch_dtype)
         prefill = shape.new_tokens > 1
         gqa = shape.kv_heads != shape.heads
-        stats = time_op(
-            lambda: F.scaled_dot_product_attention(q, k, v, is_causal=prefill, enable_gqa=gqa), device, policy
-        )
+        pair_bytes = 2 * k.numel() * k.element_size()
+        copies = 1 if prefill else 1 + -(-cold_bytes // pair_bytes)  # ≥ cold_bytes besides the pair being read
+        turn = itertools.cycle([(k, v)] + [(k.clone(), v.clone()) for _ in range(copies - 1)])
+
+        def attend() -> torch.Tensor:
+            keys, values = next(turn)
+            return F.scaled_dot_product_attention(q, keys, values, is_causal=prefill, enable_gqa=gqa)
+
+        stats = time_op(attend, device, policy)
         advance()
         yield OpMeasurement(
             dataset=dataset,
@@ -266,7 +275,7 @@ def attention_sweep(
             causal=True,
             **_timing_fields(stats),
         )
-        del q, k, v
+        del q, k, v, turn
 
 
 class TimingFields(TypedDict):

@@ -169,7 +169,7 @@ def _run_sweeps(
         (
             "GEMM",
             len(cases),
-            lambda adv: microbench.gemm_sweep(cases, device, policy, dataset, adv, plan.gemm_cold_bytes),
+            lambda adv: microbench.gemm_sweep(cases, device, policy, dataset, adv, plan.cold_bytes),
         ),
         (
             "memory bandwidth",
@@ -179,7 +179,7 @@ def _run_sweeps(
         (
             "attention",
             len(plan.attention),
-            lambda adv: microbench.attention_sweep(plan.attention, device, act, policy, dataset, adv),
+            lambda adv: microbench.attention_sweep(plan.attention, device, act, policy, dataset, adv, plan.cold_bytes),
         ),
         (
             "norms, activations, rotary",
