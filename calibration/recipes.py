@@ -249,7 +249,7 @@ def _constants_with_data(
             names = tuple(n for n in names if n != "gemm.unaligned_fraction")
         # The matrix-vector path and the compute/memory overlap are fitted where the smooth curve is the model
         # (no tiling) and M = 1 and M > 1 were both measured.
-        if tiled or {r.m <= 1 for r in records} != {True, False}:
+        if tiled or {r.m <= 1 for r in records if r.m is not None} != {True, False}:
             names = tuple(n for n in names if n not in CPU_GEMM_CONSTANTS)
     if class_name == "attention":
         kinds = {r.op for r in records}
