@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import datetime
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from idealrt.calibration.fit.coverage import require_coverage, unmeasured_collective_constants
+from idealrt.calibration.fit.coverage import constants_with_data, require_coverage, unmeasured_collective_constants
 from idealrt.calibration.fit.endtoend import EndToEndFit, describe, fit_end_to_end, leave_one_group_out
-from idealrt.calibration.fit.kernels import CLASS_CONSTANTS, ClassFit, fit_op_class, op_class
+from idealrt.calibration.fit.kernels import ClassFit, fit_op_class, op_class
 from idealrt.calibration.fit.parameters import select
 from idealrt.calibration.fit.statistics import summarize
 from idealrt.calibration.fit.targets import dataset_hardware, op_targets
 from idealrt.calibration.records import EndToEndMeasurement, OpMeasurement
-from idealrt.calibration.records import Provenance as RecordProvenance
 from idealrt.calibration.store import (
     SHIPPED_DATA_DIR,
     provenance_of,
@@ -32,11 +31,8 @@ from idealrt.calibration.store import (
     read_op_records,
     read_provenance,
 )
-from idealrt.simulator.deployment import gemm_geometry
-from idealrt.simulator.dtypes import bytes_per_element
 from idealrt.simulator.errors import UserError
 from idealrt.simulator.profile import IDEAL, Behaviours, FitStatistics, Profile, Provenance
-from idealrt.simulator.timing import GemmGeometry
 
 if TYPE_CHECKING:
     from idealrt.calibration.harness.framework import FrameworkCalls
@@ -112,7 +108,7 @@ def kernel_profile(
     unmeasured: dict[str, str] = {}
     for class_name, datasets in plan.datasets.items():
         chosen = [r for r in records if r.dataset in datasets and op_class(r) == class_name]
-        names = _constants_with_data(class_name, chosen, provenance, data_dir)
+        names = constants_with_data(class_name, chosen, provenance, data_dir)
         targets = op_targets(chosen, provenance, data_dir)
         require_coverage(targets, names, f"the {class_name} constants of {hardware}")
         missing = unmeasured_collective_constants(targets, names)
@@ -225,68 +221,11 @@ def eager_framework_calls() -> FrameworkCalls:
     return framework_calls(len(pieces[layer_piece(kind)].ops), ops_per_step)
 
 
-def _constants_with_data(
-    class_name: str, records: Sequence[OpMeasurement], provenance: Mapping[str, RecordProvenance], data_dir: Path
-) -> tuple[str, ...]:
-    """Attention constants of a phase with no records stay as they are (borrowed or ideal). Without decode
-    records the kernel latency stays too: the large prefill kernels cannot reveal it. GEMM tile constants need
-    hardware with a tiling in its spec; the unaligned-path factor needs records whose K or N (a CPU: N) is
-    unaligned."""
-    names = CLASS_CONSTANTS[class_name]
-    if not records:
-        raise UserError(f"no {class_name} records to fit")
-    if class_name == "gemm":
-        geometries = {  # per dataset and dtype: a CPU has an alignment for fp32 math only
-            (record.dataset, record.dtype): gemm_geometry(
-                dataset_hardware(provenance[record.dataset], data_dir), bytes_per_element(record.dtype)
-            )
-            for record in records
-        }
-        tiled = any(geometry is not None and geometry.tiles for geometry in geometries.values())
-        if not tiled:
-            names = tuple(n for n in names if n not in GEMM_TILING_CONSTANTS or n == "gemm.unaligned_fraction")
-        if not any(_unaligned(record, geometries[record.dataset, record.dtype]) for record in records):
-            names = tuple(n for n in names if n != "gemm.unaligned_fraction")
-        # The matrix-vector path and the compute/memory overlap are fitted where the smooth curve is the model
-        # (no tiling) and M = 1 and M > 1 were both measured.
-        if tiled or {r.m <= 1 for r in records if r.m is not None} != {True, False}:
-            names = tuple(n for n in names if n not in CPU_GEMM_CONSTANTS)
-    if class_name == "attention":
-        kinds = {r.op for r in records}
-        if "attention_decode" not in kinds:
-            names = tuple(n for n in names if "decode" not in n and n != "attention.kernel_latency_s")
-        tiled = any(
-            dataset_hardware(provenance[d], data_dir).gemm_tiles is not None for d in {r.dataset for r in records}
-        )
-        if tiled:  # see AttentionModel
-            names = tuple(n for n in names if n != "attention.decode_peak_fraction")
-        if "attention_prefill" not in kinds:
-            names = tuple(n for n in names if "prefill" not in n)
-    return names
-
-
 def _unmeasured_note(unmeasured: dict[str, str], base_name: str) -> str:
     if not unmeasured:
         return ""
     listed = ", ".join(f"{name} ({why})" for name, why in sorted(unmeasured.items()))
     return f"not fitted, kept from '{base_name}' because the data cannot show them: {listed}"
-
-
-GEMM_TILING_CONSTANTS = (
-    "gemm.tile_overhead",
-    "gemm.padding_exponent",
-    "gemm.unaligned_fraction",
-    "gemm.power_of_two_k_fraction",
-)
-
-CPU_GEMM_CONSTANTS = ("gemm.matrix_vector_fraction", "gemm.matrix_vector_k_half", "gemm.overlap_fraction")
-
-
-def _unaligned(record: OpMeasurement, geometry: GemmGeometry | None) -> bool:
-    if geometry is None or record.n is None or record.k is None:
-        return False
-    step = geometry.alignment_elements
-    return record.n % step != 0 or (bool(geometry.tiles) and record.k % step != 0)  # a CPU's K may be unaligned
 
 
 def _borrowed_note(borrowed: dict[str, float]) -> str:

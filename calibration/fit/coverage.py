@@ -7,17 +7,25 @@ A constant is determined by the data only if the data vary along the quantity it
 and a fit needs more records than free constants. Collective constants a single-server measurement cannot
 show (latency per peer from one group size, send/recv latency without send/recv records, the inter-node
 latency when nothing leaves the server) are not refused but kept from the base profile, and named as such.
+Before that, `constants_with_data` leaves out of a fit the constants a class's records cannot show at all (a phase
+without records, tiling constants without a tiled spec, the CPU GEMM kernels' constants on a GPU).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from idealrt.calibration.fit.targets import OpTarget
+from idealrt.calibration.fit.kernels import CLASS_CONSTANTS
+from idealrt.calibration.fit.targets import OpTarget, dataset_hardware
+from idealrt.calibration.records import OpMeasurement, Provenance
+from idealrt.simulator.deployment import gemm_geometry
+from idealrt.simulator.dtypes import bytes_per_element
 from idealrt.simulator.errors import UserError
+from idealrt.simulator.timing import GemmGeometry
 
 # constant → (op kinds it applies to, what must vary or be present, how to read it from a target)
 _SATURATION = {
@@ -78,3 +86,64 @@ def require_coverage(targets: Sequence[OpTarget], names: Sequence[str], what: st
             f"refusing to fit {what}: {problem}; measure the missing shapes, or keep those constants from the "
             "base profile instead of fitting them"
         )
+
+
+def constants_with_data(
+    class_name: str, records: Sequence[OpMeasurement], provenance: Mapping[str, Provenance], data_dir: Path
+) -> tuple[str, ...]:
+    """Attention constants of a phase with no records stay as they are (borrowed or ideal). Without decode
+    records the kernel latency stays too: the large prefill kernels cannot reveal it. GEMM tile constants need
+    hardware with a tiling in its spec; the unaligned-path factor needs records whose K or N (a CPU: N) is
+    unaligned."""
+    names = CLASS_CONSTANTS[class_name]
+    if not records:
+        raise UserError(f"no {class_name} records to fit")
+    if class_name == "gemm":
+        geometries = {  # per dataset and dtype: a CPU has an alignment for fp32 math only
+            (record.dataset, record.dtype): gemm_geometry(
+                dataset_hardware(provenance[record.dataset], data_dir), bytes_per_element(record.dtype)
+            )
+            for record in records
+        }
+        tiled = _tiled(records, provenance, data_dir)
+        if not tiled:
+            names = tuple(n for n in names if n not in GEMM_TILING_CONSTANTS or n == "gemm.unaligned_fraction")
+        if not any(_unaligned(record, geometries[record.dataset, record.dtype]) for record in records):
+            names = tuple(n for n in names if n != "gemm.unaligned_fraction")
+        # The matrix-vector path and the compute/memory overlap are fitted where the smooth curve is the model
+        # (no tiling) and M = 1 and M > 1 were both measured.
+        if tiled or {r.m <= 1 for r in records if r.m is not None} != {True, False}:
+            names = tuple(n for n in names if n not in CPU_GEMM_CONSTANTS)
+    if class_name == "attention":
+        kinds = {r.op for r in records}
+        if "attention_decode" not in kinds:
+            names = tuple(n for n in names if "decode" not in n and n != "attention.kernel_latency_s")
+        if _tiled(records, provenance, data_dir):  # see AttentionModel
+            names = tuple(n for n in names if n != "attention.decode_peak_fraction")
+        if "attention_prefill" not in kinds:
+            names = tuple(n for n in names if "prefill" not in n)
+    return names
+
+
+GEMM_TILING_CONSTANTS = (
+    "gemm.tile_overhead",
+    "gemm.padding_exponent",
+    "gemm.unaligned_fraction",
+    "gemm.power_of_two_k_fraction",
+)
+
+CPU_GEMM_CONSTANTS = ("gemm.matrix_vector_fraction", "gemm.matrix_vector_k_half", "gemm.overlap_fraction")
+
+
+def _tiled(records: Sequence[OpMeasurement], provenance: Mapping[str, Provenance], data_dir: Path) -> bool:
+    """Whether some record's hardware has a GEMM tiling in its spec (a GPU): the constants that only the smooth
+    curve of a CPU needs are then left as they are."""
+    hardware = (dataset_hardware(provenance[d], data_dir) for d in {r.dataset for r in records})
+    return any(spec.gemm_tiles is not None for spec in hardware)
+
+
+def _unaligned(record: OpMeasurement, geometry: GemmGeometry | None) -> bool:
+    if geometry is None or record.n is None or record.k is None:
+        return False
+    step = geometry.alignment_elements
+    return record.n % step != 0 or (bool(geometry.tiles) and record.k % step != 0)  # a CPU's K may be unaligned

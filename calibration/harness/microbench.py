@@ -114,12 +114,18 @@ def _gemm_callable(case: GemmCase, device: torch.device, cold_bytes: int = 0) ->
     dtype = TORCH_DTYPES[case.dtype]
     x = torch.randn(case.m, case.k, device=device, dtype=dtype)
     w = torch.randn(case.n, case.k, device=device, dtype=dtype)
-    copies = 1 + -(-cold_bytes // (w.numel() * w.element_size()))  # ≥ cold_bytes besides the one being read
-    if copies == 1:
+    if cold_bytes == 0:
         return lambda: F.linear(x, w)
-    weights = [w] + [w.clone() for _ in range(copies - 1)]
-    turn = itertools.cycle(weights)
-    return lambda: F.linear(x, next(turn))
+    turn = cold_turns((w,), cold_bytes)
+    return lambda: F.linear(x, *next(turn))
+
+
+def cold_turns(tensors: tuple[torch.Tensor, ...], cold_bytes: int) -> Iterator[tuple[torch.Tensor, ...]]:
+    """The operands an op reads, then copies of them, in turn: enough copies that at least `cold_bytes` lie
+    between two reads of the same one, so that each read comes from memory, not from a cache the last warmed."""
+    size = sum(t.numel() * t.element_size() for t in tensors)
+    copies = 1 + -(-cold_bytes // size)  # ≥ cold_bytes besides the set being read
+    return itertools.cycle([tensors] + [tuple(t.clone() for t in tensors) for _ in range(copies - 1)])
 
 
 def gemm_sweep(
@@ -251,9 +257,7 @@ def attention_sweep(
         v = torch.randn(kv_shape, device=device, dtype=torch_dtype)
         prefill = shape.new_tokens > 1
         gqa = shape.kv_heads != shape.heads
-        pair_bytes = 2 * k.numel() * k.element_size()
-        copies = 1 if prefill else 1 + -(-cold_bytes // pair_bytes)  # ≥ cold_bytes besides the pair being read
-        turn = itertools.cycle([(k, v)] + [(k.clone(), v.clone()) for _ in range(copies - 1)])
+        turn = cold_turns((k, v), 0 if prefill else cold_bytes)
 
         def attend() -> torch.Tensor:
             keys, values = next(turn)
