@@ -17,6 +17,7 @@ SOURCED_FIELDS = (
     "hbm_bandwidth_gb_s",
     "peak_tflops",
     "l2_mb",
+    "cache_bandwidth_gb_s",
     "intra_node_bandwidth_gb_s",
     "devices_per_node",
     "pair_link_bandwidth_gb_s",
@@ -44,6 +45,12 @@ class HardwareSpec(BaseModel):
         description="DENSE peak per math format, TFLOP/s (TOP/s for int8); fp32 is the vector (non-tensor) rate"
     )
     l2_mb: float | None = Field(default=None, ge=0, description="last on-chip cache or SRAM, MB")
+    cache_bandwidth_gb_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="streaming rate of operands that fit in half the last-level cache (l2_mb), GB/s: the rate of an "
+        "elementwise op on activations the previous op has just written (measured CPUs)",
+    )
     intra_node_bandwidth_gb_s: float | None = Field(
         default=None, gt=0, description="scale-up link bandwidth per device, PER DIRECTION, GB/s"
     )
@@ -124,6 +131,11 @@ class HardwareSpec(BaseModel):
     @property
     def hbm_bytes_per_s(self) -> float:
         return self.hbm_bandwidth_gb_s * 1e9
+
+    @property
+    def cache_resident_bytes(self) -> float | None:
+        """Operands up to this size (half the last-level cache) stream at cache_bandwidth_gb_s, when given."""
+        return None if self.l2_mb is None or self.cache_bandwidth_gb_s is None else self.l2_mb * 1e6 / 2
 
     def peak_flops_per_s(self, dtype: str) -> float | None:
         """Dense peak for math in `dtype`, FLOP/s; None when the device has no such format."""

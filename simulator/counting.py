@@ -36,7 +36,7 @@ from idealrt.simulator.structure import (
     layer_piece,
     model_structure,
 )
-from idealrt.simulator.timing import GemmGeometry
+from idealrt.simulator.timing import CacheLevel, GemmGeometry
 
 if TYPE_CHECKING:
     from idealrt.simulator.profile import Profile
@@ -96,6 +96,7 @@ class ClassGroup:
     bandwidth: np.ndarray  # (n,) HBM bytes/s, or link bytes/s for collectives
     point_to_point: np.ndarray  # (n,) bool: a send/recv rather than a group collective
     crosses_nodes: np.ndarray  # (n,) bool: a collective whose traffic leaves the server
+    eager_kinds: tuple[str | None, ...] = ()  # (n,) each op's eager implementation (elementwise ops)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ class PassCounts:
     sequences_per_group: np.ndarray  # the batch share of each expert-parallel group: ceil(batch / ep)
     devices_per_op: int  # devices that each run every op (tp · ep): multiplies per-device counts into totals
     gemm_geometry: GemmGeometry | None = None  # the hardware's GEMM tiling (None: the smooth GEMM curve alone)
+    elementwise_cache: CacheLevel | None = None  # where in-cache elementwise operands stream (None: at HBM rate)
     tokens: Any = 0.0  # tokens the pass takes in over the whole batch (batch · new tokens): the host's per-token work
 
     def pieces(self) -> list[tuple[PieceCounts, int]]:
@@ -231,6 +233,7 @@ def count_pass(
         sequences_per_group=sequences_per_group,
         devices_per_op=deployment.tp * deployment.ep,
         gemm_geometry=deployment.gemm_geometry(),
+        elementwise_cache=deployment.elementwise_cache(),
         tokens=np.broadcast_to(values["b_all"] * new_tokens, base_shape),
     )
 
@@ -336,6 +339,7 @@ def _count_piece(
                     bandwidth=constants.bandwidth[chosen],
                     point_to_point=constants.point_to_point[chosen],
                     crosses_nodes=constants.crosses_nodes[chosen],
+                    eager_kinds=tuple(piece.ops[index].eager_kind for index in indices),
                 )
             )
         runs.append(

@@ -10,7 +10,7 @@ from idealrt.simulator.dtypes import bytes_per_element, default_activation_dtype
 from idealrt.simulator.errors import UserError
 from idealrt.simulator.model.spec import ModelSpec
 from idealrt.simulator.op_kinds import MathPrecision
-from idealrt.simulator.timing import GemmGeometry
+from idealrt.simulator.timing import CacheLevel, GemmGeometry
 
 FLOAT_16_32 = ("fp32", "fp16", "bf16")
 
@@ -124,6 +124,10 @@ class Deployment:
         """The hardware's GEMM tiling for this deployment's GEMM math dtype (None when the spec lacks it)."""
         return gemm_geometry(self.hardware, bytes_per_element(self._math_dtype(MathPrecision.COMPUTE)))
 
+    def elementwise_cache(self) -> CacheLevel | None:
+        """The cache an elementwise op streams at when its operands fit (None when the spec has no such rate)."""
+        return elementwise_cache(self.hardware)
+
     def _math_dtype(self, precision: MathPrecision) -> str:
         if precision is MathPrecision.COMPUTE:
             return self.activation_dtype
@@ -152,6 +156,13 @@ def dtype_peak_flops(hardware: HardwareSpec, dtype: str) -> float | None:
     if peak is None and dtype == "bf16":
         peak = hardware.peak_flops_per_s("fp16")
     return peak
+
+
+def elementwise_cache(hardware: HardwareSpec) -> CacheLevel | None:
+    resident = hardware.cache_resident_bytes
+    if resident is None or hardware.cache_bandwidth_gb_s is None:
+        return None
+    return CacheLevel(resident_bytes=resident, bandwidth=hardware.cache_bandwidth_gb_s * 1e9)
 
 
 def gemm_geometry(hardware: HardwareSpec, element_bytes: float) -> GemmGeometry | None:

@@ -38,3 +38,9 @@ class OpInfo:
     collective: Collective | None
     precision: MathPrecision
     context_dependent: bool  # some count depends on the KV context c (attention): decode evaluates it per step
+    eager_kind: str | None = None  # an elementwise op's implementation in an eager stack (EAGER_KINDS)
+
+
+# Elementwise ops whose eager implementation may be a composite of several kernels (a profile charges each kind a
+# fixed cost beyond one kernel, `ElementwiseModel`): the norms, the rotary embedding of Q and K, the MLP activations.
+EAGER_KINDS = ("rmsnorm", "layernorm", "rotary", "gelu", "relu", "swiglu", "geglu")

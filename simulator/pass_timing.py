@@ -18,12 +18,14 @@ from idealrt.simulator.op_kinds import OpInfo
 from idealrt.simulator.structure import Phase
 from idealrt.simulator.timing import (
     Array,
+    CacheLevel,
     GemmGeometry,
     OpTime,
     Segment,
     attention_time,
     collective_time,
     compose,
+    composite_latency,
     elementwise_time,
     gemm_time,
     known_zero,
@@ -41,6 +43,7 @@ def _group_time(
     params: Mapping[str, Any],
     xp: Any,
     geometry: GemmGeometry | None = None,
+    cache: CacheLevel | None = None,
 ) -> OpTime:
     """The time terms of one class's ops in a run, by that class's formula."""
     counts = group.counts
@@ -64,7 +67,10 @@ def _group_time(
         return attention_time(
             flops, moved, run.new_tokens, run.context, decode, peak, bandwidth, params, xp, cache_bytes=cache_bytes
         )
-    return elementwise_time(flops, moved, peak, bandwidth, params, xp)
+    composite = composite_latency(group.eager_kinds, params, xp)
+    if not isinstance(composite, float):
+        composite = composite.reshape(per_op)
+    return elementwise_time(flops, moved, peak, bandwidth, params, xp, composite, cache)
 
 
 def run_time(
@@ -74,10 +80,11 @@ def run_time(
     xp: Any = np,
     detail: bool = False,
     geometry: GemmGeometry | None = None,
+    cache: CacheLevel | None = None,
 ) -> OpTime:
     """Every op's time, stacked in op order; with `detail`, also its compute, memory, comm and latency terms (the
     hot path needs only the totals)."""
-    parts = [_group_time(group, run, phase, params, xp, geometry) for group in run.groups]
+    parts = [_group_time(group, run, phase, params, xp, geometry, cache) for group in run.groups]
     terms = TERMS if detail else TERMS[:1]
     if len(parts) == 1:
         values = [getattr(parts[0], term) for term in terms]
@@ -155,7 +162,10 @@ def time_pass(counts: PassCounts, params: Mapping[str, Any], xp: Any = np, detai
     piece_times: list[tuple[PieceCounts, int, list[OpTime]]] = []
 
     def summarize(piece: PieceCounts, runs: int, host_first_extra: Any = 0.0) -> Segment:
-        times = [run_time(run, counts.phase, params, xp, detail, counts.gemm_geometry) for run in piece.runs]
+        times = [
+            run_time(run, counts.phase, params, xp, detail, counts.gemm_geometry, counts.elementwise_cache)
+            for run in piece.runs
+        ]
         piece_times.append((piece, runs, times))
         return piece_segment(piece, times, host_first_extra, params, xp)
 

@@ -24,6 +24,7 @@ from typing import Literal
 
 from idealrt.hardware_specs.schema import HardwareSpec
 from idealrt.simulator.errors import UserError
+from idealrt.simulator.op_kinds import EAGER_KINDS
 from idealrt.simulator.profile import Profile
 
 Rule = Literal["ridge", "bandwidth", "fraction", "latency", "software"]
@@ -54,6 +55,7 @@ RULES: dict[str, Rule] = {
     "elementwise.bandwidth_fraction": "fraction",
     "elementwise.compute_fraction": "fraction",
     "elementwise.kernel_latency_s": "latency",
+    **{f"elementwise.{kind}_extra_s": "software" for kind in EAGER_KINDS},  # the stack's eager implementation
     "collective.latency_s": "latency",
     "collective.latency_per_peer_s": "latency",
     "collective.point_to_point_latency_s": "latency",

@@ -14,7 +14,7 @@ identical layers collapse in closed form (`repeat`). With no host costs this is 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any
@@ -240,11 +240,46 @@ def attention_time(
     return OpTime(latency + xp.maximum(compute, memory), compute, memory, 0 * flops, latency)
 
 
-def elementwise_time(flops: Array, bytes_moved: Array, peak: Array, bandwidth: Array, p: Params, xp: Any) -> OpTime:
+@dataclass(frozen=True)
+class CacheLevel:
+    """A cache whose bandwidth an elementwise op gets when its operands fit (`HardwareSpec.cache_resident_bytes`):
+    they are activations the previous op has just written."""
+
+    resident_bytes: float
+    bandwidth: float  # bytes/s
+
+
+def elementwise_time(
+    flops: Array,
+    bytes_moved: Array,
+    peak: Array,
+    bandwidth: Array,
+    p: Params,
+    xp: Any,
+    composite_s: Array = 0.0,
+    cache: CacheLevel | None = None,
+) -> OpTime:
+    """`composite_s`: each op's fixed cost beyond one kernel (`composite_latency`)."""
     compute = flops / (peak * p["elementwise.compute_fraction"])
+    if cache is not None:
+        bandwidth = xp.where(bytes_moved <= cache.resident_bytes, cache.bandwidth, bandwidth)
     memory = bytes_moved / (bandwidth * p["elementwise.bandwidth_fraction"])
-    latency = p["elementwise.kernel_latency_s"] + 0 * flops
+    latency = p["elementwise.kernel_latency_s"] + composite_s + 0 * flops
     return OpTime(latency + xp.maximum(compute, memory), compute, memory, 0 * flops, latency)
+
+
+def composite_extra_s(eager_kind: str | None, p: Params) -> Any:
+    """The fixed cost of an op's eager implementation beyond one kernel (`ElementwiseModel`)."""
+    return 0.0 if eager_kind is None else p[f"elementwise.{eager_kind}_extra_s"]
+
+
+def composite_latency(eager_kinds: Sequence[str | None], p: Params, xp: Any) -> Array:
+    """`composite_extra_s` per op; 0.0 when every op's is zero (a fused stack), so that the result is exactly the
+    plain formula's."""
+    extras = [composite_extra_s(kind, p) for kind in eager_kinds]
+    if xp is np and not any(extras):
+        return 0.0
+    return xp.stack([xp.asarray(extra) for extra in extras])
 
 
 def collective_time(

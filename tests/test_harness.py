@@ -206,6 +206,9 @@ def test_measured_hardware_spec_loads(measured: tuple[Path, harness_run.MeasureS
     assert spec.vector_alignment_bytes == VECTOR_BYTES.get(capability)  # the SIMD level torch's kernels run at
     if spec.vector_alignment_bytes is not None:
         assert capability in spec.sources["vector_alignment_bytes"]
+    if spec.l2_mb is not None:  # the tiny plan's copies all fit in half the last-level cache
+        assert spec.cache_bandwidth_gb_s is not None
+        assert "half the last-level cache" in spec.sources["cache_bandwidth_gb_s"]
 
 
 def test_records_reject_what_the_schema_forbids() -> None:
@@ -221,3 +224,38 @@ def test_cli_registers_calibrate_measure() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(UserError, match="no CUDA device visible"):
             args.handler(args)
+
+
+def test_the_cache_rate_comes_from_copies_that_fit_in_half_the_last_level_cache() -> None:
+    from idealrt.calibration.harness.hardware import measured_cache_bandwidth_gb_s
+
+    def copy(moved: float, seconds: float) -> OpMeasurement:
+        return OpMeasurement(
+            dataset="d", op="elementwise", name="copy", dtype="fp32", bytes_moved=moved, time_s=seconds
+        )
+
+    records = [copy(2e6, 4e-5), copy(8e6, 1.6e-4), copy(3.2e7, 1.6e-3), copy(5.4e8, 3.6e-2)]
+    assert measured_cache_bandwidth_gb_s(records, 32e6) == pytest.approx(50.0)  # 2e6 B in 40 µs; 8e6 in 160 µs
+    assert measured_cache_bandwidth_gb_s(records, None) is None
+
+
+def test_cpu_elementwise_shapes_stay_below_glibcs_mmap_ceiling() -> None:
+    from idealrt.calibration.harness.grids import GLIBC_MMAP_CEILING
+
+    for quick in (True, False):
+        shapes = sweep_plan("cpu", quick, 32e6).elementwise_shapes
+        assert shapes and all(rows * width * 4 < GLIBC_MMAP_CEILING for rows, width in shapes)
+        assert any(rows * width * 4 >= GLIBC_MMAP_CEILING / 8 for rows, width in shapes)  # 4 MiB: beyond L2
+
+
+def test_a_cpu_fit_frees_the_fixed_cost_of_each_eager_kind_it_timed_and_no_other(
+    measured: tuple[Path, harness_run.MeasureSummary],
+) -> None:
+    from idealrt.calibration.fit.coverage import constants_with_data
+
+    out, summary = measured
+    records = [r for r in summary.op_records if r.op == "elementwise"]
+    free = constants_with_data("elementwise", records, read_provenance(out), out)
+    timed = {f"elementwise.{kind}_extra_s" for kind in ("rmsnorm", "layernorm", "rotary", "gelu", "swiglu")}
+    assert timed <= set(free)
+    assert "elementwise.relu_extra_s" not in free and "elementwise.geglu_extra_s" not in free  # never timed

@@ -149,3 +149,28 @@ def test_decode_attention_is_bound_by_its_math_where_the_kernel_runs_it_slowly()
     assert decode_s(IDEAL.params()) == pytest.approx(cache_bytes / 1.4e10)  # at the full peak the read bounds it
     slow_math = IDEAL.with_params({"attention.decode_peak_fraction": 0.15}).params()
     assert decode_s(slow_math) == pytest.approx(flops / (5.9e10 * 0.15))
+
+
+def test_elementwise_operands_that_fit_in_half_the_cache_stream_at_its_rate() -> None:
+    from idealrt.simulator.timing import CacheLevel, elementwise_time
+
+    params = IDEAL.params()
+    cache = CacheLevel(resident_bytes=16e6, bandwidth=6e10)  # a 32 MB last-level cache at 60 GB/s
+
+    def memory_s(moved: float, level: CacheLevel | None) -> float:
+        return float(elementwise_time(0.0, moved, 6e10, 1.5e10, params, np, cache=level).memory)
+
+    assert memory_s(8e6, cache) == pytest.approx(8e6 / 6e10)  # activations the previous op just wrote
+    assert memory_s(64e6, cache) == pytest.approx(64e6 / 1.5e10)  # spilled: DRAM
+    assert memory_s(8e6, None) == pytest.approx(8e6 / 1.5e10)  # a spec without a cache rate: DRAM throughout
+
+
+def test_a_spec_gives_elementwise_ops_a_cache_only_with_both_its_size_and_rate() -> None:
+    from idealrt.simulator.deployment import elementwise_cache
+    from idealrt.simulator.hardware import load_hardware
+
+    a100 = load_hardware("a100-sxm-80gb")
+    assert a100.l2_mb is not None and elementwise_cache(a100) is None  # GPU profiles: the HBM rate, unchanged
+    cpu = a100.model_copy(update={"cache_bandwidth_gb_s": 60.0})
+    level = elementwise_cache(cpu)
+    assert level is not None and level.resident_bytes == a100.l2_mb * 1e6 / 2 and level.bandwidth == 6e10

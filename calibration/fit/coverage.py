@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from idealrt.calibration.fit.kernels import CLASS_CONSTANTS
-from idealrt.calibration.fit.targets import OpTarget, dataset_hardware
+from idealrt.calibration.fit.targets import EAGER_KIND_OF_RECORD, OpTarget, dataset_hardware
 from idealrt.calibration.records import OpMeasurement, Provenance
 from idealrt.simulator.deployment import gemm_geometry
 from idealrt.simulator.dtypes import bytes_per_element
@@ -114,6 +114,15 @@ def constants_with_data(
         # (no tiling) and M = 1 and M > 1 were both measured.
         if tiled or {r.m <= 1 for r in records if r.m is not None} != {True, False}:
             names = tuple(n for n in names if n not in CPU_GEMM_CONSTANTS)
+    if class_name == "elementwise":
+        # An eager kind's fixed cost needs records of that kind on an eager stack; a GPU's kernels (the shipped ones
+        # are Vidur's, under CUDA graphs) are fused.
+        timed = set() if _tiled(records, provenance, data_dir) else {EAGER_KIND_OF_RECORD.get(r.name) for r in records}
+        names = tuple(
+            n
+            for n in names
+            if not n.endswith("_extra_s") or n.removeprefix("elementwise.")[: -len("_extra_s")] in timed
+        )
     if class_name == "attention":
         kinds = {r.op for r in records}
         if "attention_decode" not in kinds:

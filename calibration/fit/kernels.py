@@ -17,6 +17,7 @@ from idealrt.calibration.fit.optimize import fit_constants, log_residuals
 from idealrt.calibration.fit.parameters import FreeParameters, select
 from idealrt.calibration.fit.targets import OpTarget, op_targets
 from idealrt.calibration.records import OpMeasurement, Provenance
+from idealrt.simulator.op_kinds import EAGER_KINDS
 
 FOLDS = 5
 
@@ -44,7 +45,12 @@ CLASS_CONSTANTS: dict[str, tuple[str, ...]] = {
         "attention.decode_peak_fraction",
         "attention.kernel_latency_s",
     ),
-    "elementwise": ("elementwise.bandwidth_fraction", "elementwise.compute_fraction", "elementwise.kernel_latency_s"),
+    "elementwise": (
+        "elementwise.bandwidth_fraction",
+        "elementwise.compute_fraction",
+        "elementwise.kernel_latency_s",
+        *(f"elementwise.{kind}_extra_s" for kind in EAGER_KINDS),
+    ),
     "collective": (
         "collective.latency_s",
         "collective.latency_per_peer_s",
@@ -78,6 +84,7 @@ INITIAL = {
     "attention.kernel_latency_s": 5e-6,
     "elementwise.bandwidth_fraction": 0.7,
     "elementwise.compute_fraction": 1.0,
+    **{f"elementwise.{kind}_extra_s": 1e-5 for kind in EAGER_KINDS},
     "elementwise.kernel_latency_s": 3e-6,
     "collective.latency_s": 2e-5,
     "collective.latency_per_peer_s": 2e-6,

@@ -16,14 +16,14 @@ def register() -> None:
     register_dataclass(
         ClassGroup,
         data_fields=["counts", "peak_flops", "bandwidth", "point_to_point", "crosses_nodes"],
-        meta_fields=["code", "rows"],
+        meta_fields=["code", "rows", "eager_kinds"],
     )
     register_dataclass(OpRun, data_fields=["groups", "new_tokens", "context"], meta_fields=["start", "size"])
     register_dataclass(PieceCounts, data_fields=["runs", "static"], meta_fields=["name", "ops"])
     register_dataclass(
         PassCounts,
         data_fields=["prologue", "layers", "epilogue", "stage_transfer", "sequences_per_group", "tokens"],
-        meta_fields=["phase", "stages", "devices_per_op", "gemm_geometry"],
+        meta_fields=["phase", "stages", "devices_per_op", "gemm_geometry", "elementwise_cache"],
     )
     register_dataclass(
         EndToEndTarget,
@@ -47,5 +47,5 @@ def register() -> None:
             "bandwidth",
             "measured",
         ],
-        meta_fields=["label", "kind", "records", "gemm_geometry"],
+        meta_fields=["label", "kind", "records", "gemm_geometry", "eager_kinds", "elementwise_cache"],
     )

@@ -24,6 +24,7 @@ from idealrt.simulator.deployment import (
     Deployment,
     crosses_nodes,
     dtype_peak_flops,
+    elementwise_cache,
     gemm_geometry,
     in_network_reduction,
     in_network_reduction_factor,
@@ -44,7 +45,15 @@ from idealrt.simulator.pass_timing import time_pass
 from idealrt.simulator.profile import Behaviours
 from idealrt.simulator.simulation import decode_points
 from idealrt.simulator.structure import Phase
-from idealrt.simulator.timing import GemmGeometry, attention_time, collective_time, elementwise_time, gemm_time
+from idealrt.simulator.timing import (
+    CacheLevel,
+    GemmGeometry,
+    attention_time,
+    collective_time,
+    composite_latency,
+    elementwise_time,
+    gemm_time,
+)
 
 METRICS = ("e2e", "ttft", "tpot")
 
@@ -144,6 +153,8 @@ class OpTarget:
     bandwidth: np.ndarray
     measured: np.ndarray
     gemm_geometry: GemmGeometry | None = None
+    eager_kinds: tuple[str | None, ...] = ()  # elementwise: each record's eager implementation
+    elementwise_cache: CacheLevel | None = None
 
     def predict(self, params: Mapping[str, Any], xp: Any = np) -> Any:
         if self.kind == "gemm":
@@ -166,7 +177,17 @@ class OpTarget:
                 cache_bytes=self.cache_bytes,
             ).total
         if self.kind == "elementwise":
-            return elementwise_time(self.flops, self.bytes_moved, self.peak_flops, self.bandwidth, params, xp).total
+            composite = composite_latency(self.eager_kinds, params, xp)
+            return elementwise_time(
+                self.flops,
+                self.bytes_moved,
+                self.peak_flops,
+                self.bandwidth,
+                params,
+                xp,
+                composite,
+                self.elementwise_cache,
+            ).total
         if self.kind == "framework":  # one eager framework call: the same cost whatever it does
             return params["host.framework_call_s"] + 0 * self.measured
         return collective_time(
@@ -207,7 +228,20 @@ def _op_target(dataset: str, kind: str, records: list[OpMeasurement], hardware: 
         bandwidth=column["bandwidth"],
         measured=np.array([r.time_s for r in records], dtype=np.float64),
         gemm_geometry=gemm_geometry(hardware, bytes_per_element(records[0].dtype)) if kind == "gemm" else None,
+        eager_kinds=tuple(EAGER_KIND_OF_RECORD.get(r.name) for r in records) if kind == "elementwise" else (),
+        elementwise_cache=elementwise_cache(hardware) if kind == "elementwise" else None,
     )
+
+
+# The eager implementations `calibrate measure` times (calibration/harness/microbench.py), by record name: each
+# as calibration/harness/model.py calls it for one graph op (rotary: Q and K).
+EAGER_KIND_OF_RECORD = {
+    "rmsnorm": "rmsnorm",
+    "layernorm": "layernorm",
+    "rotary": "rotary",
+    "gelu": "gelu",
+    "silu_mul": "swiglu",
+}
 
 
 def _peak(hardware: HardwareSpec, dtype: str) -> float:

@@ -54,9 +54,14 @@ def build_transformer(spec: ModelSpec, device: torch.device | str, dtype: torch.
 
 
 def _norm(spec: ModelSpec, device: torch.device, dtype: torch.dtype) -> nn.Module:
-    if spec.norm == "layernorm":
-        return nn.LayerNorm(spec.hidden_size, eps=NORM_EPS, device=device, dtype=dtype)
-    return nn.RMSNorm(spec.hidden_size, eps=NORM_EPS, device=device, dtype=dtype)
+    return norm_module(spec.norm, spec.hidden_size, device, dtype)
+
+
+def norm_module(kind: str, width: int, device: torch.device, dtype: torch.dtype) -> nn.Module:
+    """The norm layer the transformer calls (its weight a parameter, as a checkpoint's is)."""
+    if kind == "layernorm":
+        return nn.LayerNorm(width, eps=NORM_EPS, device=device, dtype=dtype)
+    return nn.RMSNorm(width, eps=NORM_EPS, device=device, dtype=dtype)
 
 
 def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:

@@ -144,8 +144,11 @@ def _from_module(key: PassKey, module: ModuleType) -> CompiledPass:
                 None if collective is None else Collective(collective),
                 MathPrecision(precision),
                 depends,
+                eager_kind,
             )
-            for name, kind, description, collective, precision, depends in getattr(module, f"{identifier}_ops")
+            for name, kind, description, collective, precision, depends, eager_kind in getattr(
+                module, f"{identifier}_ops"
+            )
         )
         pieces[piece] = CompiledPiece(
             piece, ops, getattr(module, f"{identifier}_counts"), getattr(module, f"{identifier}_static")

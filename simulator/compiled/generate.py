@@ -42,7 +42,7 @@ def _op_entry(op: OpCost) -> str:
     collective = None if op.collective is None else op.collective.value
     return (
         f"    ({op.name!r}, {op.op_class.value!r}, {op.description!r}, {collective!r}, {op.precision.value!r}, "
-        f"{depends!r}),\n"
+        f"{depends!r}, {op.eager_kind!r}),\n"
     )
 
 

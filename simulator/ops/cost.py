@@ -33,6 +33,7 @@ class OpCost:
     wire_bytes: sp.Expr = ZERO  # bytes each device sends over links (collectives only)
     precision: MathPrecision = MathPrecision.COMPUTE
     cache_bytes_per_token: sp.Expr = ZERO  # KV-cache bytes one token adds (cache writes only)
+    eager_kind: str | None = None  # elementwise: its implementation in an eager stack (op_kinds.EAGER_KINDS)
 
     @property
     def bytes_moved(self) -> sp.Expr:

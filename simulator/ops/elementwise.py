@@ -20,7 +20,13 @@ ACTIVATION_FLOPS_PER_ELEMENT = {"gelu": 8, "relu": 1, "swiglu": 6, "geglu": 9}
 
 
 def _elementwise(
-    name: str, description: str, flops: sp.Expr, read: sp.Expr, written: sp.Expr, weight_params: sp.Expr = sp.Integer(0)
+    name: str,
+    description: str,
+    flops: sp.Expr,
+    read: sp.Expr,
+    written: sp.Expr,
+    weight_params: sp.Expr = sp.Integer(0),
+    eager_kind: str | None = None,
 ) -> OpCost:
     return OpCost(
         name=name,
@@ -32,6 +38,7 @@ def _elementwise(
         weight_params=weight_params,
         weight_bytes=weight_params * p_bytes,
         precision=MathPrecision.VECTOR,
+        eager_kind=eager_kind,
     )
 
 
@@ -44,6 +51,7 @@ def norm(name: str, description: str, kind: str, rows: sp.Expr, width: sp.Expr) 
         read=rows * width * a_bytes + params * p_bytes,
         written=rows * width * a_bytes,
         weight_params=params,
+        eager_kind=kind,
     )
 
 
@@ -66,13 +74,19 @@ def activation(name: str, description: str, kind: str, rows: sp.Expr, width: sp.
         flops=ACTIVATION_FLOPS_PER_ELEMENT[kind] * rows * width,
         read=inputs * rows * width * a_bytes,
         written=rows * width * a_bytes,
+        eager_kind=kind,
     )
 
 
 def rotary(name: str, description: str, rows: sp.Expr, width: sp.Expr) -> OpCost:
     """x·cos + rotate(x)·sin on the rotated part of Q and K."""
     return _elementwise(
-        name, description, flops=3 * rows * width, read=rows * width * a_bytes, written=rows * width * a_bytes
+        name,
+        description,
+        flops=3 * rows * width,
+        read=rows * width * a_bytes,
+        written=rows * width * a_bytes,
+        eager_kind="rotary",
     )
 
 

@@ -52,7 +52,16 @@ from idealrt.simulator.ops import attention as attention_ops
 from idealrt.simulator.pass_timing import run_time, step_host_s
 from idealrt.simulator.profile import Profile
 from idealrt.simulator.structure import LayerKind, Phase
-from idealrt.simulator.timing import GemmGeometry, attention_time, collective_time, elementwise_time, gemm_time, segment
+from idealrt.simulator.timing import (
+    CacheLevel,
+    GemmGeometry,
+    attention_time,
+    collective_time,
+    composite_extra_s,
+    elementwise_time,
+    gemm_time,
+    segment,
+)
 
 # (batch, new tokens, context after the pass): chunks with and without a prefix, windows crossed and not
 SAMPLE_POINTS = np.array(
@@ -146,11 +155,17 @@ def _flat(piece: PieceCounts) -> Piece:
 
 
 def piece_time(
-    piece: Piece, phase: Phase, params: dict[str, float], geometry: GemmGeometry | None = None
+    piece: Piece,
+    phase: Phase,
+    params: dict[str, float],
+    geometry: GemmGeometry | None = None,
+    cache: CacheLevel | None = None,
 ) -> np.ndarray:
     """Every op's device time, in op order, by the simulator's own timing of the piece."""
     runs = piece.source.runs
-    return np.concatenate([np.asarray(run_time(run, phase, params, geometry=geometry).total) for run in runs])
+    return np.concatenate(
+        [np.asarray(run_time(run, phase, params, geometry=geometry, cache=cache).total) for run in runs]
+    )
 
 
 @dataclass(frozen=True)
@@ -163,6 +178,7 @@ class _Op:
     point_to_point: bool
     crosses_nodes: bool
     coefficients: dict[str, np.ndarray]  # field → coefficients over the piece's aggregate columns
+    eager_kind: str | None = None
 
     def value(self, field: str, aggregates: Sequence[float]) -> float:
         return sum(c * x for c, x in zip(self.coefficients[field].tolist(), aggregates, strict=True))
@@ -216,7 +232,9 @@ class _TokenTables:
             if not run.ops:
                 table.host, table.device, table.critical = [0.0] * size, [0.0] * size, [0.0] * size
                 continue
-            device = piece_time(run.piece(counts), Phase.DECODE, self.params, counts.gemm_geometry)[run.ops]
+            device = piece_time(
+                run.piece(counts), Phase.DECODE, self.params, counts.gemm_geometry, counts.elementwise_cache
+            )[run.ops]
             host = np.full_like(device, self.params["host.launch_s"])
             host[0] += run.first_extra_s
             seg = segment(host, device, np)
@@ -226,7 +244,12 @@ class _TokenTables:
 
 
 def _time(
-    op: _Op, field: Callable[[str], Any], xp: Any, params: dict[str, float], geometry: GemmGeometry | None
+    op: _Op,
+    field: Callable[[str], Any],
+    xp: Any,
+    params: dict[str, float],
+    geometry: GemmGeometry | None,
+    cache: CacheLevel | None,
 ) -> Any:
     """The op's device time by its class's timing function (attention is timed separately)."""
     flops, moved = field("flops"), field("moved")
@@ -235,7 +258,8 @@ def _time(
             flops, moved, field("gemm_m"), field("gemm_n"), field("gemm_k"), op.peak, op.bandwidth, params, xp, geometry
         )
     elif op.code == ELEMENTWISE:
-        result = elementwise_time(flops, moved, op.peak, op.bandwidth, params, xp)
+        composite = composite_extra_s(op.eager_kind, params)
+        result = elementwise_time(flops, moved, op.peak, op.bandwidth, params, xp, composite, cache)
     elif op.code == COLLECTIVE:
         result = collective_time(
             field("wire_bytes"), field("group"), op.bandwidth, op.point_to_point, op.crosses_nodes, params, xp
@@ -272,9 +296,11 @@ class StepModel:
         transfer: _TokenTable | None,
         naive_attention: bool,
         geometry: GemmGeometry | None = None,
+        cache: CacheLevel | None = None,
     ) -> None:
         self.params = params
         self._geometry = geometry
+        self._cache = cache
         self._start = start
         self._layers = layers
         self._stages = stages
@@ -377,7 +403,15 @@ class StepModel:
             transfer = tables.add(transfer_piece, transfer_ops)
         stages = [[(kind, len(list(run))) for kind, run in groupby(stage)] for stage in counts.stages]
         return cls(
-            params, start, layers, stages, epilogue, transfer, options.naive_attention, deployment.gemm_geometry()
+            params,
+            start,
+            layers,
+            stages,
+            epilogue,
+            transfer,
+            options.naive_attention,
+            deployment.gemm_geometry(),
+            deployment.elementwise_cache(),
         )
 
     def step_seconds(
@@ -491,7 +525,7 @@ class StepModel:
             def field(name: str, op: _Op = op) -> float:
                 return op.value(name, aggregates)
 
-            device = float(_time(op, field, np, self.params, self._geometry))
+            device = float(_time(op, field, np, self.params, self._geometry, self._cache))
             seg = _compose(seg, (launch, device, launch + device))
         self._epilogue_cache[key] = seg
         return seg
@@ -557,4 +591,5 @@ def _fit_op(piece: Piece, index: int, columns: np.ndarray, where: str) -> _Op:
         point_to_point=bool(piece.point_to_point[index]),
         crosses_nodes=bool(piece.crosses_nodes[index]),
         coefficients=coefficients,
+        eager_kind=piece.ops[index].eager_kind,
     )
