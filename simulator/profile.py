@@ -290,13 +290,18 @@ def resolve_profile(name_or_path: str, hardware: str | HardwareSpec) -> tuple[Pr
     raise UserError(f"--profile auto: no profile fitted for {hardware_id} and no 'derated' profile shipped")
 
 
-def _carried(profile: Profile, hardware: str | HardwareSpec, note: str) -> tuple[Profile, str]:
-    from idealrt.simulator.hardware import load_hardware
-    from idealrt.simulator.profile_transfer import needs_transfer, transfer_profile
+def needs_transfer(profile: Profile, hardware_id: str) -> bool:
+    """A fitted profile used on hardware outside the ones it was fitted on (`profile_transfer` carries it)."""
+    return profile.kind == "fitted" and bool(profile.hardware) and hardware_id not in profile.hardware
 
+
+def _carried(profile: Profile, hardware: str | HardwareSpec, note: str) -> tuple[Profile, str]:
     hardware_id = hardware if isinstance(hardware, str) else hardware.id
     if not needs_transfer(profile, hardware_id):
         return profile, note
+    from idealrt.simulator.hardware import load_hardware
+    from idealrt.simulator.profile_transfer import transfer_profile
+
     target = load_hardware(hardware) if isinstance(hardware, str) else hardware
     carried, transfer = transfer_profile(profile, load_hardware(profile.hardware[0]), target)
     return carried, f"{note}, {transfer.note()}"

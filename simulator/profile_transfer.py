@@ -109,11 +109,6 @@ class ProfileTransfer:
         return "; ".join(parts)
 
 
-def needs_transfer(profile: Profile, hardware_id: str) -> bool:
-    """A fitted profile used on hardware outside the ones it was fitted on."""
-    return profile.kind == "fitted" and bool(profile.hardware) and hardware_id not in profile.hardware
-
-
 def ridge_point(hardware: HardwareSpec) -> float:
     """FLOP per HBM byte at which 16-bit math turns compute-bound."""
     for dtype in MATH_DTYPES:
