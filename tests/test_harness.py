@@ -259,3 +259,14 @@ def test_a_cpu_fit_frees_the_fixed_cost_of_each_eager_kind_it_timed_and_no_other
     timed = {f"elementwise.{kind}_extra_s" for kind in ("rmsnorm", "layernorm", "rotary", "gelu", "swiglu")}
     assert timed <= set(free)
     assert "elementwise.relu_extra_s" not in free and "elementwise.geglu_extra_s" not in free  # never timed
+
+
+def test_interleaved_timing_times_each_call_in_turn_within_the_policys_bounds() -> None:
+    from idealrt.calibration.harness.timing import time_interleaved
+
+    order: list[str] = []
+    calls = {name: (lambda name=name: order.append(name)) for name in ("a", "b", "c")}
+    policy = TimingPolicy(budget_s=0.0, warmups=2, min_repeats=4, max_repeats=10)
+    stats = time_interleaved(calls, torch.device("cpu"), policy)
+    assert set(stats) == {"a", "b", "c"} and all(s.count == 4 and s.median_s >= 0 for s in stats.values())
+    assert order == ["a", "b", "c"] * 6  # two warm-up rounds, then four timed ones, never two of one call in a row

@@ -23,11 +23,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from idealrt.calibration.harness import model as eager
 from idealrt.calibration.harness.grids import FrameworkShape
-from idealrt.calibration.harness.timing import TimingPolicy, time_op
+from idealrt.calibration.harness.timing import TimingPolicy, time_interleaved
 from idealrt.calibration.records import OpMeasurement
 from idealrt.simulator.model.spec import ModelSpec
 
-CALLS_PER_SAMPLE = 32  # calls per timed sample: one call is too short for the timer
 Advance = Callable[[], None]
 
 # The stack's reference layer, where its framework calls are counted: a llama-shaped decoder (rotary, grouped
@@ -87,15 +86,9 @@ def framework_sweep(
     dataset: str,
     advance: Advance = lambda: None,
 ) -> Iterator[OpMeasurement]:
-    """Each framework op per shape, timed over CALLS_PER_SAMPLE calls per sample; time_s is per call."""
+    """Each framework op per shape, the shape's ops timed in turn (`time_interleaved`); time_s is per call."""
     for shape in shapes:
-        for name, call in _framework_ops(shape, device, torch_dtype).items():
-
-            def repeated(call: Callable[[], Any] = call) -> None:
-                for _ in range(CALLS_PER_SAMPLE):
-                    call()
-
-            stats = time_op(repeated, device, policy)
+        for name, stats in time_interleaved(_framework_ops(shape, device, torch_dtype), device, policy).items():
             yield OpMeasurement(
                 dataset=dataset,
                 op="framework",
@@ -106,9 +99,9 @@ def framework_sweep(
                 kv_heads=shape.kv_heads,
                 head_dim=shape.head_dim,
                 context=shape.context,
-                time_s=stats.median_s / CALLS_PER_SAMPLE,
-                time_s_std=stats.std_s / CALLS_PER_SAMPLE,
-                repeats=stats.count * CALLS_PER_SAMPLE,
+                time_s=stats.median_s,
+                time_s_std=stats.std_s,
+                repeats=stats.count,
             )
         advance()
 

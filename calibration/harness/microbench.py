@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from idealrt.calibration.harness.grids import AttentionShape, SweepPlan
 from idealrt.calibration.harness.model import apply_rotary, mlp_activation, norm_module
-from idealrt.calibration.harness.timing import TimingPolicy, TimingStats, time_op
+from idealrt.calibration.harness.timing import TimingPolicy, TimingStats, time_interleaved, time_op
 from idealrt.calibration.records import OpMeasurement
 from idealrt.simulator.dtypes import bytes_per_element
 from idealrt.simulator.evaluate import evaluate
@@ -192,7 +192,7 @@ def elementwise_sweep(
     advance: Advance = lambda: None,
 ) -> Iterator[OpMeasurement]:
     """Norms (LayerNorm, RMSNorm), activations (GELU, SiLU·mul on a fused gate‖up tensor) and rotary of Q and K
-    (two calls, one graph op), each as the transformer in `model.py` calls them."""
+    (two calls, one graph op), each as the transformer in `model.py` calls them, timed in turn (`time_interleaved`)."""
     torch_dtype = TORCH_DTYPES[dtype]
     for rows, width in shapes:
         x = torch.randn(rows, width, device=device, dtype=torch_dtype)
@@ -213,11 +213,9 @@ def elementwise_sweep(
             "silu_mul": lambda: mlp_activation("swiglu", gate_up),
             "rotary": lambda: (apply_rotary(queries, cos, sin), apply_rotary(keys, cos, sin)),  # Q and K, one op
         }
-        for name, fn in ops.items():
-            rotary_width = 2 * heads * ROTARY_HEAD_DIM
-            yield _elementwise_record(
-                dataset, name, rows, rotary_width if name == "rotary" else width, dtype, time_op(fn, device, policy)
-            )
+        rotary_width = 2 * heads * ROTARY_HEAD_DIM
+        for name, stats in time_interleaved(ops, device, policy).items():
+            yield _elementwise_record(dataset, name, rows, rotary_width if name == "rotary" else width, dtype, stats)
         advance()
 
 

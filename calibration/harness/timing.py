@@ -10,7 +10,7 @@ import math
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -93,6 +93,28 @@ def time_op(fn: Callable[[], object], device: torch.device, policy: TimingPolicy
         repeats = min(policy.max_repeats, max(policy.min_repeats, math.floor(policy.budget_s / max(estimate, 1e-9))))
         samples = [clock.time(fn) for _ in range(repeats)]
     return summarize(samples)
+
+
+def time_interleaved(
+    calls: Mapping[str, Callable[[], object]], device: torch.device, policy: TimingPolicy = TimingPolicy()
+) -> dict[str, TimingStats]:
+    """Time the calls in turn, one call of each per round, as a model's layer makes them: an op repeated in a tight
+    loop of itself keeps its code and metadata in the caches, which it never has among the other ops of a step (on
+    the 2-core VM on 2026-12-04 an RMSNorm module of one row took 22–32 µs in a loop of itself, 40–57 µs in turn
+    with the other norms, activations, rotary, an add and a view, and 51 µs inside a decode step). Rounds: the
+    policy's budget per call, clamped to its repeat bounds; statistics per call."""
+    clock = CallClock(device)
+    with torch.inference_mode():
+        synchronize(device)
+        rounds = [{name: clock.time(fn) for name, fn in calls.items()} for _ in range(max(1, policy.warmups))]
+        one_round = min(sum(times.values()) for times in rounds)
+        count = math.floor(policy.budget_s * len(calls) / max(one_round, 1e-9))
+        count = min(policy.max_repeats, max(policy.min_repeats, count))
+        samples: dict[str, list[float]] = {name: [] for name in calls}
+        for _ in range(count):
+            for name, fn in calls.items():
+                samples[name].append(clock.time(fn))
+    return {name: summarize(values) for name, values in samples.items()}
 
 
 def summarize(samples: list[float]) -> TimingStats:
