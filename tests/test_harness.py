@@ -177,6 +177,9 @@ def test_measure_writes_a_loadable_data_directory(measured: tuple[Path, harness_
     assert [r.model_dump() for r in e2e] == [_as_written(r) for r in summary.e2e_records]
     assert {r.op for r in ops} == {"gemm", "elementwise", "attention_prefill", "attention_decode", "framework"}
     assert {r.metric for r in e2e} == {"e2e", "ttft", "tpot"}
+    visits = sweep_plan("cpu", True, None).e2e_visits
+    assert visits > 1 and all(r.repeats == 2 * visits for r in e2e)  # every visit's two requests, one median
+    assert len(e2e) == 3 * len(benchmark_models("cpu"))  # one record per point and metric, not per visit
     for model_id in {r.model for r in e2e}:
         assert load_model(str(out / "models" / f"{model_id}.yaml")).id == model_id
     assert any("all-reduce" in reason for reason in summary.skipped)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -105,44 +106,52 @@ def endtoend_sweep(
     dataset: str,
     advance: Callable[[], None] = lambda: None,
 ) -> Iterator[list[EndToEndMeasurement]]:
-    """Per model: `plan.e2e_policy.warmups` untimed requests at the largest batch and prompt; then per (batch, prompt,
-    output) timed requests until the policy's budget is spent, within its [min_repeats, max_repeats]. Yields each
-    point's records (one per metric) as soon as it is measured, so that the caller can interleave the points with
-    other sweeps."""
+    """Per model: `plan.e2e_policy.warmups` untimed requests at the largest batch and prompt. Then
+    `plan.e2e_visits` rounds over every (model, batch, prompt, output) point, each visit timing requests until the
+    policy's budget is spent, within its [min_repeats, max_repeats]. Yields once per visit, so that the caller can
+    spread the visits through other sweeps: nothing until a point's last visit, then its records (one per metric,
+    medians over the requests of all its visits)."""
     dtype, policy = plan.e2e_dtype, plan.e2e_policy
     largest_batch = max(batch for batch, _, _ in plan.e2e_points)
     largest_prompt = max(prompt for _, prompt, _ in plan.e2e_points)
-    for spec in specs:
-        model = build_transformer(spec, device, TORCH_DTYPES[dtype])
+    models = [build_transformer(spec, device, TORCH_DTYPES[dtype]) for spec in specs]
+    for model in models:
         for _ in range(policy.warmups):
             generate(model, largest_batch, largest_prompt, 2)
-        for batch, prompt, output in plan.e2e_points:
-            runs: list[Generation] = []
-            started = time.perf_counter()
-            while len(runs) < policy.max_repeats and (
-                len(runs) < policy.min_repeats or time.perf_counter() - started < policy.budget_s
-            ):
-                runs.append(generate(model, batch, prompt, output, seed=len(runs)))
-            advance()
-            yield [
-                EndToEndMeasurement(
-                    dataset=dataset,
-                    model=spec.id,
-                    batch=batch,
-                    prompt_tokens=prompt,
-                    output_tokens=output,
-                    weights_dtype=dtype,
-                    kv_dtype=dtype,
-                    metric=metric,
-                    time_s=statistics.median(seconds),
-                    time_s_std=statistics.stdev(seconds) if len(seconds) > 1 else None,
-                    repeats=len(seconds),
-                )
-                for metric, seconds in _metrics(runs).items()
-            ]
-        del model
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+    runs: dict[tuple[int, int], list[Generation]] = defaultdict(list)
+    for visit in range(plan.e2e_visits):
+        for model_index, (spec, model) in enumerate(zip(specs, models, strict=True)):
+            for point_index, (batch, prompt, output) in enumerate(plan.e2e_points):
+                point_runs = runs[model_index, point_index]
+                started, timed = time.perf_counter(), 0
+                while timed < policy.max_repeats and (
+                    timed < policy.min_repeats or time.perf_counter() - started < policy.budget_s
+                ):
+                    point_runs.append(generate(model, batch, prompt, output, seed=len(point_runs)))
+                    timed += 1
+                advance()
+                if visit < plan.e2e_visits - 1:
+                    yield []
+                    continue
+                yield [
+                    EndToEndMeasurement(
+                        dataset=dataset,
+                        model=spec.id,
+                        batch=batch,
+                        prompt_tokens=prompt,
+                        output_tokens=output,
+                        weights_dtype=dtype,
+                        kv_dtype=dtype,
+                        metric=metric,
+                        time_s=statistics.median(seconds),
+                        time_s_std=statistics.stdev(seconds) if len(seconds) > 1 else None,
+                        repeats=len(seconds),
+                    )
+                    for metric, seconds in _metrics(point_runs).items()
+                ]
+    del models
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def _metrics(runs: list[Generation]) -> dict[E2EMetric, list[float]]:

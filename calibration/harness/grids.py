@@ -45,12 +45,16 @@ class SweepPlan:
     activation_dtype: str  # attention, elementwise and bandwidth sweeps
     all_reduce_bytes: tuple[int, ...]
     e2e_points: tuple[tuple[int, int, int], ...]  # (batch, prompt, output)
-    e2e_policy: TimingPolicy  # warm-ups per model; timed requests per point within the budget
+    e2e_policy: TimingPolicy  # warm-ups per model; timed requests per point and visit within the budget
     e2e_dtype: str
     framework: tuple[FrameworkShape, ...] = ()  # decode-step shapes for the eager framework-call sweep
     # > 0: each GEMM reads its weight, each decode attention its KV cache, from beyond a cache this large (a decode
     # step streams both from DRAM)
     cold_bytes: int = 0
+    # Each end-to-end point is measured in this many visits spread through the run, its time the median over all of
+    # them: a shared machine's memory bandwidth drifts by tens of percent within a minute, and the microbenchmarks
+    # that predict a point are spread through the run too.
+    e2e_visits: int = 1
 
 
 def sweep_plan(device_kind: str, quick: bool, last_level_cache_bytes: float | None) -> SweepPlan:
@@ -131,7 +135,8 @@ def _cpu_plan(quick: bool, llc: float | None) -> SweepPlan:
             activation_dtype="fp32",
             all_reduce_bytes=(),
             e2e_points=QUICK_CPU_E2E_POINTS,
-            e2e_policy=TimingPolicy(budget_s=1.0, warmups=1, min_repeats=1, max_repeats=3),
+            e2e_policy=TimingPolicy(budget_s=0.0, warmups=1, min_repeats=1, max_repeats=1),
+            e2e_visits=3,
             e2e_dtype="fp32",
             framework=tuple(FrameworkShape(*shape) for shape in FRAMEWORK_SHAPES),
             cold_bytes=_cold_bytes(llc),
@@ -172,7 +177,8 @@ def _cpu_plan(quick: bool, llc: float | None) -> SweepPlan:
         activation_dtype="fp32",
         all_reduce_bytes=(),
         e2e_points=tuple(p for p in product((1, 4, 16), (16, 128, 512), (4, 16, 64)) if p[0] * p[1] <= 2048),
-        e2e_policy=TimingPolicy(budget_s=5.0, warmups=1, min_repeats=3, max_repeats=5),
+        e2e_policy=TimingPolicy(budget_s=1.5, warmups=1, min_repeats=1, max_repeats=2),
+        e2e_visits=3,
         e2e_dtype="fp32",
         framework=tuple(FrameworkShape(*shape) for shape in FRAMEWORK_SHAPES),
         cold_bytes=_cold_bytes(llc),

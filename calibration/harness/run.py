@@ -211,16 +211,17 @@ def _run_sweeps(
     columns = (TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     op_records: list[OpMeasurement] = []
     e2e_records: list[EndToEndMeasurement] = []
-    # The end-to-end points are spread evenly through the op sweeps rather than run after them: a shared machine's
-    # memory bandwidth drifts by tens of percent over a minute, and the points must see the same machine as the
-    # microbenchmarks that predict them.
-    op_cases, e2e_points = sum(total for _, total, _ in op_sweeps), len(specs) * len(plan.e2e_points)
-    cases_per_point = max(1, op_cases // max(e2e_points, 1))
-    cases_done = points_done = 0
+    # The visits to the end-to-end points are spread evenly through the op sweeps rather than run after them: a
+    # shared machine's memory bandwidth drifts by tens of percent over a minute, and the points must see the same
+    # machine as the microbenchmarks that predict them.
+    op_cases = sum(total for _, total, _ in op_sweeps)
+    e2e_visits = len(specs) * len(plan.e2e_points) * plan.e2e_visits
+    cases_per_visit = max(1, op_cases // max(e2e_visits, 1))
+    cases_done = visits_done = 0
     with Progress(*columns, console=console) as progress:
         tasks = [(progress.add_task(name, total=total), sweep) for name, total, sweep in op_sweeps]
-        e2e_task = progress.add_task("end-to-end generation", total=e2e_points)
-        points = endtoend.endtoend_sweep(specs, plan, device, dataset, lambda: progress.advance(e2e_task))
+        e2e_task = progress.add_task("end-to-end generation", total=e2e_visits)
+        visits = endtoend.endtoend_sweep(specs, plan, device, dataset, lambda: progress.advance(e2e_task))
 
         def advance(task: TaskID) -> None:
             nonlocal cases_done
@@ -230,11 +231,11 @@ def _run_sweeps(
         for task, sweep in tasks:
             for record in sweep(partial(advance, task)):
                 op_records.append(record)
-                if cases_done >= cases_per_point * (points_done + 1) and points_done < e2e_points:
-                    e2e_records += next(points)
-                    points_done += 1
-        for point in points:
-            e2e_records += point
+                if cases_done >= cases_per_visit * (visits_done + 1) and visits_done < e2e_visits:
+                    e2e_records += next(visits)
+                    visits_done += 1
+        for visit in visits:
+            e2e_records += visit
     return op_records, e2e_records, skipped, specs
 
 
@@ -247,7 +248,8 @@ def _method(plan: SweepPlan, device: torch.device, threads: int) -> str:
         "calls, norms, activations and rotary timed in turn with the others of their shape, one call each per "
         "round. "
         "end-to-end: random-weight models from models/*.yaml, points spread evenly through the op sweeps, "
-        f"{plan.e2e_policy.warmups} warm-up request(s) per model, then per point timed requests filling a "
+        f"{plan.e2e_policy.warmups} warm-up request(s) per model, then {plan.e2e_visits} visit(s) per point, "
+        "spread through the run, each timing requests filling a "
         f"{plan.e2e_policy.budget_s:g} s budget, clamped to [{plan.e2e_policy.min_repeats}, "
         f"{plan.e2e_policy.max_repeats}]; "
         "time.perf_counter around each pass with a device synchronize after its argmax; greedy; LM head on the last "
