@@ -65,7 +65,7 @@ def test_fit_then_predict_unseen_generation_timings(validated: list[dict]) -> No
 
 @pytest.mark.xfail(
     reason="goal of issue 8 met in every run of the final harness on 2026-12-04 (2 cores, shared VM: pooled e2e "
-    "median 7.7 / 8.8 / 9.6 %, max 24.6 / 18.4 / 20.3 %, and this test), but missed by the runs of the same day's "
+    "median 7.7 / 8.8 / 9.6 %, max 24.6 / 18.4 / 20.3 %; this test alone twice, not once within the whole suite), but missed by the runs of the same day's "
     "earlier code (7.9-14.8 %, max 20.5-37.0 %): a cold GEMM timed once a second drifts by up to 1.7x within a "
     "minute on this machine, and decode is still predicted 6-17 % too fast (README, accuracy section)",
     strict=False,
