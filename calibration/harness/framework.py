@@ -3,7 +3,7 @@
 An eager forward pass dispatches many small framework ops besides the kernels the simulator's graph counts:
 views and reshapes of the QKV output, transposes, the split of the fused projection, slicing into the KV cache,
 repeat_interleave of grouped K/V heads (stacks without `enable_gqa`), cat, argmax. Each costs the host a few
-microseconds that no FLOP or byte explains. `framework_sweep` times them one by one on decode-sized tensors;
+microseconds that no FLOP or byte explains. `framework_sweep` times them in turn on decode-sized tensors;
 `framework_calls` counts, with a dispatch-level tracer, how many calls the eager implementation of
 `calibration/harness/model.py` makes beyond the ones inside the kernels the microbenchmarks already time. Both go
 into an eager stack's profile (`host.framework_call_s`, `host.framework_calls_per_layer`/`_per_step`).
