@@ -66,7 +66,7 @@ def test_fit_then_predict_unseen_generation_timings(validated: list[dict]) -> No
 @pytest.mark.xfail(
     reason="goal of issue 8 not met in every run: on 2026-12-04 (2 cores, shared VM) the final harness gave pooled "
     "e2e median 7.7 / 8.8 / 9.6 % (max 24.6 / 18.4 / 20.3 %) in calibrate validate, and this test passed 3 of 3 "
-    "runs alone but 1 of 4 inside the whole suite; the same day's earlier code gave 7.9-14.8 % (max 20.5-37.0 %). "
+    "runs alone but 2 of 5 inside the whole suite; the same day's earlier code gave 7.9-14.8 % (max 20.5-37.0 %). "
     "A cold GEMM timed once a second drifts by up to 1.7x within a minute on this machine, and decode is still "
     "predicted 6-17 % too fast (README, accuracy section)",
     strict=False,
