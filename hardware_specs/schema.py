@@ -11,6 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 PeakDType = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4"]
 
+# Operands up to this share of the last-level cache stay resident between the op that writes them and the next
+# (the rest holds the weights streaming through): cache_bandwidth_gb_s is measured over them and applies to them.
+CACHE_RESIDENT_SHARE = 0.5
+
 # Fields that are figures (as opposed to names and notes) and therefore need a source.
 SOURCED_FIELDS = (
     "memory_gb",
@@ -134,8 +138,11 @@ class HardwareSpec(BaseModel):
 
     @property
     def cache_resident_bytes(self) -> float | None:
-        """Operands up to this size (half the last-level cache) stream at cache_bandwidth_gb_s, when given."""
-        return None if self.l2_mb is None or self.cache_bandwidth_gb_s is None else self.l2_mb * 1e6 / 2
+        """Operands up to this size (CACHE_RESIDENT_SHARE of the last-level cache) stream at cache_bandwidth_gb_s, when
+        given."""
+        if self.l2_mb is None or self.cache_bandwidth_gb_s is None:
+            return None
+        return self.l2_mb * 1e6 * CACHE_RESIDENT_SHARE
 
     def peak_flops_per_s(self, dtype: str) -> float | None:
         """Dense peak for math in `dtype`, FLOP/s; None when the device has no such format."""

@@ -117,12 +117,9 @@ def constants_with_data(
     if class_name == "elementwise":
         # An eager kind's fixed cost needs records of that kind on an eager stack; a GPU's kernels (the shipped ones
         # are Vidur's, under CUDA graphs) are fused.
-        timed = set() if _tiled(records, provenance, data_dir) else {EAGER_KIND_OF_RECORD.get(r.name) for r in records}
-        names = tuple(
-            n
-            for n in names
-            if not n.endswith("_extra_s") or n.removeprefix("elementwise.")[: -len("_extra_s")] in timed
-        )
+        eager = () if _tiled(records, provenance, data_dir) else (EAGER_KIND_OF_RECORD.get(r.name) for r in records)
+        timed = {f"elementwise.{kind}_extra_s" for kind in eager if kind is not None}
+        names = tuple(n for n in names if not n.endswith("_extra_s") or n in timed)
     if class_name == "attention":
         kinds = {r.op for r in records}
         if "attention_decode" not in kinds:

@@ -11,7 +11,7 @@ import yaml
 
 from idealrt.calibration.harness.system import DeviceFacts
 from idealrt.calibration.records import OpMeasurement
-from idealrt.hardware_specs.schema import HardwareSpec
+from idealrt.hardware_specs.schema import CACHE_RESIDENT_SHARE, HardwareSpec
 
 BANDWIDTH_OPS = ("copy", "add")  # preallocated outputs: no allocator or page-fault time in the figure
 
@@ -29,11 +29,7 @@ def measured_bandwidth_gb_s(records: list[OpMeasurement], last_level_cache_bytes
     """(GB/s, smallest operand in bytes it was taken over): the best bytes_moved / median time of copy and add over
     operands at least 4× the last-level cache (DRAM/HBM rather than cache bandwidth), or over the largest operand
     measured when the sweep stopped short of that."""
-    streams = [
-        (r.bytes_moved / _operands(r.name), r.bytes_moved / r.time_s / 1e9)
-        for r in records
-        if r.op == "elementwise" and r.name in BANDWIDTH_OPS and r.bytes_moved
-    ]
+    streams = [(moved / _operands(name), rate) for name, moved, rate in _copy_add_rates(records)]
     if not streams:
         raise ValueError("no copy/add measurements; cannot measure memory bandwidth")
     largest = max(size for size, _ in streams)
@@ -42,19 +38,22 @@ def measured_bandwidth_gb_s(records: list[OpMeasurement], last_level_cache_bytes
 
 
 def measured_cache_bandwidth_gb_s(records: list[OpMeasurement], last_level_cache_bytes: float | None) -> float | None:
-    """The best bytes_moved / median time of copy and add whose operands all fit in half the last-level cache (the
-    sweep repeats one set of operands, so they stay resident), GB/s; None without a known cache or such records."""
+    """The best bytes_moved / median time of copy and add whose operands all fit in the resident share of the
+    last-level cache (the sweep repeats one set of operands, so they stay there), GB/s; None without a known cache
+    or such records."""
     if not last_level_cache_bytes:
         return None
-    rates = [
-        r.bytes_moved / r.time_s / 1e9
+    resident = last_level_cache_bytes * CACHE_RESIDENT_SHARE
+    return max((rate for _, moved, rate in _copy_add_rates(records) if moved <= resident), default=None)
+
+
+def _copy_add_rates(records: list[OpMeasurement]) -> list[tuple[str, float, float]]:
+    """(name, bytes moved, GB/s) of every copy and add record."""
+    return [
+        (r.name, r.bytes_moved, r.bytes_moved / r.time_s / 1e9)
         for r in records
-        if r.op == "elementwise"
-        and r.name in BANDWIDTH_OPS
-        and r.bytes_moved
-        and r.bytes_moved <= last_level_cache_bytes / 2
+        if r.op == "elementwise" and r.name in BANDWIDTH_OPS and r.bytes_moved
     ]
-    return max(rates, default=None)
 
 
 def _operands(name: str) -> int:
